@@ -1,0 +1,521 @@
+//! Backup: list → skip unchanged (parent) → read → chunk → hash → dedup → compress →
+//! encrypt → pack → write.
+//!
+//! Stages and their bounds:
+//! - the walker (calling thread) lists directories depth-first and sends changed files into
+//!   a bounded job queue; unchanged files are taken from the parent snapshot's trees;
+//! - file workers (one per core) read a file window by window (bounded buffer), cut chunks,
+//!   and hand the window's chunks to rayon for hashing, compression and sealing;
+//! - the packer thread (bounded queue) fills packs and writes them.
+//!
+//! Trees are built bottom-up as results arrive: every directory counts its unfinished
+//! entries and is sealed by whichever thread finishes the last one, so no stage waits for
+//! a directory to complete (a big file never stalls the walker).
+
+use anyhow::{bail, Context};
+use crossbeam_channel::{bounded, Sender};
+use parking_lot::Mutex;
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::Arc;
+
+use crate::chunk::{Cutter, WindowedChunker};
+use crate::progress::Progress;
+use crate::repo::blob::{BlobKind, EncodedBlob};
+use crate::repo::packer::{save_index_for, Packer};
+use crate::repo::snapshot::{self, Snapshot, Summary};
+use crate::repo::tree::{Node, NodeKind, Tree};
+use crate::repo::{Id, Repository};
+use crate::source::{local, SourceEntry, StdinSource};
+
+/// Window of a file read at once by one worker.
+const WINDOW: usize = 8 << 20;
+/// Changed files queued ahead of the workers.
+const JOB_QUEUE: usize = 64;
+/// Packs per index file.
+const PACKS_PER_INDEX: usize = 256;
+
+#[derive(Default)]
+pub struct BackupOptions {
+    pub sources: Vec<PathBuf>,
+    pub stdin: Option<StdinSource>,
+    pub tags: Vec<String>,
+    pub host: Option<String>,
+    /// Snapshot to compare against (`latest`, id or prefix); by default the newest snapshot
+    /// with the same host and sources.
+    pub parent: Option<String>,
+    /// Read every file even if the parent says it is unchanged.
+    pub force: bool,
+    pub progress: bool,
+}
+
+/// What a backup did. Printed as the last line of `backup --json`.
+#[derive(Serialize, Debug, Clone)]
+pub struct BackupReport {
+    pub snapshot_id: String,
+    pub parent: Option<String>,
+    pub files_new: u64,
+    pub files_changed: u64,
+    pub files_unmodified: u64,
+    pub dirs: u64,
+    pub bytes_read: u64,
+    pub bytes_added: u64,
+    pub blobs_new: u64,
+    pub total_files: u64,
+    pub total_bytes: u64,
+    /// Objects that could not be read; they are missing from the snapshot.
+    pub errors: Vec<String>,
+}
+
+struct Ctx {
+    repo: Arc<Repository>,
+    cutter: Cutter,
+    packer: Sender<EncodedBlob>,
+    claimed: Mutex<HashSet<Id>>,
+    fatal: Mutex<Option<anyhow::Error>>,
+    warnings: Mutex<Vec<String>>,
+    files: AtomicU64,
+    dirs: AtomicU64,
+    bytes: AtomicU64,
+    files_new: AtomicU64,
+    files_changed: AtomicU64,
+    files_unmodified: AtomicU64,
+    blobs_new: AtomicU64,
+    progress: Arc<crate::progress::Counters>,
+}
+
+impl Ctx {
+    fn warn(&self, msg: String) {
+        self.warnings.lock().push(msg);
+    }
+
+    fn fail(&self, e: anyhow::Error) {
+        let mut f = self.fatal.lock();
+        if f.is_none() {
+            *f = Some(e);
+        }
+    }
+
+    fn failed(&self) -> bool {
+        self.fatal.lock().is_some()
+    }
+
+    /// True exactly once per blob id not yet in the repository: that caller stores it.
+    fn claim(&self, id: &Id) -> bool {
+        !self.repo.index().contains(id) && self.claimed.lock().insert(*id)
+    }
+
+    /// Hash, and if new, compress, seal and queue one blob.
+    fn store(&self, kind: BlobKind, data: &[u8]) -> anyhow::Result<Id> {
+        let id = self.repo.blob_id(data);
+        if self.claim(&id) {
+            let b = crate::repo::blob::encode(self.repo.key(), self.repo.settings().zstd_level, id, kind, data);
+            self.packer.send(b).map_err(|_| anyhow::anyhow!("the pack writer stopped"))?;
+            self.blobs_new.fetch_add(1, Relaxed);
+        }
+        Ok(id)
+    }
+}
+
+/// Where a finished entry goes.
+enum Up {
+    Dir(Arc<DirState>, usize),
+    Root(Sender<Option<Id>>),
+}
+
+/// A directory whose entries are still being backed up.
+struct DirState {
+    node: Node,
+    slots: Mutex<Vec<Option<Node>>>,
+    /// Unfinished entries, plus one held by the walker until it has listed them all.
+    remaining: AtomicUsize,
+    up: Up,
+}
+
+impl DirState {
+    fn new(node: Node, n: usize, up: Up) -> Arc<DirState> {
+        Arc::new(DirState { node, slots: Mutex::new(vec![None; n]), remaining: AtomicUsize::new(n + 1), up })
+    }
+}
+
+/// Record a finished entry (or `None` if it was skipped); seal the directory when it was
+/// the last one.
+fn fill(ctx: &Ctx, dir: &Arc<DirState>, slot: usize, node: Option<Node>) {
+    dir.slots.lock()[slot] = node;
+    release(ctx, dir);
+}
+
+fn release(ctx: &Ctx, dir: &Arc<DirState>) {
+    if dir.remaining.fetch_sub(1, SeqCst) != 1 {
+        return;
+    }
+    let nodes: Vec<Node> = std::mem::take(&mut *dir.slots.lock()).into_iter().flatten().collect();
+    let tree = Tree { nodes };
+    let id = match ctx.store(BlobKind::Tree, &tree.to_bytes()) {
+        Ok(id) => Some(id),
+        Err(e) => {
+            ctx.fail(e);
+            None
+        }
+    };
+    match &dir.up {
+        Up::Dir(parent, slot) => {
+            let node = id.map(|id| Node { subtree: Some(id), ..dir.node.clone() });
+            ctx.dirs.fetch_add(1, Relaxed);
+            fill(ctx, parent, *slot, node)
+        }
+        Up::Root(tx) => {
+            let _ = tx.send(id);
+        }
+    }
+}
+
+enum JobSource {
+    Path(PathBuf),
+    Reader(Box<dyn Read + Send>),
+}
+
+struct FileJob {
+    source: JobSource,
+    node: Node,
+    dir: Arc<DirState>,
+    slot: usize,
+}
+
+fn node_of(e: &SourceEntry, kind: NodeKind) -> Node {
+    Node {
+        name: e.name.clone(),
+        kind,
+        size: e.size,
+        mtime_ns: e.mtime_ns,
+        mode: e.mode,
+        content: vec![],
+        subtree: None,
+        target: e.target.clone(),
+    }
+}
+
+/// Back up `opts` into `repo` and write a snapshot.
+pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<BackupReport> {
+    // Resolve sources to absolute paths and their top-level names.
+    let mut tops: Vec<(Vec<u8>, PathBuf)> = Vec::new();
+    let mut source_names: Vec<String> = Vec::new();
+    for s in &opts.sources {
+        let abs = std::path::absolute(s).with_context(|| format!("source {}", s.display()))?;
+        std::fs::symlink_metadata(&abs).with_context(|| format!("source {} cannot be read", s.display()))?;
+        let name = local::top_name(&abs).ok_or_else(|| anyhow::anyhow!("source {} has no name to store it under", s.display()))?;
+        tops.push((name, abs.clone()));
+        source_names.push(abs.display().to_string());
+    }
+    if let Some(st) = &opts.stdin {
+        if st.name.is_empty() || st.name.contains('/') || st.name == "." || st.name == ".." {
+            bail!("--stdin-name {:?} must be a plain file name", st.name);
+        }
+        tops.push((st.name.as_bytes().to_vec(), PathBuf::new()));
+        source_names.push(format!("stdin:{}", st.name));
+    }
+    if tops.is_empty() {
+        bail!("nothing to back up: give at least one source path or --stdin");
+    }
+    tops.sort();
+    for w in tops.windows(2) {
+        if w[0].0 == w[1].0 {
+            bail!("two sources would both be stored as {:?}; back them up separately", String::from_utf8_lossy(&w[0].0));
+        }
+    }
+    source_names.sort();
+    let host = opts.host.clone().unwrap_or_else(snapshot::hostname);
+
+    repo.load_index()?;
+    let parent = find_parent(&repo, &opts, &host, &source_names)?;
+    let parent_root = match &parent {
+        Some((_, s)) => Some(repo.read_tree(&s.tree).context("reading the parent snapshot's tree")?),
+        None => None,
+    };
+
+    let progress = Progress::new(opts.progress, "backup");
+    let packer = Packer::start(repo.clone());
+    let ctx = Arc::new(Ctx {
+        cutter: Cutter::new(repo.settings().chunker("default")),
+        repo: repo.clone(),
+        packer: packer.sender(),
+        claimed: Mutex::new(HashSet::new()),
+        fatal: Mutex::new(None),
+        warnings: Mutex::new(Vec::new()),
+        files: AtomicU64::new(0),
+        dirs: AtomicU64::new(0),
+        bytes: AtomicU64::new(0),
+        files_new: AtomicU64::new(0),
+        files_changed: AtomicU64::new(0),
+        files_unmodified: AtomicU64::new(0),
+        blobs_new: AtomicU64::new(0),
+        progress: progress.counters.clone(),
+    });
+
+    let (job_tx, job_rx) = bounded::<FileJob>(JOB_QUEUE);
+    let workers: Vec<_> = (0..rayon::current_num_threads().max(1))
+        .map(|i| {
+            let (ctx, rx) = (ctx.clone(), job_rx.clone());
+            std::thread::Builder::new()
+                .name(format!("cellar-read-{i}"))
+                .spawn(move || {
+                    for job in rx {
+                        run_job(&ctx, job);
+                    }
+                })
+                .expect("spawn worker")
+        })
+        .collect();
+    drop(job_rx);
+
+    let (root_tx, root_rx) = bounded(1);
+    let root = DirState::new(Node { name: vec![], ..dir_node_template() }, tops.len(), Up::Root(root_tx));
+    let mut stdin = opts.stdin.take();
+    for (i, (name, path)) in tops.iter().enumerate() {
+        let prev = parent_root.as_ref().and_then(|t| t.find(name));
+        if path.as_os_str().is_empty() {
+            let st = stdin.take().expect("stdin source");
+            let e = SourceEntry { name: name.clone(), kind: Some(NodeKind::File), size: 0, mtime_ns: now_ns(), mode: 0o644, target: None };
+            ctx.files_new.fetch_add(1, Relaxed);
+            let job = FileJob { source: JobSource::Reader(st.reader), node: node_of(&e, NodeKind::File), dir: root.clone(), slot: i };
+            send_job(&ctx, &job_tx, job);
+        } else {
+            walk_entry(&ctx, path, name, prev, &root, i, &job_tx);
+        }
+    }
+    release(&ctx, &root);
+    drop(job_tx);
+    for w in workers {
+        w.join().map_err(|_| anyhow::anyhow!("a backup worker panicked"))?;
+    }
+    let root_id = root_rx.recv().ok().flatten();
+    drop(root);
+    let ctx = Arc::try_unwrap(ctx).map_err(|_| anyhow::anyhow!("internal error: backup context still shared"))?;
+    let mut summary = Summary {
+        files: ctx.files.load(Relaxed),
+        dirs: ctx.dirs.load(Relaxed),
+        bytes: ctx.bytes.load(Relaxed),
+        files_new: ctx.files_new.load(Relaxed),
+        files_changed: ctx.files_changed.load(Relaxed),
+        files_unmodified: ctx.files_unmodified.load(Relaxed),
+        bytes_read: progress.counters.bytes.load(Relaxed),
+        bytes_added: 0,
+        blobs_new: ctx.blobs_new.load(Relaxed),
+        errors: 0,
+    };
+    let Ctx { packer: packer_tx, fatal, warnings, .. } = ctx;
+    drop(packer_tx);
+    let packed = packer.finish();
+    progress.finish();
+    if let Some(e) = fatal.into_inner() {
+        return Err(e.context("backup failed; no snapshot was written"));
+    }
+    let packed = packed.context("writing packs failed; no snapshot was written")?;
+    let root_id = root_id.ok_or_else(|| anyhow::anyhow!("internal error: no root tree"))?;
+    let index_bytes = save_index_for(&repo, packed.packs, PACKS_PER_INDEX)?;
+
+    let warnings = warnings.into_inner();
+    summary.errors = warnings.len() as u64;
+    summary.bytes_added = packed.bytes_written + index_bytes;
+    let snap = Snapshot {
+        version: 1,
+        time: snapshot::now_rfc3339(),
+        host,
+        user: std::env::var("USER").unwrap_or_default(),
+        tags: opts.tags.clone(),
+        sources: source_names,
+        tree: root_id,
+        parent: parent.as_ref().map(|(id, _)| *id),
+        summary: summary.clone(),
+        program: format!("cellar {}", env!("CARGO_PKG_VERSION")),
+    };
+    let (snap_id, snap_bytes) = repo.save_snapshot(&snap)?;
+    Ok(BackupReport {
+        snapshot_id: snap_id.to_hex(),
+        parent: parent.map(|(id, _)| id.to_hex()),
+        files_new: summary.files_new,
+        files_changed: summary.files_changed,
+        files_unmodified: summary.files_unmodified,
+        dirs: summary.dirs,
+        bytes_read: summary.bytes_read,
+        bytes_added: summary.bytes_added + snap_bytes,
+        blobs_new: summary.blobs_new,
+        total_files: summary.files,
+        total_bytes: summary.bytes,
+        errors: warnings,
+    })
+}
+
+fn dir_node_template() -> Node {
+    Node { name: vec![], kind: NodeKind::Dir, size: 0, mtime_ns: 0, mode: 0o755, content: vec![], subtree: None, target: None }
+}
+
+fn now_ns() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos()) as i64
+}
+
+fn find_parent(
+    repo: &Repository,
+    opts: &BackupOptions,
+    host: &str,
+    sources: &[String],
+) -> anyhow::Result<Option<(Id, Snapshot)>> {
+    if opts.force {
+        return Ok(None);
+    }
+    if let Some(p) = &opts.parent {
+        return repo.resolve_snapshot(p).map(Some);
+    }
+    Ok(repo.list_snapshots()?.into_iter().rev().find(|(_, s)| s.host == host && s.sources == sources))
+}
+
+fn send_job(ctx: &Ctx, tx: &Sender<FileJob>, job: FileJob) {
+    if let Err(e) = tx.send(job) {
+        // Workers are gone only after a panic; account for the slot so trees still close.
+        let job = e.into_inner();
+        ctx.fail(anyhow::anyhow!("backup workers stopped"));
+        fill(ctx, &job.dir, job.slot, None);
+    }
+}
+
+/// Back up one directory entry (recursing into directories) into `dir[slot]`.
+fn walk_entry(ctx: &Ctx, path: &Path, name: &[u8], prev: Option<&Node>, dir: &Arc<DirState>, slot: usize, jobs: &Sender<FileJob>) {
+    if ctx.failed() {
+        return fill(ctx, dir, slot, None);
+    }
+    let e = match local::stat(path, name) {
+        Ok(e) => e,
+        Err(err) => {
+            ctx.warn(format!("{}: {err}", path.display()));
+            return fill(ctx, dir, slot, None);
+        }
+    };
+    match e.kind {
+        Some(NodeKind::File) => {
+            let mut node = node_of(&e, NodeKind::File);
+            ctx.files.fetch_add(1, Relaxed);
+            ctx.progress.files.fetch_add(1, Relaxed);
+            ctx.bytes.fetch_add(e.size, Relaxed);
+            if let Some(p) = prev.filter(|p| unchanged(ctx, p, &node)) {
+                node.content = p.content.clone();
+                ctx.files_unmodified.fetch_add(1, Relaxed);
+                return fill(ctx, dir, slot, Some(node));
+            }
+            if prev.is_some_and(|p| p.kind == NodeKind::File) {
+                ctx.files_changed.fetch_add(1, Relaxed);
+            } else {
+                ctx.files_new.fetch_add(1, Relaxed);
+            }
+            let job = FileJob { source: JobSource::Path(path.to_path_buf()), node, dir: dir.clone(), slot };
+            send_job(ctx, jobs, job);
+        }
+        Some(NodeKind::Symlink) => fill(ctx, dir, slot, Some(node_of(&e, NodeKind::Symlink))),
+        Some(NodeKind::Dir) => {
+            let entries = match local::read_dir_sorted(path) {
+                Ok(v) => v,
+                Err(err) => {
+                    ctx.warn(format!("{}: {err}", path.display()));
+                    return fill(ctx, dir, slot, None);
+                }
+            };
+            let prev_tree = prev.and_then(|p| p.subtree).and_then(|id| match ctx.repo.read_tree(&id) {
+                Ok(t) => Some(t),
+                Err(err) => {
+                    ctx.warn(format!("parent tree of {} unreadable, reading everything: {err:#}", path.display()));
+                    None
+                }
+            });
+            let me = DirState::new(node_of(&e, NodeKind::Dir), entries.len(), Up::Dir(dir.clone(), slot));
+            for (i, (child_name, child_path)) in entries.iter().enumerate() {
+                let p = prev_tree.as_ref().and_then(|t| t.find(child_name));
+                walk_entry(ctx, child_path, child_name, p, &me, i, jobs);
+            }
+            release(ctx, &me);
+        }
+        None => fill(ctx, dir, slot, None),
+    }
+}
+
+/// Same size and mtime as in the parent, and all of its data still in the repository.
+fn unchanged(ctx: &Ctx, prev: &Node, now: &Node) -> bool {
+    prev.kind == NodeKind::File && prev.size == now.size && prev.mtime_ns == now.mtime_ns && {
+        let idx = ctx.repo.index();
+        prev.content.iter().all(|id| idx.contains(id))
+    }
+}
+
+fn run_job(ctx: &Ctx, job: FileJob) {
+    let FileJob { source, mut node, dir, slot } = job;
+    if ctx.failed() {
+        return fill(ctx, &dir, slot, None);
+    }
+    let label = String::from_utf8_lossy(&node.name).into_owned();
+    let (reader, path): (Box<dyn Read + Send>, Option<PathBuf>) = match source {
+        JobSource::Path(p) => match File::open(&p) {
+            Ok(f) => (Box::new(f), Some(p)),
+            Err(e) => {
+                ctx.warn(format!("{}: {e}", p.display()));
+                return fill(ctx, &dir, slot, None);
+            }
+        },
+        JobSource::Reader(r) => (r, None),
+    };
+    match chunk_stream(ctx, reader) {
+        Ok((content, size)) => {
+            if let Some(p) = &path {
+                if size != node.size {
+                    ctx.warn(format!("{}: changed while being read ({} → {} bytes); stored as read", p.display(), node.size, size));
+                    ctx.bytes.fetch_add(size.wrapping_sub(node.size), Relaxed);
+                }
+            } else {
+                ctx.bytes.fetch_add(size, Relaxed);
+            }
+            node.size = size;
+            node.content = content;
+            fill(ctx, &dir, slot, Some(node))
+        }
+        Err(ChunkError::Read(e)) => {
+            let what = path.map(|p| p.display().to_string()).unwrap_or(label);
+            ctx.warn(format!("{what}: {e}"));
+            fill(ctx, &dir, slot, None)
+        }
+        Err(ChunkError::Store(e)) => {
+            ctx.fail(e);
+            fill(ctx, &dir, slot, None)
+        }
+    }
+}
+
+enum ChunkError {
+    /// The source failed: skip the object, keep going.
+    Read(std::io::Error),
+    /// The repository failed: stop the backup.
+    Store(anyhow::Error),
+}
+
+fn chunk_stream(ctx: &Ctx, reader: Box<dyn Read + Send>) -> Result<(Vec<Id>, u64), ChunkError> {
+    let mut wc = WindowedChunker::new(reader, &ctx.cutter, WINDOW);
+    let mut ids = Vec::new();
+    loop {
+        let before = wc.bytes_read();
+        let batch = match wc.next_batch() {
+            Ok(Some(b)) => b,
+            Ok(None) => break,
+            Err(e) => return Err(ChunkError::Read(e)),
+        };
+        let chunks = batch.chunks();
+        let new: anyhow::Result<Vec<Id>> = if chunks.len() == 1 {
+            ctx.store(BlobKind::Data, chunks[0]).map(|id| vec![id])
+        } else {
+            chunks.par_iter().map(|c| ctx.store(BlobKind::Data, c)).collect()
+        };
+        ids.extend(new.map_err(ChunkError::Store)?);
+        ctx.progress.bytes.fetch_add(wc.bytes_read() - before, Relaxed);
+    }
+    Ok((ids, wc.bytes_read()))
+}

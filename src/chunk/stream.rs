@@ -1,0 +1,74 @@
+//! Chunking a reader through a fixed window buffer, so a file of any size needs memory for
+//! one window only (and no mmap, which a concurrent truncation would turn into SIGBUS).
+
+use std::io::{ErrorKind, Read};
+
+use super::Cutter;
+
+/// Reads a stream window by window and yields the chunks of each window.
+pub struct WindowedChunker<'c, R> {
+    reader: R,
+    cutter: &'c Cutter,
+    buf: Vec<u8>,
+    start: usize,
+    filled: usize,
+    eof: bool,
+    lens: Vec<usize>,
+    total: u64,
+}
+
+/// Chunks of one window: `data` sliced by `lens` in order.
+pub struct Batch<'a> {
+    pub data: &'a [u8],
+    pub lens: &'a [usize],
+}
+
+impl<'a> Batch<'a> {
+    pub fn chunks(&self) -> Vec<&'a [u8]> {
+        let mut out = Vec::with_capacity(self.lens.len());
+        let mut pos = 0;
+        for &n in self.lens {
+            out.push(&self.data[pos..pos + n]);
+            pos += n;
+        }
+        out
+    }
+}
+
+impl<'c, R: Read> WindowedChunker<'c, R> {
+    pub fn new(reader: R, cutter: &'c Cutter, window: usize) -> Self {
+        let window = window.max(4 * cutter.max_size());
+        WindowedChunker { reader, cutter, buf: vec![0; window], start: 0, filled: 0, eof: false, lens: Vec::new(), total: 0 }
+    }
+
+    /// Bytes read so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.total
+    }
+
+    /// The next window's chunks, or `None` at the end of the stream.
+    pub fn next_batch(&mut self) -> std::io::Result<Option<Batch<'_>>> {
+        // Keep the uncut tail, then fill the window.
+        self.buf.copy_within(self.start..self.filled, 0);
+        self.filled -= self.start;
+        self.start = 0;
+        while !self.eof && self.filled < self.buf.len() {
+            match self.reader.read(&mut self.buf[self.filled..]) {
+                Ok(0) => self.eof = true,
+                Ok(n) => {
+                    self.filled += n;
+                    self.total += n as u64;
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if self.filled == 0 {
+            return Ok(None);
+        }
+        self.lens.clear();
+        let used = self.cutter.cut(&self.buf[..self.filled], self.eof, &mut self.lens);
+        self.start = used;
+        Ok(Some(Batch { data: &self.buf[..used], lens: &self.lens }))
+    }
+}

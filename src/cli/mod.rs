@@ -1,0 +1,487 @@
+//! Command-line interface: parse, call the library, print. Exit codes: 0 success, 1 fatal
+//! error (nothing half-done is left visible), 2 usage error, 3 finished but some source
+//! objects could not be read (they are missing from the snapshot).
+
+mod password;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use indicatif::HumanBytes;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use crate::backup::{backup, BackupOptions};
+use crate::chunk::ChunkerParams;
+use crate::repo::crypto::KdfParams;
+use crate::repo::{InitOptions, LocalBackend, Repository};
+use crate::source::StdinSource;
+use password::PasswordSource;
+
+/// Exit code for "finished, but some source objects could not be read".
+pub const EXIT_PARTIAL: u8 = 3;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "cellar",
+    version,
+    about = "Deduplicating, encrypted archiver for an observability platform's buckets",
+    long_about = "cellar backs up directories (and later S3 buckets) into a content-addressed, \
+deduplicating, encrypted repository, and restores them byte-exactly.\n\n\
+Quick start:\n  export CELLAR_REPO=/srv/cellar CELLAR_PASSWORD_FILE=/etc/cellar.pass\n  \
+cellar init\n  cellar backup /data/mimir /data/backup\n  cellar snapshots\n  \
+cellar restore latest --target /tmp/restored\n  cellar dump latest backup/dop.dump.gz | zcat | psql\n\n\
+Exit codes: 0 ok, 1 error, 2 usage error, 3 backup finished but some files could not be read."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    cmd: Command,
+}
+
+#[derive(Args, Debug)]
+struct Global {
+    /// Repository location (a directory).
+    #[arg(short = 'r', long, env = "CELLAR_REPO", global = true)]
+    repo: Option<PathBuf>,
+    /// Read the repository password from this file (first line).
+    #[arg(long, env = "CELLAR_PASSWORD_FILE", global = true)]
+    password_file: Option<PathBuf>,
+    /// Use an empty password. For tests and throwaway repositories only: anyone with
+    /// access to the files can read the data.
+    #[arg(long, global = true)]
+    insecure_no_password: bool,
+    /// Machine-readable output (JSON; NDJSON for `ls`).
+    #[arg(long, global = true)]
+    json: bool,
+    /// No progress display.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create a new repository.
+    Init(InitArgs),
+    /// Back up directories, files or standard input into a new snapshot.
+    Backup(BackupArgs),
+    /// List snapshots.
+    Snapshots,
+    /// List the entries of a snapshot.
+    Ls {
+        /// Snapshot id, unique prefix, or `latest`.
+        snapshot: String,
+        /// Only below this path.
+        path: Option<String>,
+    },
+    /// Restore a snapshot into a directory.
+    Restore {
+        /// Snapshot id, unique prefix, or `latest`.
+        snapshot: String,
+        /// Directory to restore into (created if missing). Nothing is written outside it.
+        #[arg(long, short = 't')]
+        target: PathBuf,
+        /// Only paths matching this glob (repeatable); a matching directory brings all
+        /// below it. Example: --include 'mimir/anonymous/**'
+        #[arg(long)]
+        include: Vec<String>,
+    },
+    /// Write one file of a snapshot to stdout, or a directory as a tar stream.
+    Dump {
+        /// Snapshot id, unique prefix, or `latest`.
+        snapshot: String,
+        /// Path inside the snapshot, e.g. `backup/dop-202504211200.dump.gz`.
+        path: String,
+    },
+    /// Verify the repository; exit 0 only if it is healthy.
+    Check {
+        /// Also read every pack and verify every blob (reads all data).
+        #[arg(long)]
+        read_data: bool,
+    },
+    /// Logical vs stored size, unique blobs, dedup+compression ratio.
+    Stats,
+    /// Manage the passwords (key files) that open the repository.
+    #[command(subcommand)]
+    Key(KeyCmd),
+}
+
+#[derive(Args, Debug)]
+struct InitArgs {
+    /// Minimum chunk size (bytes; K/M suffixes allowed).
+    #[arg(long, value_parser = parse_size, default_value = "16K")]
+    chunk_min: u64,
+    /// Average chunk size, a power of two. Smaller finds more duplication in slowly
+    /// changing dumps; larger keeps the index small. See format-spec/chunking.md.
+    #[arg(long, value_parser = parse_size, default_value = "64K")]
+    chunk_avg: u64,
+    /// Maximum chunk size.
+    #[arg(long, value_parser = parse_size, default_value = "256K")]
+    chunk_max: u64,
+    /// Target pack file size.
+    #[arg(long, value_parser = parse_size, default_value = "16M")]
+    pack_size: u64,
+    /// zstd level for compressible blobs.
+    #[arg(long, default_value_t = 3)]
+    compression_level: i32,
+    #[command(flatten)]
+    kdf: KdfArgs,
+}
+
+#[derive(Args, Debug)]
+struct KdfArgs {
+    /// Argon2id memory for the new key, in KiB (tests lower it to run fast).
+    #[arg(long, default_value_t = KdfParams::default().m_kib, hide = true)]
+    kdf_memory_kib: u32,
+    /// Argon2id passes for the new key.
+    #[arg(long, default_value_t = KdfParams::default().t, hide = true)]
+    kdf_passes: u32,
+}
+
+impl KdfArgs {
+    fn params(&self) -> KdfParams {
+        KdfParams { m_kib: self.kdf_memory_kib, t: self.kdf_passes, p: 1 }
+    }
+}
+
+#[derive(Args, Debug)]
+struct BackupArgs {
+    /// Files or directories; each is stored at the snapshot's top under its last path
+    /// component (`/data/mimir` → `mimir/`).
+    sources: Vec<PathBuf>,
+    /// Read one object from standard input (`pg_dump dop | cellar backup --stdin --stdin-name dop.dump`).
+    #[arg(long, requires = "stdin_name")]
+    stdin: bool,
+    /// Name of the object read with --stdin.
+    #[arg(long)]
+    stdin_name: Option<String>,
+    /// Tag the snapshot (repeatable).
+    #[arg(long)]
+    tag: Vec<String>,
+    /// Host name recorded in the snapshot (default: this machine's).
+    #[arg(long)]
+    host: Option<String>,
+    /// Compare against this snapshot instead of the newest one with the same host and sources.
+    #[arg(long)]
+    parent: Option<String>,
+    /// Read every file, even those the parent snapshot says are unchanged.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum KeyCmd {
+    /// Add a key: a new password that opens the repository.
+    Add {
+        /// Read the new password from this file (else CELLAR_NEW_PASSWORD, else prompt).
+        #[arg(long)]
+        new_password_file: Option<PathBuf>,
+        /// The new key has an empty password (tests only).
+        #[arg(long)]
+        new_insecure_no_password: bool,
+        #[command(flatten)]
+        kdf: KdfArgs,
+    },
+    /// List keys.
+    List,
+    /// Remove a key (not the one in use, not the last).
+    Remove {
+        /// Key id or unique prefix.
+        id: String,
+    },
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, mul) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        None => (s, 1u64),
+        Some((i, _)) => {
+            let mul = match s[i..].to_ascii_uppercase().trim_end_matches("IB").trim_end_matches('B') {
+                "K" => 1 << 10,
+                "M" => 1 << 20,
+                "G" => 1 << 30,
+                "" => 1,
+                other => return Err(format!("unknown size suffix {other:?} (use K, M or G)")),
+            };
+            (&s[..i], mul)
+        }
+    };
+    num.parse::<u64>().map(|n| n * mul).map_err(|e| format!("bad size {s:?}: {e}"))
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("cellar: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+impl Global {
+    fn backend(&self) -> anyhow::Result<Arc<LocalBackend>> {
+        let Some(r) = &self.repo else { bail!("no repository given: use --repo or set CELLAR_REPO") };
+        Ok(Arc::new(LocalBackend::new(r.clone())))
+    }
+
+    fn password(&self, confirm: bool) -> anyhow::Result<Vec<u8>> {
+        PasswordSource {
+            insecure_no_password: self.insecure_no_password,
+            file: self.password_file.as_deref(),
+            env: "CELLAR_PASSWORD",
+            prompt: "repository password: ",
+        }
+        .get(confirm)
+    }
+
+    fn open(&self) -> anyhow::Result<Arc<Repository>> {
+        let b = self.backend()?;
+        // Refuse a missing repository or a newer format before asking for a password.
+        crate::repo::read_config(b.as_ref())?;
+        let pw = self.password(false)?;
+        Ok(Arc::new(Repository::open(b, &pw)?))
+    }
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer(&mut out, v)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn run(cli: Cli) -> anyhow::Result<u8> {
+    let g = &cli.global;
+    match cli.cmd {
+        Command::Init(a) => {
+            let backend = g.backend()?;
+            let pw = g.password(true)?;
+            let mut opts = InitOptions::default();
+            let c = ChunkerParams::with_sizes(a.chunk_min as u32, a.chunk_avg as u32, a.chunk_max as u32);
+            c.validate()?;
+            opts.chunkers.insert("default".into(), c);
+            opts.pack_size = a.pack_size;
+            opts.zstd_level = a.compression_level;
+            opts.kdf = a.kdf.params();
+            let repo = Repository::init(backend, &pw, &opts)?;
+            if g.json {
+                print_json(&serde_json::json!({"id": repo.config().id, "version": repo.config().version}))?;
+            } else {
+                eprintln!("created cellar repository {} at {}", repo.config().id, repo.backend().location());
+                eprintln!("keep the password safe: without it the data cannot be recovered");
+            }
+            Ok(0)
+        }
+        Command::Backup(a) => {
+            let repo = g.open()?;
+            let stdin = if a.stdin {
+                let name = a.stdin_name.clone().context("--stdin needs --stdin-name")?;
+                Some(StdinSource { name, reader: Box::new(std::io::stdin()) })
+            } else {
+                None
+            };
+            let opts = BackupOptions {
+                sources: a.sources,
+                stdin,
+                tags: a.tag,
+                host: a.host,
+                parent: a.parent,
+                force: a.force,
+                progress: !g.quiet && !g.json,
+            };
+            let r = backup(repo, opts)?;
+            for e in &r.errors {
+                eprintln!("cellar: warning: could not read {e}");
+            }
+            if g.json {
+                print_json(&r)?;
+            } else if !g.quiet {
+                println!(
+                    "snapshot {} saved: {} files ({} new, {} changed, {} unmodified), {} read, {} added",
+                    &r.snapshot_id[..8],
+                    r.total_files,
+                    r.files_new,
+                    r.files_changed,
+                    r.files_unmodified,
+                    HumanBytes(r.bytes_read),
+                    HumanBytes(r.bytes_added)
+                );
+            }
+            Ok(if r.errors.is_empty() { 0 } else { EXIT_PARTIAL })
+        }
+        Command::Snapshots => {
+            let repo = g.open()?;
+            let snaps = repo.list_snapshots()?;
+            if g.json {
+                let v: Vec<_> = snaps
+                    .iter()
+                    .map(|(id, s)| {
+                        serde_json::json!({
+                            "id": id.to_hex(), "short_id": id.short(), "time": s.time, "host": s.host,
+                            "tags": s.tags, "sources": s.sources, "tree": s.tree, "parent": s.parent,
+                            "summary": s.summary,
+                        })
+                    })
+                    .collect();
+                print_json(&v)?;
+            } else {
+                println!("{:<9} {:<20} {:<16} {:>10} {:>8}  sources", "id", "time", "host", "size", "files");
+                for (id, s) in &snaps {
+                    let t = s.time.get(..19).unwrap_or(&s.time).replace('T', " ");
+                    let tags = if s.tags.is_empty() { String::new() } else { format!(" [{}]", s.tags.join(",")) };
+                    println!(
+                        "{:<9} {:<20} {:<16} {:>10} {:>8}  {}{}",
+                        id.short(),
+                        t,
+                        s.host,
+                        HumanBytes(s.summary.bytes).to_string(),
+                        s.summary.files,
+                        s.sources.join(" "),
+                        tags
+                    );
+                }
+                println!("{} snapshots", snaps.len());
+            }
+            Ok(0)
+        }
+        Command::Ls { snapshot, path } => {
+            let repo = g.open()?;
+            repo.load_index()?;
+            let (_, snap) = repo.resolve_snapshot(&snapshot)?;
+            let base = path.as_deref().unwrap_or("").trim_matches('/').to_string();
+            let start = crate::dump::lookup(&repo, &snap, &base)?;
+            let mut out = std::io::stdout().lock();
+            let Some(sub) = start.subtree else {
+                bail!("{base} is not a directory");
+            };
+            crate::restore::walk(&repo, &sub, |e| {
+                let path = if base.is_empty() { e.path } else { format!("{base}/{}", e.path) };
+                let kind = match e.node.kind {
+                    crate::repo::tree::NodeKind::File => "file",
+                    crate::repo::tree::NodeKind::Dir => "dir",
+                    crate::repo::tree::NodeKind::Symlink => "symlink",
+                };
+                if g.json {
+                    serde_json::to_writer(
+                        &mut out,
+                        &serde_json::json!({"path": path, "size": e.node.size, "type": kind, "mode": e.node.mode, "mtime_ns": e.node.mtime_ns}),
+                    )?;
+                    writeln!(out)?;
+                } else {
+                    writeln!(out, "{kind:<7} {:>12}  {path}", e.node.size)?;
+                }
+                Ok(())
+            })?;
+            Ok(0)
+        }
+        Command::Restore { snapshot, target, include } => {
+            let repo = g.open()?;
+            let (id, snap) = repo.resolve_snapshot(&snapshot)?;
+            let opts = crate::restore::RestoreOptions {
+                target,
+                include,
+                write_last: crate::layout::is_commit_record,
+                progress: !g.quiet && !g.json,
+            };
+            let r = crate::restore::restore(&repo, &snap, &opts)?;
+            if g.json {
+                print_json(&r)?;
+            } else if !g.quiet {
+                println!("restored snapshot {}: {} files, {} dirs, {}", id.short(), r.files, r.dirs, HumanBytes(r.bytes));
+            }
+            Ok(0)
+        }
+        Command::Dump { snapshot, path } => {
+            let repo = g.open()?;
+            let (_, snap) = repo.resolve_snapshot(&snapshot)?;
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+            crate::dump::dump(&repo, &snap, &path, &mut out)?;
+            Ok(0)
+        }
+        Command::Check { read_data } => {
+            let repo = g.open()?;
+            let r = crate::check::check(&repo, read_data)?;
+            if g.json {
+                print_json(&r)?;
+            } else {
+                for w in &r.warnings {
+                    eprintln!("warning: {w}");
+                }
+                for e in &r.errors {
+                    eprintln!("error: {e}");
+                }
+                println!(
+                    "checked {} snapshots, {} packs ({} read), {} blobs: {}",
+                    r.snapshots,
+                    r.packs,
+                    r.packs_read,
+                    r.blobs,
+                    if r.ok() { "no errors" } else { "ERRORS FOUND" }
+                );
+            }
+            Ok(if r.ok() { 0 } else { 1 })
+        }
+        Command::Stats => {
+            let repo = g.open()?;
+            let s = crate::stats::stats(&repo)?;
+            if g.json {
+                print_json(&s)?;
+            } else {
+                println!("snapshots:      {}", s.snapshots);
+                println!("logical size:   {}", HumanBytes(s.logical_bytes));
+                println!("stored size:    {}", HumanBytes(s.stored_bytes));
+                println!("unique blobs:   {} ({} uncompressed)", s.unique_blobs, HumanBytes(s.unique_bytes));
+                println!("ratio:          {:.2}x", s.ratio);
+            }
+            Ok(0)
+        }
+        Command::Key(k) => run_key(g, k),
+    }
+}
+
+fn run_key(g: &Global, k: KeyCmd) -> anyhow::Result<u8> {
+    let repo = g.open()?;
+    match k {
+        KeyCmd::Add { new_password_file, new_insecure_no_password, kdf } => {
+            let pw = PasswordSource {
+                insecure_no_password: new_insecure_no_password,
+                file: new_password_file.as_deref(),
+                env: "CELLAR_NEW_PASSWORD",
+                prompt: "new password: ",
+            }
+            .get(true)?;
+            let id = repo.add_key(&pw, kdf.params())?;
+            if g.json {
+                print_json(&serde_json::json!({"id": id}))?;
+            } else {
+                println!("added key {}", id.short());
+            }
+        }
+        KeyCmd::List => {
+            let keys = repo.list_keys()?;
+            if g.json {
+                let v: Vec<_> = keys
+                    .iter()
+                    .map(|(id, k)| serde_json::json!({"id": id, "current": *id == repo.key_id(), "created": k.created, "host": k.host, "user": k.user}))
+                    .collect();
+                print_json(&v)?;
+            } else {
+                for (id, k) in keys {
+                    let cur = if id == repo.key_id() { "*" } else { " " };
+                    println!("{cur} {}  {}  {}@{}", id.short(), k.created, k.user, k.host);
+                }
+            }
+        }
+        KeyCmd::Remove { id } => {
+            let id = repo.remove_key(&id)?;
+            if !g.json {
+                println!("removed key {}", id.short());
+            }
+        }
+    }
+    Ok(0)
+}

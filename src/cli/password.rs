@@ -1,0 +1,47 @@
+//! Where passwords come from: `--insecure-no-password`, a password file
+//! (`--password-file`/`CELLAR_PASSWORD_FILE`), `CELLAR_PASSWORD`, else a terminal prompt.
+
+use anyhow::{bail, Context};
+use std::io::IsTerminal;
+use std::path::Path;
+
+pub struct PasswordSource<'a> {
+    pub insecure_no_password: bool,
+    pub file: Option<&'a Path>,
+    /// Environment variable checked after the file.
+    pub env: &'static str,
+    pub prompt: &'static str,
+}
+
+impl PasswordSource<'_> {
+    /// `confirm` asks twice on a terminal (for new passwords).
+    pub fn get(&self, confirm: bool) -> anyhow::Result<Vec<u8>> {
+        if self.insecure_no_password {
+            return Ok(vec![]);
+        }
+        if let Some(f) = self.file {
+            let s = std::fs::read(f).with_context(|| format!("reading password file {}", f.display()))?;
+            let s = s.strip_suffix(b"\n").unwrap_or(&s);
+            let s = s.strip_suffix(b"\r").unwrap_or(s);
+            return nonempty(s.to_vec());
+        }
+        if let Some(v) = std::env::var_os(self.env) {
+            return nonempty(std::os::unix::ffi::OsStrExt::as_bytes(v.as_os_str()).to_vec());
+        }
+        if !std::io::stdin().is_terminal() && !std::io::stderr().is_terminal() {
+            bail!("no password given: set {} or use --password-file (or run on a terminal to be asked)", self.env);
+        }
+        let p = rpassword::prompt_password(self.prompt)?;
+        if confirm && rpassword::prompt_password("enter it again: ")? != p {
+            bail!("the passwords do not match");
+        }
+        nonempty(p.into_bytes())
+    }
+}
+
+fn nonempty(p: Vec<u8>) -> anyhow::Result<Vec<u8>> {
+    if p.is_empty() {
+        bail!("empty password; use --insecure-no-password if you really want no password");
+    }
+    Ok(p)
+}

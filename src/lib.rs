@@ -1,0 +1,20 @@
+//! cellar: a content-addressed, deduplicating, encrypted archiver for the data of an
+//! observability platform (TSDB blocks, Loki objects, PostgreSQL dumps).
+//!
+//! The binary (`src/main.rs`, `src/cli/`) is a thin shell over this library so that tests
+//! and benches drive exactly the code users run.
+
+pub mod backup;
+pub mod check;
+pub mod cli;
+pub mod chunk;
+pub mod dump;
+pub mod error;
+pub mod layout;
+pub mod progress;
+pub mod repo;
+pub mod restore;
+pub mod source;
+pub mod stats;
+
+pub use error::{Error, Result};

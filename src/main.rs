@@ -1,0 +1,5 @@
+//! The `cellar` command. All logic lives in the library; see `cli/`.
+
+fn main() -> std::process::ExitCode {
+    cellar::cli::main()
+}

@@ -1,0 +1,101 @@
+//! The `config` file: a plaintext header (so a newer format is refused before any password
+//! is asked) carrying the sealed repository settings.
+
+use anyhow::{bail, Context};
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use crate::chunk::ChunkerParams;
+use crate::error::Error;
+use crate::repo::crypto::MasterKey;
+
+/// The newest repository format this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Plaintext part of `config`.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct Config {
+    /// Always `"cellar"`: tells a cellar repository from anything else.
+    pub format: String,
+    pub version: u32,
+    /// Random repository id (hex), for caches and for telling repositories apart.
+    pub id: String,
+    /// Base64 of the sealed JSON [`Settings`].
+    pub settings: String,
+}
+
+/// Fixed-at-init parameters. Sealed so that the id key stays secret and no one can change
+/// chunking or ids of a repository without the key.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Key for BLAKE3 keyed hashing of blob ids (hex, 32 bytes).
+    pub id_key: String,
+    /// Chunker profiles by object kind; `default` is always present.
+    pub chunkers: BTreeMap<String, ChunkerParams>,
+    /// Target pack size in bytes.
+    pub pack_size: u64,
+    /// zstd level used when compression pays.
+    pub zstd_level: i32,
+}
+
+impl Settings {
+    pub fn id_key(&self) -> anyhow::Result<[u8; 32]> {
+        let mut k = [0u8; 32];
+        hex::decode_to_slice(&self.id_key, &mut k).context("settings: bad id_key")?;
+        Ok(k)
+    }
+
+    pub fn chunker(&self, kind: &str) -> &ChunkerParams {
+        self.chunkers.get(kind).unwrap_or_else(|| &self.chunkers["default"])
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.id_key()?;
+        let Some(_) = self.chunkers.get("default") else { bail!("settings: no default chunker") };
+        for (k, c) in &self.chunkers {
+            c.validate().with_context(|| format!("chunker profile {k:?}"))?;
+        }
+        if !(1 << 20..=1 << 30).contains(&self.pack_size) {
+            bail!("pack size {} is outside 1 MiB..1 GiB", self.pack_size);
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    pub fn new(id: String, settings: &Settings, key: &MasterKey) -> Config {
+        let sealed = key.encrypt(&serde_json::to_vec(settings).expect("settings serialize"));
+        Config {
+            format: "cellar".into(),
+            version: FORMAT_VERSION,
+            id,
+            settings: base64::engine::general_purpose::STANDARD.encode(sealed),
+        }
+    }
+
+    /// Parse and refuse anything that is not a cellar repository of a version we know.
+    pub fn parse(bytes: &[u8]) -> anyhow::Result<Config> {
+        let c: Config = serde_json::from_slice(bytes).context("config is not valid cellar JSON")?;
+        if c.format != "cellar" {
+            bail!("not a cellar repository (config format {:?})", c.format);
+        }
+        if c.version > FORMAT_VERSION {
+            return Err(Error::UnsupportedVersion { found: c.version, supported: FORMAT_VERSION }.into());
+        }
+        if c.version == 0 {
+            bail!("config version 0 is invalid");
+        }
+        Ok(c)
+    }
+
+    pub fn settings(&self, key: &MasterKey) -> anyhow::Result<Settings> {
+        let sealed = base64::engine::general_purpose::STANDARD
+            .decode(&self.settings)
+            .context("config: settings are not base64")?;
+        let s: Settings = serde_json::from_slice(&key.decrypt(&sealed).context("opening config settings")?)
+            .context("config: settings are not valid JSON")?;
+        s.validate()?;
+        Ok(s)
+    }
+}

@@ -1,0 +1,339 @@
+//! The repository: config, keys, packs, index and snapshots over a [`Backend`].
+//!
+//! ```text
+//! config               plaintext header + sealed settings        (written once, at init)
+//! keys/<id>            password-wrapped master keys
+//! data/<id[0..2]>/<id> pack files
+//! index/<id>           sealed index files
+//! snapshots/<id>       sealed snapshot manifests
+//! ```
+//! Every file except `config` is named by the BLAKE3 of its bytes and never rewritten.
+
+pub mod backend;
+pub mod blob;
+pub mod config;
+pub mod crypto;
+pub mod id;
+pub mod index;
+pub mod keys;
+pub mod pack;
+pub mod packer;
+pub mod snapshot;
+pub mod tree;
+
+use anyhow::{bail, Context};
+use parking_lot::{RwLock, RwLockReadGuard};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub use backend::{Backend, LocalBackend};
+pub use id::Id;
+
+use crate::chunk::ChunkerParams;
+use crate::error::Error;
+use blob::{BlobKind, EncodedBlob};
+use config::{Config, Settings};
+use crypto::{KdfParams, MasterKey};
+use index::{BlobLoc, Index, IndexFile};
+use keys::KeyFile;
+use snapshot::Snapshot;
+use tree::Tree;
+
+/// Choices fixed when a repository is created.
+#[derive(Clone, Debug)]
+pub struct InitOptions {
+    pub chunkers: BTreeMap<String, ChunkerParams>,
+    pub pack_size: u64,
+    pub zstd_level: i32,
+    pub kdf: KdfParams,
+}
+
+impl Default for InitOptions {
+    fn default() -> Self {
+        let mut chunkers = BTreeMap::new();
+        chunkers.insert("default".to_string(), ChunkerParams::default_for_new_repo());
+        InitOptions { chunkers, pack_size: 16 << 20, zstd_level: 3, kdf: KdfParams::default() }
+    }
+}
+
+/// An open repository.
+pub struct Repository {
+    backend: Arc<dyn Backend>,
+    key: MasterKey,
+    key_id: Id,
+    config: Config,
+    settings: Settings,
+    id_key: [u8; 32],
+    index: RwLock<Index>,
+}
+
+pub fn pack_name(id: &Id) -> String {
+    let h = id.to_hex();
+    format!("data/{}/{}", &h[..2], h)
+}
+
+impl Repository {
+    /// Create a new repository in `backend`, which must not hold one already.
+    pub fn init(backend: Arc<dyn Backend>, password: &[u8], opts: &InitOptions) -> anyhow::Result<Repository> {
+        let key = MasterKey::generate();
+        let mut chunkers = opts.chunkers.clone();
+        for c in chunkers.values_mut() {
+            if c.seed == 0 {
+                c.seed = u64::from_le_bytes(crypto::random());
+            }
+        }
+        let settings = Settings {
+            id_key: hex::encode(crypto::random::<32>()),
+            chunkers,
+            pack_size: opts.pack_size,
+            zstd_level: opts.zstd_level,
+        };
+        settings.validate()?;
+        let config = Config::new(hex::encode(crypto::random::<16>()), &settings, &key);
+        let kf = KeyFile::create(&key, password, opts.kdf)?;
+        let kbytes = serde_json::to_vec_pretty(&kf)?;
+        let key_id = Id::of_stored(&kbytes);
+        // The key goes first: a config without a key would be a locked-out repository.
+        backend.write(&format!("keys/{key_id}"), &kbytes)?;
+        if !backend.create_new("config", &serde_json::to_vec_pretty(&config)?)? {
+            backend.remove(&format!("keys/{key_id}"))?;
+            bail!("a repository already exists at {}", backend.location());
+        }
+        let id_key = settings.id_key()?;
+        Ok(Repository { backend, key, key_id, config, settings, id_key, index: RwLock::new(Index::default()) })
+    }
+
+    /// Open with a password, trying every key file.
+    pub fn open(backend: Arc<dyn Backend>, password: &[u8]) -> anyhow::Result<Repository> {
+        let config = read_config(backend.as_ref())?;
+        let keys = list_keys(backend.as_ref())?;
+        if keys.is_empty() {
+            bail!("repository at {} has no key files", backend.location());
+        }
+        for (key_id, kf) in keys {
+            if let Some(key) = kf.open(password)? {
+                let settings = config.settings(&key)?;
+                let id_key = settings.id_key()?;
+                return Ok(Repository {
+                    backend,
+                    key,
+                    key_id,
+                    config,
+                    settings,
+                    id_key,
+                    index: RwLock::new(Index::default()),
+                });
+            }
+        }
+        Err(Error::WrongPassword.into())
+    }
+
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.backend
+    }
+    pub fn key(&self) -> &MasterKey {
+        &self.key
+    }
+    pub fn key_id(&self) -> Id {
+        self.key_id
+    }
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+    pub fn id_key(&self) -> &[u8; 32] {
+        &self.id_key
+    }
+
+    // ---- keys ----
+
+    pub fn add_key(&self, password: &[u8], kdf: KdfParams) -> anyhow::Result<Id> {
+        let kf = KeyFile::create(&self.key, password, kdf)?;
+        let b = serde_json::to_vec_pretty(&kf)?;
+        let id = Id::of_stored(&b);
+        self.backend.write(&format!("keys/{id}"), &b)?;
+        Ok(id)
+    }
+
+    pub fn list_keys(&self) -> anyhow::Result<Vec<(Id, KeyFile)>> {
+        list_keys(self.backend.as_ref())
+    }
+
+    /// Remove a key file; refuses the key in use and the last key, which would lock
+    /// everyone out.
+    pub fn remove_key(&self, prefix: &str) -> anyhow::Result<Id> {
+        let keys = self.list_keys()?;
+        let id = resolve_prefix(keys.iter().map(|(id, _)| *id), prefix, "key")?;
+        if id == self.key_id {
+            bail!("refusing to remove the key this session opened the repository with");
+        }
+        if keys.len() <= 1 {
+            bail!("refusing to remove the last key");
+        }
+        self.backend.remove(&format!("keys/{id}"))?;
+        Ok(id)
+    }
+
+    // ---- index ----
+
+    /// Read every index file into memory (replacing what was loaded).
+    pub fn load_index(&self) -> anyhow::Result<()> {
+        let mut idx = Index::default();
+        for (name, _) in self.backend.list("index")? {
+            let f = self.read_index_file(&name)?;
+            idx.add_file(&f);
+        }
+        *self.index.write() = idx;
+        Ok(())
+    }
+
+    pub fn read_index_file(&self, name: &str) -> anyhow::Result<IndexFile> {
+        let sealed = self.backend.read(name)?;
+        check_name(name, &sealed)?;
+        let plain = self.key.decrypt(&sealed).with_context(|| format!("opening {name}"))?;
+        IndexFile::decode(&plain).with_context(|| format!("decoding {name}"))
+    }
+
+    pub fn index(&self) -> RwLockReadGuard<'_, Index> {
+        self.index.read()
+    }
+
+    /// Write an index file and merge it into the loaded index.
+    pub fn save_index(&self, f: &IndexFile) -> anyhow::Result<(Id, u64)> {
+        let sealed = self.key.encrypt(&f.encode());
+        let id = Id::of_stored(&sealed);
+        self.backend.write(&format!("index/{id}"), &sealed)?;
+        self.index.write().add_file(f);
+        Ok((id, sealed.len() as u64))
+    }
+
+    // ---- blobs ----
+
+    pub fn blob_id(&self, data: &[u8]) -> Id {
+        blob::blob_id(&self.id_key, data)
+    }
+
+    pub fn encode_blob(&self, kind: BlobKind, data: &[u8]) -> EncodedBlob {
+        blob::encode(&self.key, self.settings.zstd_level, self.blob_id(data), kind, data)
+    }
+
+    pub fn locate(&self, id: &Id) -> anyhow::Result<(Id, BlobLoc)> {
+        let idx = self.index.read();
+        let loc = idx.locate(id)?;
+        Ok((idx.pack_id(loc.pack), loc))
+    }
+
+    /// Fetch, decrypt, decompress and verify one blob.
+    pub fn read_blob(&self, id: &Id) -> anyhow::Result<Vec<u8>> {
+        let (pack, loc) = self.locate(id)?;
+        let sealed = self
+            .backend
+            .read_range(&pack_name(&pack), loc.offset as u64, loc.stored_len as u64)
+            .with_context(|| format!("reading blob {} from pack {}", id.short(), pack.short()))?;
+        self.decode_blob(id, &loc, &sealed)
+    }
+
+    pub fn decode_blob(&self, id: &Id, loc: &BlobLoc, sealed: &[u8]) -> anyhow::Result<Vec<u8>> {
+        blob::decode(&self.key, &self.id_key, id, loc.compression, loc.raw_len, sealed)
+    }
+
+    pub fn read_tree(&self, id: &Id) -> anyhow::Result<Tree> {
+        Tree::from_bytes(&self.read_blob(id)?).with_context(|| format!("tree {}", id.short()))
+    }
+
+    // ---- snapshots ----
+
+    pub fn save_snapshot(&self, s: &Snapshot) -> anyhow::Result<(Id, u64)> {
+        let sealed = self.key.encrypt(&serde_json::to_vec(s)?);
+        let id = Id::of_stored(&sealed);
+        self.backend.write(&format!("snapshots/{id}"), &sealed)?;
+        Ok((id, sealed.len() as u64))
+    }
+
+    pub fn read_snapshot(&self, id: &Id) -> anyhow::Result<Snapshot> {
+        let name = format!("snapshots/{id}");
+        let sealed = self.backend.read(&name)?;
+        check_name(&name, &sealed)?;
+        let plain = self.key.decrypt(&sealed).with_context(|| format!("opening snapshot {}", id.short()))?;
+        serde_json::from_slice(&plain).with_context(|| format!("decoding snapshot {}", id.short()))
+    }
+
+    /// All snapshots, oldest first.
+    pub fn list_snapshots(&self) -> anyhow::Result<Vec<(Id, Snapshot)>> {
+        let mut out = Vec::new();
+        for id in self.snapshot_ids()? {
+            out.push((id, self.read_snapshot(&id)?));
+        }
+        out.sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));
+        Ok(out)
+    }
+
+    pub fn snapshot_ids(&self) -> anyhow::Result<Vec<Id>> {
+        self.backend
+            .list("snapshots")?
+            .into_iter()
+            .map(|(n, _)| Id::from_hex(n.trim_start_matches("snapshots/")))
+            .collect()
+    }
+
+    /// `latest`, a full id, or a unique prefix of one.
+    pub fn resolve_snapshot(&self, spec: &str) -> anyhow::Result<(Id, Snapshot)> {
+        if spec == "latest" {
+            return self
+                .list_snapshots()?
+                .pop()
+                .ok_or_else(|| Error::NotFound("the repository has no snapshots".into()).into());
+        }
+        let id = resolve_prefix(self.snapshot_ids()?.into_iter(), spec, "snapshot")?;
+        Ok((id, self.read_snapshot(&id)?))
+    }
+}
+
+/// Read and vet `config` without a password: a missing repository or a newer format is
+/// reported before anyone is asked for a password.
+pub fn read_config(backend: &dyn Backend) -> anyhow::Result<Config> {
+    match backend.read("config") {
+        Ok(b) => Config::parse(&b),
+        Err(e) if matches!(e.downcast_ref::<Error>(), Some(Error::NotFound(_))) => {
+            bail!("no cellar repository at {} (run `cellar init` first)", backend.location())
+        }
+        Err(e) => Err(e.context("reading repository config")),
+    }
+}
+
+fn list_keys(backend: &dyn Backend) -> anyhow::Result<Vec<(Id, KeyFile)>> {
+    let mut out = Vec::new();
+    for (name, _) in backend.list("keys")? {
+        let b = backend.read(&name)?;
+        let id = check_name(&name, &b)?;
+        let kf: KeyFile = serde_json::from_slice(&b).with_context(|| format!("parsing {name}"))?;
+        out.push((id, kf));
+    }
+    Ok(out)
+}
+
+/// Files are named by the hash of their bytes: a mismatch means damage.
+fn check_name(name: &str, bytes: &[u8]) -> anyhow::Result<Id> {
+    let want = Id::from_hex(name.rsplit('/').next().unwrap_or(name))?;
+    let got = Id::of_stored(bytes);
+    if got != want {
+        return Err(Error::Integrity(format!("{name}: content hash is {got}, not its name")).into());
+    }
+    Ok(want)
+}
+
+/// Find the one id that starts with `prefix`.
+pub fn resolve_prefix(ids: impl Iterator<Item = Id>, prefix: &str, what: &str) -> anyhow::Result<Id> {
+    let p = prefix.to_ascii_lowercase();
+    if p.is_empty() || !p.chars().all(|c| c.is_ascii_hexdigit()) {
+        bail!("{what} id {prefix:?} is not a hex id or prefix");
+    }
+    let matches: Vec<Id> = ids.filter(|id| id.to_hex().starts_with(&p)).collect();
+    match matches.len() {
+        0 => Err(Error::NotFound(format!("no {what} with id {prefix}")).into()),
+        1 => Ok(matches[0]),
+        n => bail!("{what} id prefix {prefix} is ambiguous ({n} matches); give more digits"),
+    }
+}

@@ -1,0 +1,87 @@
+//! The packing stage of a backup: one thread collects sealed blobs from the CPU stage into
+//! packs and writes them. Bounded channels make the CPU stage wait when storage is slow,
+//! so memory stays flat.
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crate::repo::blob::EncodedBlob;
+use crate::repo::id::Id;
+use crate::repo::index::IndexFile;
+use crate::repo::pack::{PackBuilder, PackEntry};
+use crate::repo::{pack_name, Repository};
+
+/// Blobs waiting for the packer. Each is at most one chunk, so this bounds memory at about
+/// `QUEUE * max_chunk` on top of the pack being built.
+const QUEUE: usize = 16;
+
+/// What the packer wrote.
+#[derive(Default)]
+pub struct PackerResult {
+    pub packs: Vec<(Id, Vec<PackEntry>)>,
+    pub bytes_written: u64,
+}
+
+pub struct Packer {
+    tx: Option<Sender<EncodedBlob>>,
+    handle: JoinHandle<anyhow::Result<PackerResult>>,
+}
+
+impl Packer {
+    pub fn start(repo: Arc<Repository>) -> Packer {
+        let (tx, rx) = bounded::<EncodedBlob>(QUEUE);
+        let handle = std::thread::Builder::new()
+            .name("cellar-packer".into())
+            .spawn(move || run(&repo, rx))
+            .expect("spawn packer thread");
+        Packer { tx: Some(tx), handle }
+    }
+
+    /// A handle for producers; sending fails only if the packer stopped on an error.
+    pub fn sender(&self) -> Sender<EncodedBlob> {
+        self.tx.as_ref().expect("packer running").clone()
+    }
+
+    /// Flush the last pack and report. Producers must have dropped their senders.
+    pub fn finish(mut self) -> anyhow::Result<PackerResult> {
+        drop(self.tx.take());
+        self.handle.join().map_err(|_| anyhow::anyhow!("packer thread panicked"))?
+    }
+}
+
+fn run(repo: &Repository, rx: Receiver<EncodedBlob>) -> anyhow::Result<PackerResult> {
+    let target = repo.settings().pack_size as usize;
+    let mut res = PackerResult::default();
+    let mut pb = PackBuilder::new(target + (1 << 20));
+    for blob in rx {
+        pb.add(&blob);
+        if pb.len() >= target {
+            flush(repo, std::mem::replace(&mut pb, PackBuilder::new(target + (1 << 20))), &mut res)?;
+        }
+    }
+    if !pb.is_empty() {
+        flush(repo, pb, &mut res)?;
+    }
+    Ok(res)
+}
+
+fn flush(repo: &Repository, pb: PackBuilder, res: &mut PackerResult) -> anyhow::Result<()> {
+    let (id, bytes, entries) = pb.finish(repo.key());
+    repo.backend().write(&pack_name(&id), &bytes)?;
+    res.bytes_written += bytes.len() as u64;
+    res.packs.push((id, entries));
+    Ok(())
+}
+
+/// Write index files for new packs, at most `per_file` packs each, so no index file grows
+/// without bound. Returns the bytes written.
+pub fn save_index_for(repo: &Repository, packs: Vec<(Id, Vec<PackEntry>)>, per_file: usize) -> anyhow::Result<u64> {
+    let mut bytes = 0;
+    let mut it = packs.into_iter().peekable();
+    while it.peek().is_some() {
+        let f = IndexFile { supersedes: vec![], packs: it.by_ref().take(per_file).collect() };
+        bytes += repo.save_index(&f)?.1;
+    }
+    Ok(bytes)
+}

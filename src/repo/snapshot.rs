@@ -1,0 +1,61 @@
+//! Snapshot manifests (`snapshots/<id>`): when, where from, and the root tree.
+
+use serde::{Deserialize, Serialize};
+
+use crate::repo::id::Id;
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Snapshot {
+    pub version: u32,
+    /// RFC 3339, UTC.
+    pub time: String,
+    pub host: String,
+    #[serde(default)]
+    pub user: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// What was backed up, as given (absolute paths, `stdin:NAME`, later `s3://…`).
+    pub sources: Vec<String>,
+    /// Root tree: one entry per source, named by the source's last path component.
+    pub tree: Id,
+    #[serde(default)]
+    pub parent: Option<Id>,
+    #[serde(default)]
+    pub summary: Summary,
+    #[serde(default)]
+    pub program: String,
+}
+
+/// What a backup did, kept so `snapshots` and `stats` need not walk trees.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct Summary {
+    pub files: u64,
+    pub dirs: u64,
+    /// Logical bytes: the sum of file sizes in the snapshot.
+    pub bytes: u64,
+    pub files_new: u64,
+    pub files_changed: u64,
+    pub files_unmodified: u64,
+    pub bytes_read: u64,
+    pub bytes_added: u64,
+    pub blobs_new: u64,
+    pub errors: u64,
+}
+
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("time formats")
+}
+
+pub fn parse_time(s: &str) -> anyhow::Result<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| anyhow::anyhow!("bad time {s:?}: {e}"))
+}
+
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "localhost".into())
+}

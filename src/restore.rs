@@ -1,0 +1,324 @@
+//! Restore a snapshot (or part of it) into a directory.
+//!
+//! The plan groups every needed blob by pack so each pack is fetched once (one ranged read
+//! per run of nearby blobs) and each blob is written to every place that needs it. Blobs
+//! are verified against their keyed hash before a byte is written, and every file's length
+//! is checked at the end, so a restored file is the file that was backed up.
+//!
+//! Files are restored in phases: files a layout marks as commit records (a TSDB block's
+//! `meta.json`) are written only after every other file is complete, under a temporary
+//! name that is renamed into place, so a reader never sees a half-restored block.
+
+use anyhow::{bail, Context};
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fs::{self, OpenOptions};
+use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use crate::progress::Progress;
+use crate::repo::index::BlobLoc;
+use crate::repo::snapshot::Snapshot;
+use crate::repo::tree::{Node, NodeKind};
+use crate::repo::{pack_name, Id, Repository};
+
+/// Blobs closer than this in a pack are fetched with one read.
+const MAX_GAP: u64 = 1 << 20;
+
+pub struct RestoreOptions {
+    pub target: PathBuf,
+    /// Globs on snapshot paths (`mimir/anonymous/**`); a match on a directory includes all
+    /// below it. Empty means everything.
+    pub include: Vec<String>,
+    /// Files for which this returns true are written last (after all others, via rename).
+    pub write_last: fn(&str) -> bool,
+    pub progress: bool,
+}
+
+impl RestoreOptions {
+    pub fn new(target: impl Into<PathBuf>) -> Self {
+        RestoreOptions { target: target.into(), include: vec![], write_last: |_| false, progress: false }
+    }
+}
+
+#[derive(Serialize, Debug, Default)]
+pub struct RestoreReport {
+    pub files: u64,
+    pub dirs: u64,
+    pub symlinks: u64,
+    pub bytes: u64,
+    /// Snapshot paths in the order their files were completed (commit-record files last).
+    #[serde(skip)]
+    pub completion_order: Vec<String>,
+}
+
+/// A snapshot entry with its path below the snapshot root.
+pub struct Entry {
+    pub path: String,
+    pub node: Node,
+}
+
+/// Walk a snapshot's trees depth-first in name order (a directory before its contents),
+/// checking every name.
+pub fn walk(repo: &Repository, root: &Id, mut visit: impl FnMut(Entry) -> anyhow::Result<()>) -> anyhow::Result<()> {
+    walk_in(repo, root, "", &mut visit)
+}
+
+fn walk_in(repo: &Repository, id: &Id, prefix: &str, visit: &mut dyn FnMut(Entry) -> anyhow::Result<()>) -> anyhow::Result<()> {
+    let tree = repo.read_tree(id)?;
+    for node in tree.nodes {
+        if !node.has_safe_name() {
+            bail!("snapshot contains an unsafe name {:?} under {prefix:?}; refusing", node.name_lossy());
+        }
+        let name = String::from_utf8_lossy(&node.name);
+        let path = if prefix.is_empty() { name.into_owned() } else { format!("{prefix}/{name}") };
+        let sub = node.subtree.filter(|_| node.kind == NodeKind::Dir);
+        visit(Entry { path: path.clone(), node })?;
+        if let Some(sub) = sub {
+            walk_in(repo, &sub, &path, visit)?;
+        }
+    }
+    Ok(())
+}
+
+fn build_globs(patterns: &[String]) -> anyhow::Result<Option<GlobSet>> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    let mut b = GlobSetBuilder::new();
+    for p in patterns {
+        b.add(Glob::new(p.trim_matches('/')).with_context(|| format!("bad --include pattern {p:?}"))?);
+    }
+    Ok(Some(b.build()?))
+}
+
+/// True if `path` or one of its ancestors matches.
+fn included(globs: &Option<GlobSet>, path: &str) -> bool {
+    let Some(g) = globs else { return true };
+    let mut p = path;
+    loop {
+        if g.is_match(p) {
+            return true;
+        }
+        match p.rfind('/') {
+            Some(i) => p = &p[..i],
+            None => return false,
+        }
+    }
+}
+
+struct PlannedFile {
+    path: String,
+    node: Node,
+    /// Where the bytes go while being written (a temporary name for last-phase files).
+    write_to: PathBuf,
+    dest: PathBuf,
+    written: AtomicU64,
+}
+
+/// One blob and every (file, offset) it is written to.
+struct BlobUse {
+    id: Id,
+    loc: BlobLoc,
+    dests: Vec<(usize, u64)>,
+}
+
+pub fn restore(repo: &Repository, snap: &Snapshot, opts: &RestoreOptions) -> anyhow::Result<RestoreReport> {
+    repo.load_index()?;
+    let globs = build_globs(&opts.include)?;
+    let mut entries = Vec::new();
+    walk(repo, &snap.tree, |e| {
+        entries.push(e);
+        Ok(())
+    })?;
+
+    let target = &opts.target;
+    fs::create_dir_all(target).with_context(|| format!("creating target {}", target.display()))?;
+    let target = fs::canonicalize(target)?;
+
+    // Directories needed: those of included entries and their ancestors.
+    let mut dirs: BTreeMap<String, Node> = BTreeMap::new();
+    let mut want_dirs = std::collections::BTreeSet::new();
+    let mut files = [Vec::new(), Vec::new()];
+    let mut links = Vec::new();
+    for e in entries {
+        let inc = included(&globs, &e.path);
+        if inc {
+            let mut p = e.path.as_str();
+            while let Some(i) = p.rfind('/') {
+                p = &p[..i];
+                want_dirs.insert(p.to_string());
+            }
+        }
+        match e.node.kind {
+            NodeKind::Dir => {
+                if inc {
+                    want_dirs.insert(e.path.clone());
+                }
+                dirs.insert(e.path, e.node);
+            }
+            NodeKind::File if inc => {
+                let dest = target.join(&e.path);
+                let last = (opts.write_last)(&e.path);
+                let write_to = if last { tmp_name(&dest) } else { dest.clone() };
+                files[last as usize].push(PlannedFile { path: e.path, node: e.node, write_to, dest, written: AtomicU64::new(0) });
+            }
+            NodeKind::Symlink if inc => links.push(e),
+            _ => {}
+        }
+    }
+
+    let mut report = RestoreReport::default();
+    for d in &want_dirs {
+        make_dir(&target, d)?;
+        report.dirs += 1;
+    }
+
+    let progress = Progress::new(opts.progress, "restore");
+    for phase in &files {
+        restore_files(repo, phase, &progress)?;
+        for f in phase {
+            if f.write_to != f.dest {
+                fs::rename(&f.write_to, &f.dest).with_context(|| format!("renaming into {}", f.dest.display()))?;
+            }
+            set_meta(&f.dest, &f.node)?;
+            report.files += 1;
+            report.bytes += f.node.size;
+            report.completion_order.push(f.path.clone());
+        }
+    }
+    progress.finish();
+
+    for l in &links {
+        let dest = target.join(&l.path);
+        let t = l.node.target.clone().unwrap_or_default();
+        let _ = fs::remove_file(&dest);
+        std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&t), &dest)
+            .with_context(|| format!("creating symlink {}", dest.display()))?;
+        report.symlinks += 1;
+    }
+    // Directory metadata last (writing files into them changes mtime), deepest first.
+    for d in want_dirs.iter().rev() {
+        if let Some(n) = dirs.get(d) {
+            set_meta(&target.join(d), n)?;
+        }
+    }
+    Ok(report)
+}
+
+use std::os::unix::ffi::OsStrExt;
+
+fn tmp_name(dest: &Path) -> PathBuf {
+    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    dest.with_file_name(format!(".{name}.cellar-tmp"))
+}
+
+/// Create one directory below `target`, refusing to pass through symlinks (which could
+/// lead outside the target).
+fn make_dir(target: &Path, rel: &str) -> anyhow::Result<()> {
+    let p = target.join(rel);
+    match fs::symlink_metadata(&p) {
+        Ok(md) if md.is_dir() => Ok(()),
+        Ok(_) => bail!("{} exists and is not a directory; refusing to restore over it", p.display()),
+        Err(_) => fs::create_dir(&p).with_context(|| format!("creating {}", p.display())),
+    }
+}
+
+fn open_nofollow(p: &Path, create: bool) -> anyhow::Result<fs::File> {
+    OpenOptions::new()
+        .write(true)
+        .create(create)
+        .truncate(create)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(p)
+        .with_context(|| format!("opening {} for writing", p.display()))
+}
+
+fn restore_files(repo: &Repository, files: &[PlannedFile], progress: &Progress) -> anyhow::Result<()> {
+    // Create every file at its final length; empty files are done here.
+    let idx = repo.index();
+    let mut by_pack: BTreeMap<u32, BTreeMap<u32, BlobUse>> = BTreeMap::new();
+    for (fi, f) in files.iter().enumerate() {
+        let file = open_nofollow(&f.write_to, true)?;
+        file.set_len(f.node.size)?;
+        let mut off = 0u64;
+        for id in &f.node.content {
+            let loc = idx.locate(id).with_context(|| format!("restoring {}", f.path))?;
+            by_pack
+                .entry(loc.pack)
+                .or_default()
+                .entry(loc.offset)
+                .or_insert_with(|| BlobUse { id: *id, loc, dests: vec![] })
+                .dests
+                .push((fi, off));
+            off += loc.raw_len as u64;
+        }
+        if off != f.node.size {
+            bail!("{}: its blobs hold {off} bytes but the file has {} (damaged snapshot)", f.path, f.node.size);
+        }
+    }
+    let packs: Vec<(Id, Vec<BlobUse>)> =
+        by_pack.into_iter().map(|(p, m)| (idx.pack_id(p), m.into_values().collect())).collect();
+    drop(idx);
+
+    packs.par_iter().try_for_each(|(pack, uses)| -> anyhow::Result<()> {
+        let name = pack_name(pack);
+        for run in runs(uses) {
+            let start = run[0].loc.offset as u64;
+            let end = run.iter().map(|u| u.loc.offset as u64 + u.loc.stored_len as u64).max().unwrap_or(start);
+            let bytes = repo.backend().read_range(&name, start, end - start)?;
+            for u in run {
+                let o = (u.loc.offset as u64 - start) as usize;
+                let data = repo.decode_blob(&u.id, &u.loc, &bytes[o..o + u.loc.stored_len as usize])?;
+                for &(fi, off) in &u.dests {
+                    let f = &files[fi];
+                    open_nofollow(&f.write_to, false)?
+                        .write_all_at(&data, off)
+                        .with_context(|| format!("writing {}", f.write_to.display()))?;
+                    f.written.fetch_add(data.len() as u64, Relaxed);
+                    progress.counters.bytes.fetch_add(data.len() as u64, Relaxed);
+                }
+            }
+        }
+        Ok(())
+    })?;
+
+    for f in files {
+        let w = f.written.load(Relaxed);
+        if w != f.node.size {
+            bail!("{}: wrote {w} of {} bytes", f.path, f.node.size);
+        }
+        progress.counters.files.fetch_add(1, Relaxed);
+    }
+    Ok(())
+}
+
+/// Split a pack's blobs (sorted by offset) into runs read with one request each.
+fn runs(uses: &[BlobUse]) -> Vec<&[BlobUse]> {
+    let mut out = vec![];
+    let mut start = 0;
+    for i in 1..=uses.len() {
+        let split = i == uses.len() || {
+            let prev_end = uses[i - 1].loc.offset as u64 + uses[i - 1].loc.stored_len as u64;
+            uses[i].loc.offset as u64 > prev_end + MAX_GAP
+        };
+        if split {
+            out.push(&uses[start..i]);
+            start = i;
+        }
+    }
+    out
+}
+
+fn set_meta(p: &Path, n: &Node) -> anyhow::Result<()> {
+    if n.mode != 0 {
+        fs::set_permissions(p, fs::Permissions::from_mode(n.mode & 0o7777))
+            .with_context(|| format!("setting permissions of {}", p.display()))?;
+    }
+    let t = filetime::FileTime::from_unix_time(n.mtime_ns.div_euclid(1_000_000_000), n.mtime_ns.rem_euclid(1_000_000_000) as u32);
+    filetime::set_symlink_file_times(p, t, t).with_context(|| format!("setting times of {}", p.display()))?;
+    Ok(())
+}

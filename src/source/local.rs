@@ -1,0 +1,51 @@
+//! Local directories and files.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use super::SourceEntry;
+use crate::repo::tree::NodeKind;
+
+/// Entry names of a directory, sorted by their bytes (the order trees are stored in).
+pub fn read_dir_sorted(dir: &Path) -> io::Result<Vec<(Vec<u8>, PathBuf)>> {
+    let mut v = Vec::new();
+    for e in fs::read_dir(dir)? {
+        let e = e?;
+        v.push((e.file_name().as_bytes().to_vec(), e.path()));
+    }
+    v.sort();
+    Ok(v)
+}
+
+/// Describe a path without following a final symlink.
+pub fn stat(path: &Path, name: &[u8]) -> io::Result<SourceEntry> {
+    let md = fs::symlink_metadata(path)?;
+    let ft = md.file_type();
+    let kind = if ft.is_file() {
+        Some(NodeKind::File)
+    } else if ft.is_dir() {
+        Some(NodeKind::Dir)
+    } else if ft.is_symlink() {
+        Some(NodeKind::Symlink)
+    } else {
+        None
+    };
+    let target = if ft.is_symlink() { Some(fs::read_link(path)?.as_os_str().as_bytes().to_vec()) } else { None };
+    Ok(SourceEntry {
+        name: name.to_vec(),
+        kind,
+        size: if ft.is_file() { md.len() } else { 0 },
+        mtime_ns: md.mtime().saturating_mul(1_000_000_000).saturating_add(md.mtime_nsec()),
+        mode: md.mode() & 0o7777,
+        target,
+    })
+}
+
+/// The name a source gets at the top of a snapshot: its last path component.
+pub fn top_name(path: &Path) -> Option<Vec<u8>> {
+    path.file_name().map(|n: &OsStr| n.as_bytes().to_vec())
+}
