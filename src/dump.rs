@@ -3,6 +3,8 @@
 
 use anyhow::{bail, Context};
 use std::io::{Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 
 use crate::error::Error;
 use crate::repo::snapshot::Snapshot;
@@ -83,16 +85,16 @@ pub fn dump(repo: &Repository, snap: &Snapshot, path: &str, out: &mut dyn Write)
 }
 
 fn dump_tar(repo: &Repository, dir: &Node, out: &mut dyn Write) -> anyhow::Result<()> {
-    let base = if dir.name.is_empty() { String::new() } else { format!("{}/", dir.name_lossy()) };
+    let base = PathBuf::from(std::ffi::OsStr::from_bytes(&dir.name));
     let mut tar = tar::Builder::new(out);
     tar.mode(tar::HeaderMode::Complete);
-    if !base.is_empty() {
+    if !dir.name.is_empty() {
         let mut h = header(dir, NodeKind::Dir, 0);
         tar.append_data(&mut h, &base, &b""[..])?;
     }
     let Some(sub) = dir.subtree else { return Ok(()) };
-    walk(repo, &sub, |Entry { path, node }| {
-        let p = format!("{base}{path}");
+    walk(repo, &sub, |Entry { rel, node, .. }| {
+        let p = Path::new(&base).join(rel);
         let mut h = header(&node, node.kind, node.size);
         match node.kind {
             NodeKind::File => tar.append_data(&mut h, &p, ContentReader::new(repo, &node.content)),
@@ -102,7 +104,7 @@ fn dump_tar(repo: &Repository, dir: &Node, out: &mut dyn Write) -> anyhow::Resul
                 tar.append_link(&mut h, &p, t)
             }
         }
-        .with_context(|| format!("writing {p} to the tar stream"))
+        .with_context(|| format!("writing {} to the tar stream", p.display()))
     })?;
     tar.finish()?;
     Ok(())

@@ -57,17 +57,26 @@ pub struct RestoreReport {
 
 /// A snapshot entry with its path below the snapshot root.
 pub struct Entry {
+    /// For display and `--include` matching (lossy if a name is not UTF-8).
     pub path: String,
+    /// The exact path, from the names' bytes.
+    pub rel: PathBuf,
     pub node: Node,
 }
 
 /// Walk a snapshot's trees depth-first in name order (a directory before its contents),
 /// checking every name.
 pub fn walk(repo: &Repository, root: &Id, mut visit: impl FnMut(Entry) -> anyhow::Result<()>) -> anyhow::Result<()> {
-    walk_in(repo, root, "", &mut visit)
+    walk_in(repo, root, "", Path::new(""), &mut visit)
 }
 
-fn walk_in(repo: &Repository, id: &Id, prefix: &str, visit: &mut dyn FnMut(Entry) -> anyhow::Result<()>) -> anyhow::Result<()> {
+fn walk_in(
+    repo: &Repository,
+    id: &Id,
+    prefix: &str,
+    rel_prefix: &Path,
+    visit: &mut dyn FnMut(Entry) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let tree = repo.read_tree(id)?;
     for node in tree.nodes {
         if !node.has_safe_name() {
@@ -75,10 +84,11 @@ fn walk_in(repo: &Repository, id: &Id, prefix: &str, visit: &mut dyn FnMut(Entry
         }
         let name = String::from_utf8_lossy(&node.name);
         let path = if prefix.is_empty() { name.into_owned() } else { format!("{prefix}/{name}") };
+        let rel = rel_prefix.join(std::ffi::OsStr::from_bytes(&node.name));
         let sub = node.subtree.filter(|_| node.kind == NodeKind::Dir);
-        visit(Entry { path: path.clone(), node })?;
+        visit(Entry { path: path.clone(), rel: rel.clone(), node })?;
         if let Some(sub) = sub {
-            walk_in(repo, &sub, &path, visit)?;
+            walk_in(repo, &sub, &path, &rel, visit)?;
         }
     }
     Ok(())
@@ -140,28 +150,26 @@ pub fn restore(repo: &Repository, snap: &Snapshot, opts: &RestoreOptions) -> any
     let target = fs::canonicalize(target)?;
 
     // Directories needed: those of included entries and their ancestors.
-    let mut dirs: BTreeMap<String, Node> = BTreeMap::new();
+    let mut dirs: BTreeMap<PathBuf, Node> = BTreeMap::new();
     let mut want_dirs = std::collections::BTreeSet::new();
     let mut files = [Vec::new(), Vec::new()];
     let mut links = Vec::new();
     for e in entries {
         let inc = included(&globs, &e.path);
         if inc {
-            let mut p = e.path.as_str();
-            while let Some(i) = p.rfind('/') {
-                p = &p[..i];
-                want_dirs.insert(p.to_string());
+            for a in e.rel.ancestors().skip(1).filter(|a| !a.as_os_str().is_empty()) {
+                want_dirs.insert(a.to_path_buf());
             }
         }
         match e.node.kind {
             NodeKind::Dir => {
                 if inc {
-                    want_dirs.insert(e.path.clone());
+                    want_dirs.insert(e.rel.clone());
                 }
-                dirs.insert(e.path, e.node);
+                dirs.insert(e.rel, e.node);
             }
             NodeKind::File if inc => {
-                let dest = target.join(&e.path);
+                let dest = target.join(&e.rel);
                 let last = (opts.write_last)(&e.path);
                 let write_to = if last { tmp_name(&dest) } else { dest.clone() };
                 files[last as usize].push(PlannedFile { path: e.path, node: e.node, write_to, dest, written: AtomicU64::new(0) });
@@ -193,7 +201,7 @@ pub fn restore(repo: &Repository, snap: &Snapshot, opts: &RestoreOptions) -> any
     progress.finish();
 
     for l in &links {
-        let dest = target.join(&l.path);
+        let dest = target.join(&l.rel);
         let t = l.node.target.clone().unwrap_or_default();
         let _ = fs::remove_file(&dest);
         std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&t), &dest)
@@ -218,7 +226,7 @@ fn tmp_name(dest: &Path) -> PathBuf {
 
 /// Create one directory below `target`, refusing to pass through symlinks (which could
 /// lead outside the target).
-fn make_dir(target: &Path, rel: &str) -> anyhow::Result<()> {
+fn make_dir(target: &Path, rel: &Path) -> anyhow::Result<()> {
     let p = target.join(rel);
     match fs::symlink_metadata(&p) {
         Ok(md) if md.is_dir() => Ok(()),

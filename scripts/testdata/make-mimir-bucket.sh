@@ -79,8 +79,9 @@ trap 'rm -rf -- "$WORK"' EXIT
 T0=$(date +%s)
 
 # Run promtool on one OpenMetrics file and move the resulting blocks into $2.
-# Prints the moved block ULIDs.
+# Sets MADE=(ULID...) sorted (runs in the main shell so that `die` aborts).
 make_blocks() {
+  MADE=()
   local om=$1 dest=$2 tmp
   tmp=$(mktemp -d "$WORK/blocks.XXXXXX")
   promtool tsdb create-blocks-from --max-block-duration="$BLOCK_DURATION" openmetrics -q "$om" "$tmp" >&2 \
@@ -91,9 +92,10 @@ make_blocks() {
     [[ -f "$b/meta.json" ]] || continue
     rm -f "$b/tombstones"            # Mimir's shipper does not upload tombstones
     mv "$b" "$dest/"
-    basename "$b"
+    MADE+=("$(basename "$b")")
   done
   rm -rf "$tmp"
+  ((${#MADE[@]} > 0)) || die "promtool produced no blocks from $om"
 }
 
 # Rewrite meta.json files with a Mimir/Thanos "thanos" section (real file sizes).
@@ -175,7 +177,8 @@ for tenant in $TENANTS; do
     --drop-rate "$DROP_RATE" --out-prefix "$WORK/$tenant-ing"
   new=()
   for ((i = 0; i < INGESTERS; i++)); do
-    while read -r u; do new+=("$tdir/$u"); done < <(make_blocks "$WORK/$tenant-ing-$i.om" "$tdir")
+    make_blocks "$WORK/$tenant-ing-$i.om" "$tdir"
+    new+=("${MADE[@]/#/$tdir/}")
     rm -f "$WORK/$tenant-ing-$i.om"
   done
   ((${#new[@]} > 0)) || die "promtool produced no blocks for $tenant"
@@ -186,7 +189,11 @@ for tenant in $TENANTS; do
     python3 "$GEN" --tenant "$tenant" --series "$xs" --hours 6 --step "$STEP" \
       --start $((START - 6 * 3600)) --seed $((tseed + 1000)) --ingesters 1 --rf 1 \
       --drop-rate 0 --out-prefix "$WORK/$tenant-extra"
-    mapfile -t xb < <(make_blocks "$WORK/$tenant-extra-0.om" "$tdir" | sort)
+    make_blocks "$WORK/$tenant-extra-0.om" "$tdir"
+    # order by minTime: oldest -> partial, then corrupted, then deletion-marked
+    mapfile -t xb < <(for u in "${MADE[@]}"; do
+      printf '%s %s\n' "$(sed -n 's/.*"minTime": *\([0-9]*\).*/\1/p' "$tdir/$u/meta.json")" "$u"
+    done | sort -n | cut -d' ' -f2)
     rm -f "$WORK/$tenant-extra-0.om"
     ((${#xb[@]} >= 3)) || die "expected 3 extra blocks for $tenant, got ${#xb[@]}"
     mimirize "$tenant" "${xb[@]/#/$tdir/}"

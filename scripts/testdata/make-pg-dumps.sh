@@ -37,7 +37,8 @@ OUT_DIR=$1
 DAYS=${2:-30}
 SCALE=${SCALE:-${SIZE:-1}}
 SEED=${SEED:-42}
-GZIP=${GZIP:-0}
+DO_GZIP=${GZIP:-0}
+unset GZIP   # gzip(1) itself reads $GZIP as options
 KEEP_PLAIN=${KEEP_PLAIN:-0}
 PGPORT=${PGPORT:-54329}
 
@@ -55,7 +56,7 @@ fi
 for t in initdb pg_ctl psql pg_dump; do
   [[ -x "$PGBIN/$t" ]] || die "$PGBIN/$t not found; install PostgreSQL with: apt-get install -y postgresql (or set PGBIN)"
 done
-if [[ "$GZIP" == 1 ]]; then command -v gzip >/dev/null || die "gzip not found"; fi
+if [[ "$DO_GZIP" == 1 ]]; then command -v gzip >/dev/null || die "gzip not found"; fi
 
 # initdb/postgres refuse to run as root: run the server as the 'postgres' user.
 if (( EUID == 0 )); then
@@ -496,7 +497,8 @@ DAY_SQL+=$'VACUUM ANALYZE;\n'
 # pg_dump >= 15.14 writes a random `\restrict KEY` line; derive the key from
 # SEED and the date instead so that reruns produce byte-identical dumps.
 RESTRICT=()
-if "$PGBIN/pg_dump" --help | grep -q -- --restrict-key; then HAVE_RESTRICT=1; else HAVE_RESTRICT=0; fi
+PGDUMP_HELP=$("$PGBIN/pg_dump" --help)
+if [[ "$PGDUMP_HELP" == *--restrict-key* ]]; then HAVE_RESTRICT=1; else HAVE_RESTRICT=0; fi
 
 BASE_EPOCH=$(date -u -d '2025-04-01 12:00:00' +%s)
 echo "make-pg-dumps: PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') in $PGTMP, SCALE=$SCALE, DAYS=$DAYS" >&2
@@ -518,8 +520,9 @@ for ((d = 0; d < DAYS; d++)); do
   fi
   "$PGBIN/pg_dump" "${RESTRICT[@]}" -d dop -f "$out.tmp"
   mv -f "$out.tmp" "$out"
-  if [[ "$GZIP" == 1 ]]; then
-    gzip -6 -n -c "$out" > "$out.gz.tmp" && mv -f "$out.gz.tmp" "$out.gz"
+  if [[ "$DO_GZIP" == 1 ]]; then
+    gzip -6 -n -c "$out" > "$out.gz.tmp" || die "gzip failed for $out"
+    mv -f "$out.gz.tmp" "$out.gz"
     [[ "$KEEP_PLAIN" == 1 ]] || rm -f "$out"
     files+=("$out.gz")
     [[ "$KEEP_PLAIN" == 1 ]] && files+=("$out")
@@ -529,8 +532,10 @@ for ((d = 0; d < DAYS; d++)); do
   printf 'day %2d %s  %s\n' $((d + 1)) "$stamp" "$(du -h "${files[-1]}" | cut -f1)" >&2
 done
 
-rows=$("${PSQL[@]}" -d dop -At -F ' ' -c "
-  SELECT string_agg(relname || '=' || n_live_tup, ' ' ORDER BY relname)
+rows=$("${PSQL[@]}" -d dop -At -c "
+  SELECT string_agg(format('%s=%s', relname,
+           (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM %I', relname), false, true, '')))[1]),
+         ' ' ORDER BY relname)
   FROM pg_stat_user_tables")
 echo
 echo "Wrote ${#files[@]} files to $OUT_DIR in $(( $(date +%s) - T0 ))s (total $(du -ch "${files[@]}" | tail -n 1 | cut -f1))"
