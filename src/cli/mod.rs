@@ -215,6 +215,10 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => ExitCode::from(code),
+        // A closed pipe (`cellar ls | head`) is the reader's choice, not a failure.
+        Err(e) if e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) => {
+            ExitCode::from(0)
+        }
         Err(e) => {
             eprintln!("cellar: error: {e:#}");
             ExitCode::from(1)
