@@ -8,7 +8,7 @@ printf '| data | avg chunk | logical | stored (packs) | unique blobs | index byt
 for dir in "$@"; do
   for avg in 4 16 64 256 1024; do
     repo=$(mktemp -d /tmp/cellar-chunk.XXXXXX)
-    "$cellar" init -r "$repo" --chunk-min $((avg / 4))K --chunk-avg ${avg}K --chunk-max $((avg * 4))K --kdf-memory-kib 1024 >/dev/null 2>&1
+    "$cellar" init -r "$repo" --chunk-min $((avg / 4))K --chunk-avg ${avg}K --chunk-max $((avg * 4))K --text-chunk-min $((avg / 4))K --text-chunk-avg ${avg}K --text-chunk-max $((avg * 4))K --kdf-memory-kib 1024 >/dev/null 2>&1
     "$cellar" backup -q -r "$repo" "$dir" >/dev/null
     s=$("$cellar" stats --json -r "$repo")
     idx=$(du -sb "$repo/index" | cut -f1)

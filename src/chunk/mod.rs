@@ -3,9 +3,11 @@
 //! be added later without touching the pipeline.
 
 mod fastcdc2020;
+mod profile;
 mod stream;
 
 pub use fastcdc2020::Cutter;
+pub use profile::{looks_like_text, Profiles, PROFILE_DEFAULT, PROFILE_TEXT, SNIFF_LEN};
 pub use stream::{Batch, WindowedChunker};
 
 use anyhow::{bail, ensure};
@@ -27,14 +29,21 @@ pub struct ChunkerParams {
 }
 
 impl ChunkerParams {
-    /// 16 KiB / 64 KiB / 256 KiB: see format-spec/chunking.md for the measurements behind
-    /// this choice (dedup of daily dumps vs. index size on TSDB blocks).
+    /// Profile `default` (binary objects: TSDB segments and index files, Loki chunks, gzip):
+    /// 256 KiB / 1 MiB / 4 MiB. Smaller chunks find no more duplicates in such data but
+    /// multiply the index (format-spec/chunking.md has the measurements).
     pub fn default_for_new_repo() -> Self {
-        ChunkerParams { algorithm: "fastcdc-v2020".into(), min: 16 << 10, avg: 64 << 10, max: 256 << 10, normalization: 1, seed: 0 }
+        Self::with_sizes(256 << 10, 1 << 20, 4 << 20)
+    }
+
+    /// Profile `text` (SQL dumps, logs, JSON): 1 KiB / 4 KiB / 16 KiB, where scattered
+    /// small changes leave most small chunks intact.
+    pub fn text_for_new_repo() -> Self {
+        Self::with_sizes(1 << 10, 4 << 10, 16 << 10)
     }
 
     pub fn with_sizes(min: u32, avg: u32, max: u32) -> Self {
-        ChunkerParams { min, avg, max, ..Self::default_for_new_repo() }
+        ChunkerParams { algorithm: "fastcdc-v2020".into(), min, avg, max, normalization: 1, seed: 0 }
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {

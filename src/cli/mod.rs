@@ -108,18 +108,30 @@ enum Command {
     Key(KeyCmd),
 }
 
+/// Chunk sizes are fixed at init. Two profiles: `default` for binary objects (TSDB blocks,
+/// Loki chunks, gzip files), `text` for objects whose first 8 KiB look like text (SQL dumps,
+/// logs). See format-spec/chunking.md for the measurements behind the defaults.
 #[derive(Args, Debug)]
 struct InitArgs {
-    /// Minimum chunk size (bytes; K/M suffixes allowed).
-    #[arg(long, value_parser = parse_size, default_value = "16K")]
-    chunk_min: u64,
-    /// Average chunk size, a power of two. Smaller finds more duplication in slowly
-    /// changing dumps; larger keeps the index small. See format-spec/chunking.md.
-    #[arg(long, value_parser = parse_size, default_value = "64K")]
-    chunk_avg: u64,
-    /// Maximum chunk size.
+    /// Minimum chunk size of the binary profile (bytes; K/M suffixes allowed).
     #[arg(long, value_parser = parse_size, default_value = "256K")]
+    chunk_min: u64,
+    /// Average chunk size of the binary profile, a power of two.
+    #[arg(long, value_parser = parse_size, default_value = "1M")]
+    chunk_avg: u64,
+    /// Maximum chunk size of the binary profile.
+    #[arg(long, value_parser = parse_size, default_value = "4M")]
     chunk_max: u64,
+    /// Minimum chunk size of the text profile.
+    #[arg(long, value_parser = parse_size, default_value = "1K")]
+    text_chunk_min: u64,
+    /// Average chunk size of the text profile: small, so scattered row changes in daily
+    /// dumps leave most chunks intact.
+    #[arg(long, value_parser = parse_size, default_value = "4K")]
+    text_chunk_avg: u64,
+    /// Maximum chunk size of the text profile.
+    #[arg(long, value_parser = parse_size, default_value = "16K")]
+    text_chunk_max: u64,
     /// Target pack file size.
     #[arg(long, value_parser = parse_size, default_value = "16M")]
     pack_size: u64,
@@ -265,9 +277,14 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let backend = g.backend()?;
             let pw = g.password(true)?;
             let mut opts = InitOptions::default();
-            let c = ChunkerParams::with_sizes(a.chunk_min as u32, a.chunk_avg as u32, a.chunk_max as u32);
-            c.validate()?;
-            opts.chunkers.insert("default".into(), c);
+            for (kind, min, avg, max) in [
+                (crate::chunk::PROFILE_DEFAULT, a.chunk_min, a.chunk_avg, a.chunk_max),
+                (crate::chunk::PROFILE_TEXT, a.text_chunk_min, a.text_chunk_avg, a.text_chunk_max),
+            ] {
+                let c = ChunkerParams::with_sizes(min as u32, avg as u32, max as u32);
+                c.validate().with_context(|| format!("{kind} chunk sizes"))?;
+                opts.chunkers.insert(kind.into(), c);
+            }
             opts.pack_size = a.pack_size;
             opts.zstd_level = a.compression_level;
             opts.kdf = a.kdf.params();

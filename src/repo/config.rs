@@ -46,10 +46,6 @@ impl Settings {
         Ok(k)
     }
 
-    pub fn chunker(&self, kind: &str) -> &ChunkerParams {
-        self.chunkers.get(kind).unwrap_or_else(|| &self.chunkers["default"])
-    }
-
     pub fn validate(&self) -> anyhow::Result<()> {
         self.id_key()?;
         let Some(_) = self.chunkers.get("default") else { bail!("settings: no default chunker") };

@@ -51,7 +51,8 @@ pub struct InitOptions {
 impl Default for InitOptions {
     fn default() -> Self {
         let mut chunkers = BTreeMap::new();
-        chunkers.insert("default".to_string(), ChunkerParams::default_for_new_repo());
+        chunkers.insert(crate::chunk::PROFILE_DEFAULT.to_string(), ChunkerParams::default_for_new_repo());
+        chunkers.insert(crate::chunk::PROFILE_TEXT.to_string(), ChunkerParams::text_for_new_repo());
         InitOptions { chunkers, pack_size: 16 << 20, zstd_level: 3, kdf: KdfParams::default() }
     }
 }

@@ -14,7 +14,7 @@ use crate::repo::{pack_name, Repository};
 
 /// Blobs waiting for the packer. Each is at most one chunk, so this bounds memory at about
 /// `QUEUE * max_chunk` on top of the pack being built.
-const QUEUE: usize = 16;
+const QUEUE: usize = 8;
 
 /// What the packer wrote.
 #[derive(Default)]
