@@ -1,1 +1,109 @@
-fn main(){}
+//! Micro-benchmarks of the hot loops of a backup: chunking, BLAKE3 ids, zstd (including the
+//! compressibility probe on incompressible data), sealing, pack building and index lookups.
+//! `cargo bench --bench micro`. Compare ratios between runs, not absolute times: the
+//! machine is shared.
+
+use cellar::chunk::{ChunkerParams, Cutter};
+use cellar::repo::blob::{self, BlobKind};
+use cellar::repo::crypto::MasterKey;
+use cellar::repo::index::Index;
+use cellar::repo::pack::{PackBuilder, PackEntry};
+use cellar::repo::Id;
+use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+
+fn random(len: usize) -> Vec<u8> {
+    let mut v = vec![0u8; len];
+    blake3::Hasher::new().update(b"bench").finalize_xof().fill(&mut v);
+    v
+}
+
+fn sql(len: usize) -> Vec<u8> {
+    let mut v = Vec::with_capacity(len + 100);
+    let mut i = 0u64;
+    while v.len() < len {
+        v.extend_from_slice(format!("INSERT INTO alert_history VALUES ({i}, 'fp{:x}', 'firing', now());\n", i * 2654435761 % 9973).as_bytes());
+        i += 1;
+    }
+    v.truncate(len);
+    v
+}
+
+fn chunking(c: &mut Criterion) {
+    let data = random(32 << 20);
+    let mut g = c.benchmark_group("chunk");
+    g.throughput(Throughput::Bytes(data.len() as u64));
+    for (name, p) in [("binary-1MiB", ChunkerParams::default_for_new_repo()), ("text-4KiB", ChunkerParams::text_for_new_repo())] {
+        let cutter = Cutter::new(&ChunkerParams { seed: 7, ..p });
+        g.bench_function(name, |b| {
+            let mut out = Vec::new();
+            b.iter(|| {
+                out.clear();
+                cutter.cut(black_box(&data), true, &mut out)
+            })
+        });
+    }
+    g.finish();
+}
+
+fn hashing(c: &mut Criterion) {
+    let key = [7u8; 32];
+    let mut g = c.benchmark_group("blake3-keyed");
+    for size in [4 << 10, 1 << 20] {
+        let data = random(size);
+        g.throughput(Throughput::Bytes(size as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(size), &data, |b, d| b.iter(|| blob::blob_id(&key, black_box(d))));
+    }
+    g.finish();
+}
+
+fn compression(c: &mut Criterion) {
+    let key = MasterKey::from_bytes([1; 32]);
+    let mut g = c.benchmark_group("encode-blob");
+    for (name, data) in [("sql-1MiB", sql(1 << 20)), ("random-1MiB", random(1 << 20))] {
+        g.throughput(Throughput::Bytes(data.len() as u64));
+        g.bench_function(name, |b| b.iter(|| blob::encode(&key, 3, Id::default(), BlobKind::Data, black_box(&data))));
+    }
+    g.finish();
+}
+
+fn sealing(c: &mut Criterion) {
+    let key = MasterKey::from_bytes([1; 32]);
+    let data = random(1 << 20);
+    let sealed = key.encrypt(&data);
+    let mut g = c.benchmark_group("xchacha20poly1305");
+    g.throughput(Throughput::Bytes(data.len() as u64));
+    g.bench_function("seal-1MiB", |b| b.iter(|| key.encrypt(black_box(&data))));
+    g.bench_function("open-1MiB", |b| b.iter(|| key.decrypt(black_box(&sealed)).unwrap()));
+    g.finish();
+}
+
+fn packing_and_index(c: &mut Criterion) {
+    let key = MasterKey::from_bytes([1; 32]);
+    let blobs: Vec<_> = (0..256u32)
+        .map(|i| blob::encode(&key, 3, Id(*blake3::hash(&i.to_le_bytes()).as_bytes()), BlobKind::Data, &random(64 << 10)))
+        .collect();
+    c.bench_function("pack-build-16MiB", |b| {
+        b.iter(|| {
+            let mut pb = PackBuilder::new(17 << 20);
+            for bl in &blobs {
+                pb.add(bl);
+            }
+            pb.finish(&key)
+        })
+    });
+
+    let mut idx = Index::default();
+    let ids: Vec<Id> = (0..1_000_000u32).map(|i| Id(*blake3::hash(&i.to_le_bytes()).as_bytes())).collect();
+    for chunk in ids.chunks(1000) {
+        let entries: Vec<PackEntry> = chunk
+            .iter()
+            .map(|id| PackEntry { id: *id, kind: BlobKind::Data, compression: blob::Compression::None, offset: 0, stored_len: 1, raw_len: 1 })
+            .collect();
+        idx.add_pack(Id(*blake3::hash(&chunk[0].0).as_bytes()), &entries);
+    }
+    let probes: Vec<Id> = (0..1000u32).map(|i| Id(*blake3::hash(&(i * 997).to_le_bytes()).as_bytes())).collect();
+    c.bench_function("index-lookup-1M-blobs-x1000", |b| b.iter(|| probes.iter().filter(|p| idx.contains(p)).count()));
+}
+
+criterion_group!(benches, chunking, hashing, compression, sealing, packing_and_index);
+criterion_main!(benches);
