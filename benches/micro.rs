@@ -13,7 +13,10 @@ use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criteri
 
 fn random(len: usize) -> Vec<u8> {
     let mut v = vec![0u8; len];
-    blake3::Hasher::new().update(b"bench").finalize_xof().fill(&mut v);
+    blake3::Hasher::new()
+        .update(b"bench")
+        .finalize_xof()
+        .fill(&mut v);
     v
 }
 
@@ -21,7 +24,13 @@ fn sql(len: usize) -> Vec<u8> {
     let mut v = Vec::with_capacity(len + 100);
     let mut i = 0u64;
     while v.len() < len {
-        v.extend_from_slice(format!("INSERT INTO alert_history VALUES ({i}, 'fp{:x}', 'firing', now());\n", i * 2654435761 % 9973).as_bytes());
+        v.extend_from_slice(
+            format!(
+                "INSERT INTO alert_history VALUES ({i}, 'fp{:x}', 'firing', now());\n",
+                i * 2654435761 % 9973
+            )
+            .as_bytes(),
+        );
         i += 1;
     }
     v.truncate(len);
@@ -32,7 +41,10 @@ fn chunking(c: &mut Criterion) {
     let data = random(32 << 20);
     let mut g = c.benchmark_group("chunk");
     g.throughput(Throughput::Bytes(data.len() as u64));
-    for (name, p) in [("binary-1MiB", ChunkerParams::default_for_new_repo()), ("text-4KiB", ChunkerParams::text_for_new_repo())] {
+    for (name, p) in [
+        ("binary-1MiB", ChunkerParams::default_for_new_repo()),
+        ("text-4KiB", ChunkerParams::text_for_new_repo()),
+    ] {
         let cutter = Cutter::new(&ChunkerParams { seed: 7, ..p });
         g.bench_function(name, |b| {
             let mut out = Vec::new();
@@ -51,7 +63,9 @@ fn hashing(c: &mut Criterion) {
     for size in [4 << 10, 1 << 20] {
         let data = random(size);
         g.throughput(Throughput::Bytes(size as u64));
-        g.bench_with_input(BenchmarkId::from_parameter(size), &data, |b, d| b.iter(|| blob::blob_id(&key, black_box(d))));
+        g.bench_with_input(BenchmarkId::from_parameter(size), &data, |b, d| {
+            b.iter(|| blob::blob_id(&key, black_box(d)))
+        });
     }
     g.finish();
 }
@@ -61,7 +75,9 @@ fn compression(c: &mut Criterion) {
     let mut g = c.benchmark_group("encode-blob");
     for (name, data) in [("sql-1MiB", sql(1 << 20)), ("random-1MiB", random(1 << 20))] {
         g.throughput(Throughput::Bytes(data.len() as u64));
-        g.bench_function(name, |b| b.iter(|| blob::encode(&key, 3, Id::default(), BlobKind::Data, black_box(&data))));
+        g.bench_function(name, |b| {
+            b.iter(|| blob::encode(&key, 3, Id::default(), BlobKind::Data, black_box(&data)))
+        });
     }
     g.finish();
 }
@@ -73,14 +89,24 @@ fn sealing(c: &mut Criterion) {
     let mut g = c.benchmark_group("xchacha20poly1305");
     g.throughput(Throughput::Bytes(data.len() as u64));
     g.bench_function("seal-1MiB", |b| b.iter(|| key.encrypt(black_box(&data))));
-    g.bench_function("open-1MiB", |b| b.iter(|| key.decrypt(black_box(&sealed)).unwrap()));
+    g.bench_function("open-1MiB", |b| {
+        b.iter(|| key.decrypt(black_box(&sealed)).unwrap())
+    });
     g.finish();
 }
 
 fn packing_and_index(c: &mut Criterion) {
     let key = MasterKey::from_bytes([1; 32]);
     let blobs: Vec<_> = (0..256u32)
-        .map(|i| blob::encode(&key, 3, Id(*blake3::hash(&i.to_le_bytes()).as_bytes()), BlobKind::Data, &random(64 << 10)))
+        .map(|i| {
+            blob::encode(
+                &key,
+                3,
+                Id(*blake3::hash(&i.to_le_bytes()).as_bytes()),
+                BlobKind::Data,
+                &random(64 << 10),
+            )
+        })
         .collect();
     c.bench_function("pack-build-16MiB", |b| {
         b.iter(|| {
@@ -93,17 +119,37 @@ fn packing_and_index(c: &mut Criterion) {
     });
 
     let mut idx = Index::default();
-    let ids: Vec<Id> = (0..1_000_000u32).map(|i| Id(*blake3::hash(&i.to_le_bytes()).as_bytes())).collect();
+    let ids: Vec<Id> = (0..1_000_000u32)
+        .map(|i| Id(*blake3::hash(&i.to_le_bytes()).as_bytes()))
+        .collect();
     for chunk in ids.chunks(1000) {
         let entries: Vec<PackEntry> = chunk
             .iter()
-            .map(|id| PackEntry { id: *id, kind: BlobKind::Data, compression: blob::Compression::None, offset: 0, stored_len: 1, raw_len: 1 })
+            .map(|id| PackEntry {
+                id: *id,
+                kind: BlobKind::Data,
+                compression: blob::Compression::None,
+                offset: 0,
+                stored_len: 1,
+                raw_len: 1,
+            })
             .collect();
         idx.add_pack(Id(*blake3::hash(&chunk[0].0).as_bytes()), &entries);
     }
-    let probes: Vec<Id> = (0..1000u32).map(|i| Id(*blake3::hash(&(i * 997).to_le_bytes()).as_bytes())).collect();
-    c.bench_function("index-lookup-1M-blobs-x1000", |b| b.iter(|| probes.iter().filter(|p| idx.contains(p)).count()));
+    let probes: Vec<Id> = (0..1000u32)
+        .map(|i| Id(*blake3::hash(&(i * 997).to_le_bytes()).as_bytes()))
+        .collect();
+    c.bench_function("index-lookup-1M-blobs-x1000", |b| {
+        b.iter(|| probes.iter().filter(|p| idx.contains(p)).count())
+    });
 }
 
-criterion_group!(benches, chunking, hashing, compression, sealing, packing_and_index);
+criterion_group!(
+    benches,
+    chunking,
+    hashing,
+    compression,
+    sealing,
+    packing_and_index
+);
 criterion_main!(benches);

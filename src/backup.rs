@@ -114,8 +114,16 @@ impl Ctx {
     fn store(&self, kind: BlobKind, data: &[u8]) -> anyhow::Result<Id> {
         let id = self.repo.blob_id(data);
         if self.claim(&id) {
-            let b = crate::repo::blob::encode(self.repo.key(), self.repo.settings().zstd_level, id, kind, data);
-            self.packer.send(b).map_err(|_| anyhow::anyhow!("the pack writer stopped"))?;
+            let b = crate::repo::blob::encode(
+                self.repo.key(),
+                self.repo.settings().zstd_level,
+                id,
+                kind,
+                data,
+            );
+            self.packer
+                .send(b)
+                .map_err(|_| anyhow::anyhow!("the pack writer stopped"))?;
             self.blobs_new.fetch_add(1, Relaxed);
         }
         Ok(id)
@@ -139,7 +147,12 @@ struct DirState {
 
 impl DirState {
     fn new(node: Node, n: usize, up: Up) -> Arc<DirState> {
-        Arc::new(DirState { node, slots: Mutex::new(vec![None; n]), remaining: AtomicUsize::new(n + 1), up })
+        Arc::new(DirState {
+            node,
+            slots: Mutex::new(vec![None; n]),
+            remaining: AtomicUsize::new(n + 1),
+            up,
+        })
     }
 }
 
@@ -154,7 +167,10 @@ fn release(ctx: &Ctx, dir: &Arc<DirState>) {
     if dir.remaining.fetch_sub(1, SeqCst) != 1 {
         return;
     }
-    let nodes: Vec<Node> = std::mem::take(&mut *dir.slots.lock()).into_iter().flatten().collect();
+    let nodes: Vec<Node> = std::mem::take(&mut *dir.slots.lock())
+        .into_iter()
+        .flatten()
+        .collect();
     let tree = Tree { nodes };
     let id = match ctx.store(BlobKind::Tree, &tree.to_bytes()) {
         Ok(id) => Some(id),
@@ -165,7 +181,10 @@ fn release(ctx: &Ctx, dir: &Arc<DirState>) {
     };
     match &dir.up {
         Up::Dir(parent, slot) => {
-            let node = id.map(|id| Node { subtree: Some(id), ..dir.node.clone() });
+            let node = id.map(|id| Node {
+                subtree: Some(id),
+                ..dir.node.clone()
+            });
             ctx.dirs.fetch_add(1, Relaxed);
             fill(ctx, parent, *slot, node)
         }
@@ -207,8 +226,11 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
     let mut source_names: Vec<String> = Vec::new();
     for s in &opts.sources {
         let abs = std::path::absolute(s).with_context(|| format!("source {}", s.display()))?;
-        std::fs::symlink_metadata(&abs).with_context(|| format!("source {} cannot be read", s.display()))?;
-        let name = local::top_name(&abs).ok_or_else(|| anyhow::anyhow!("source {} has no name to store it under", s.display()))?;
+        std::fs::symlink_metadata(&abs)
+            .with_context(|| format!("source {} cannot be read", s.display()))?;
+        let name = local::top_name(&abs).ok_or_else(|| {
+            anyhow::anyhow!("source {} has no name to store it under", s.display())
+        })?;
         tops.push((name, abs.clone()));
         source_names.push(abs.display().to_string());
     }
@@ -225,7 +247,10 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
     tops.sort();
     for w in tops.windows(2) {
         if w[0].0 == w[1].0 {
-            bail!("two sources would both be stored as {:?}; back them up separately", String::from_utf8_lossy(&w[0].0));
+            bail!(
+                "two sources would both be stored as {:?}; back them up separately",
+                String::from_utf8_lossy(&w[0].0)
+            );
         }
     }
     source_names.sort();
@@ -234,7 +259,10 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
     repo.load_index()?;
     let parent = find_parent(&repo, &opts, &host, &source_names)?;
     let parent_root = match &parent {
-        Some((_, s)) => Some(repo.read_tree(&s.tree).context("reading the parent snapshot's tree")?),
+        Some((_, s)) => Some(
+            repo.read_tree(&s.tree)
+                .context("reading the parent snapshot's tree")?,
+        ),
         None => None,
     };
 
@@ -274,15 +302,34 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
     drop(job_rx);
 
     let (root_tx, root_rx) = bounded(1);
-    let root = DirState::new(Node { name: vec![], ..dir_node_template() }, tops.len(), Up::Root(root_tx));
+    let root = DirState::new(
+        Node {
+            name: vec![],
+            ..dir_node_template()
+        },
+        tops.len(),
+        Up::Root(root_tx),
+    );
     let mut stdin = opts.stdin.take();
     for (i, (name, path)) in tops.iter().enumerate() {
         let prev = parent_root.as_ref().and_then(|t| t.find(name));
         if path.as_os_str().is_empty() {
             let st = stdin.take().expect("stdin source");
-            let e = SourceEntry { name: name.clone(), kind: Some(NodeKind::File), size: 0, mtime_ns: now_ns(), mode: 0o644, target: None };
+            let e = SourceEntry {
+                name: name.clone(),
+                kind: Some(NodeKind::File),
+                size: 0,
+                mtime_ns: now_ns(),
+                mode: 0o644,
+                target: None,
+            };
             ctx.files_new.fetch_add(1, Relaxed);
-            let job = FileJob { source: JobSource::Reader(st.reader), node: node_of(&e, NodeKind::File), dir: root.clone(), slot: i };
+            let job = FileJob {
+                source: JobSource::Reader(st.reader),
+                node: node_of(&e, NodeKind::File),
+                dir: root.clone(),
+                slot: i,
+            };
             send_job(&ctx, &job_tx, job);
         } else {
             walk_entry(&ctx, path, name, prev, &root, i, &job_tx);
@@ -291,11 +338,13 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
     release(&ctx, &root);
     drop(job_tx);
     for w in workers {
-        w.join().map_err(|_| anyhow::anyhow!("a backup worker panicked"))?;
+        w.join()
+            .map_err(|_| anyhow::anyhow!("a backup worker panicked"))?;
     }
     let root_id = root_rx.recv().ok().flatten();
     drop(root);
-    let ctx = Arc::try_unwrap(ctx).map_err(|_| anyhow::anyhow!("internal error: backup context still shared"))?;
+    let ctx = Arc::try_unwrap(ctx)
+        .map_err(|_| anyhow::anyhow!("internal error: backup context still shared"))?;
     let mut summary = Summary {
         files: ctx.files.load(Relaxed),
         dirs: ctx.dirs.load(Relaxed),
@@ -308,7 +357,12 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
         blobs_new: ctx.blobs_new.load(Relaxed),
         errors: 0,
     };
-    let Ctx { packer: packer_tx, fatal, warnings, .. } = ctx;
+    let Ctx {
+        packer: packer_tx,
+        fatal,
+        warnings,
+        ..
+    } = ctx;
     drop(packer_tx);
     let packed = packer.finish();
     progress.finish();
@@ -352,7 +406,16 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
 }
 
 fn dir_node_template() -> Node {
-    Node { name: vec![], kind: NodeKind::Dir, size: 0, mtime_ns: 0, mode: 0o755, content: vec![], subtree: None, target: None }
+    Node {
+        name: vec![],
+        kind: NodeKind::Dir,
+        size: 0,
+        mtime_ns: 0,
+        mode: 0o755,
+        content: vec![],
+        subtree: None,
+        target: None,
+    }
 }
 
 fn now_ns() -> i64 {
@@ -371,7 +434,11 @@ fn find_parent(
     if let Some(p) = &opts.parent {
         return repo.resolve_snapshot(p).map(Some);
     }
-    Ok(repo.list_snapshots()?.into_iter().rev().find(|(_, s)| s.host == host && s.sources == sources))
+    Ok(repo
+        .list_snapshots()?
+        .into_iter()
+        .rev()
+        .find(|(_, s)| s.host == host && s.sources == sources))
 }
 
 fn send_job(ctx: &Ctx, tx: &Sender<FileJob>, job: FileJob) {
@@ -384,7 +451,15 @@ fn send_job(ctx: &Ctx, tx: &Sender<FileJob>, job: FileJob) {
 }
 
 /// Back up one directory entry (recursing into directories) into `dir[slot]`.
-fn walk_entry(ctx: &Ctx, path: &Path, name: &[u8], prev: Option<&Node>, dir: &Arc<DirState>, slot: usize, jobs: &Sender<FileJob>) {
+fn walk_entry(
+    ctx: &Ctx,
+    path: &Path,
+    name: &[u8],
+    prev: Option<&Node>,
+    dir: &Arc<DirState>,
+    slot: usize,
+    jobs: &Sender<FileJob>,
+) {
     if ctx.failed() {
         return fill(ctx, dir, slot, None);
     }
@@ -411,7 +486,12 @@ fn walk_entry(ctx: &Ctx, path: &Path, name: &[u8], prev: Option<&Node>, dir: &Ar
             } else {
                 ctx.files_new.fetch_add(1, Relaxed);
             }
-            let job = FileJob { source: JobSource::Path(path.to_path_buf()), node, dir: dir.clone(), slot };
+            let job = FileJob {
+                source: JobSource::Path(path.to_path_buf()),
+                node,
+                dir: dir.clone(),
+                slot,
+            };
             send_job(ctx, jobs, job);
         }
         Some(NodeKind::Symlink) => fill(ctx, dir, slot, Some(node_of(&e, NodeKind::Symlink))),
@@ -423,14 +503,23 @@ fn walk_entry(ctx: &Ctx, path: &Path, name: &[u8], prev: Option<&Node>, dir: &Ar
                     return fill(ctx, dir, slot, None);
                 }
             };
-            let prev_tree = prev.and_then(|p| p.subtree).and_then(|id| match ctx.repo.read_tree(&id) {
-                Ok(t) => Some(t),
-                Err(err) => {
-                    ctx.warn(format!("parent tree of {} unreadable, reading everything: {err:#}", path.display()));
-                    None
-                }
-            });
-            let me = DirState::new(node_of(&e, NodeKind::Dir), entries.len(), Up::Dir(dir.clone(), slot));
+            let prev_tree =
+                prev.and_then(|p| p.subtree)
+                    .and_then(|id| match ctx.repo.read_tree(&id) {
+                        Ok(t) => Some(t),
+                        Err(err) => {
+                            ctx.warn(format!(
+                                "parent tree of {} unreadable, reading everything: {err:#}",
+                                path.display()
+                            ));
+                            None
+                        }
+                    });
+            let me = DirState::new(
+                node_of(&e, NodeKind::Dir),
+                entries.len(),
+                Up::Dir(dir.clone(), slot),
+            );
             for (i, (child_name, child_path)) in entries.iter().enumerate() {
                 let p = prev_tree.as_ref().and_then(|t| t.find(child_name));
                 walk_entry(ctx, child_path, child_name, p, &me, i, jobs);
@@ -450,7 +539,12 @@ fn unchanged(ctx: &Ctx, prev: &Node, now: &Node) -> bool {
 }
 
 fn run_job(ctx: &Ctx, job: FileJob) {
-    let FileJob { source, mut node, dir, slot } = job;
+    let FileJob {
+        source,
+        mut node,
+        dir,
+        slot,
+    } = job;
     if ctx.failed() {
         return fill(ctx, &dir, slot, None);
     }
@@ -469,7 +563,12 @@ fn run_job(ctx: &Ctx, job: FileJob) {
         Ok((content, size)) => {
             if let Some(p) = &path {
                 if size != node.size {
-                    ctx.warn(format!("{}: changed while being read ({} → {} bytes); stored as read", p.display(), node.size, size));
+                    ctx.warn(format!(
+                        "{}: changed while being read ({} → {} bytes); stored as read",
+                        p.display(),
+                        node.size,
+                        size
+                    ));
                     ctx.bytes.fetch_add(size.wrapping_sub(node.size), Relaxed);
                 }
             } else {
@@ -501,7 +600,10 @@ enum ChunkError {
 fn chunk_stream(ctx: &Ctx, mut reader: Box<dyn Read + Send>) -> Result<(Vec<Id>, u64), ChunkError> {
     // The first bytes choose the chunker profile (text or binary).
     let mut prefix = Vec::with_capacity(SNIFF_LEN);
-    (&mut reader).take(SNIFF_LEN as u64).read_to_end(&mut prefix).map_err(ChunkError::Read)?;
+    (&mut reader)
+        .take(SNIFF_LEN as u64)
+        .read_to_end(&mut prefix)
+        .map_err(ChunkError::Read)?;
     let cutter = ctx.profiles.for_prefix(&prefix);
     let mut wc = WindowedChunker::new(std::io::Cursor::new(prefix).chain(reader), cutter, WINDOW);
     let mut ids = Vec::new();
@@ -516,10 +618,15 @@ fn chunk_stream(ctx: &Ctx, mut reader: Box<dyn Read + Send>) -> Result<(Vec<Id>,
         let new: anyhow::Result<Vec<Id>> = if chunks.len() == 1 {
             ctx.store(BlobKind::Data, chunks[0]).map(|id| vec![id])
         } else {
-            chunks.par_iter().map(|c| ctx.store(BlobKind::Data, c)).collect()
+            chunks
+                .par_iter()
+                .map(|c| ctx.store(BlobKind::Data, c))
+                .collect()
         };
         ids.extend(new.map_err(ChunkError::Store)?);
-        ctx.progress.bytes.fetch_add(wc.bytes_read() - before, Relaxed);
+        ctx.progress
+            .bytes
+            .fetch_add(wc.bytes_read() - before, Relaxed);
     }
     Ok((ids, wc.bytes_read()))
 }

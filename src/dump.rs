@@ -27,7 +27,10 @@ pub fn lookup(repo: &Repository, snap: &Snapshot, path: &str) -> anyhow::Result<
     };
     for comp in path.split('/').filter(|c| !c.is_empty() && *c != ".") {
         let Some(sub) = node.subtree.filter(|_| node.kind == NodeKind::Dir) else {
-            bail!(Error::NotFound(format!("{path}: {:?} is not a directory", node.name_lossy())));
+            bail!(Error::NotFound(format!(
+                "{path}: {:?} is not a directory",
+                node.name_lossy()
+            )));
         };
         let tree = repo.read_tree(&sub)?;
         node = tree
@@ -41,22 +44,32 @@ pub fn lookup(repo: &Repository, snap: &Snapshot, path: &str) -> anyhow::Result<
 /// Streams a file's content blob by blob (verifying each).
 pub struct ContentReader<'r> {
     repo: &'r Repository,
-    ids: std::vec::IntoIter<Id>,
+    ids: std::slice::Iter<'r, Id>,
     buf: Vec<u8>,
     pos: usize,
 }
 
 impl<'r> ContentReader<'r> {
-    pub fn new(repo: &'r Repository, content: &[Id]) -> Self {
-        ContentReader { repo, ids: content.to_vec().into_iter(), buf: vec![], pos: 0 }
+    pub fn new(repo: &'r Repository, content: &'r [Id]) -> Self {
+        ContentReader {
+            repo,
+            ids: content.iter(),
+            buf: vec![],
+            pos: 0,
+        }
     }
 }
 
 impl Read for ContentReader<'_> {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         while self.pos == self.buf.len() {
-            let Some(id) = self.ids.next() else { return Ok(0) };
-            self.buf = self.repo.read_blob(&id).map_err(|e| std::io::Error::other(format!("{e:#}")))?;
+            let Some(id) = self.ids.next() else {
+                return Ok(0);
+            };
+            self.buf = self
+                .repo
+                .read_blob(id)
+                .map_err(|e| std::io::Error::other(format!("{e:#}")))?;
             self.pos = 0;
         }
         let n = out.len().min(self.buf.len() - self.pos);
@@ -67,7 +80,12 @@ impl Read for ContentReader<'_> {
 }
 
 /// Write a file's bytes, or a directory as tar, to `out`.
-pub fn dump(repo: &Repository, snap: &Snapshot, path: &str, out: &mut dyn Write) -> anyhow::Result<()> {
+pub fn dump(
+    repo: &Repository,
+    snap: &Snapshot,
+    path: &str,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     repo.load_index()?;
     let node = lookup(repo, snap, path)?;
     match node.kind {
@@ -92,7 +110,9 @@ fn dump_tar(repo: &Repository, dir: &Node, out: &mut dyn Write) -> anyhow::Resul
         let mut h = header(dir, NodeKind::Dir, 0);
         tar.append_data(&mut h, &base, &b""[..])?;
     }
-    let Some(sub) = dir.subtree else { return Ok(()) };
+    let Some(sub) = dir.subtree else {
+        return Ok(());
+    };
     walk(repo, &sub, |Entry { rel, node, .. }| {
         let p = Path::new(&base).join(rel);
         let mut h = header(&node, node.kind, node.size);
@@ -100,7 +120,8 @@ fn dump_tar(repo: &Repository, dir: &Node, out: &mut dyn Write) -> anyhow::Resul
             NodeKind::File => tar.append_data(&mut h, &p, ContentReader::new(repo, &node.content)),
             NodeKind::Dir => tar.append_data(&mut h, &p, &b""[..]),
             NodeKind::Symlink => {
-                let t = String::from_utf8_lossy(node.target.as_deref().unwrap_or_default()).into_owned();
+                let t = String::from_utf8_lossy(node.target.as_deref().unwrap_or_default())
+                    .into_owned();
                 tar.append_link(&mut h, &p, t)
             }
         }

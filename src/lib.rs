@@ -6,8 +6,8 @@
 
 pub mod backup;
 pub mod check;
-pub mod cli;
 pub mod chunk;
+pub mod cli;
 pub mod dump;
 pub mod error;
 pub mod layout;

@@ -43,7 +43,14 @@ impl ChunkerParams {
     }
 
     pub fn with_sizes(min: u32, avg: u32, max: u32) -> Self {
-        ChunkerParams { algorithm: "fastcdc-v2020".into(), min, avg, max, normalization: 1, seed: 0 }
+        ChunkerParams {
+            algorithm: "fastcdc-v2020".into(),
+            min,
+            avg,
+            max,
+            normalization: 1,
+            seed: 0,
+        }
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
@@ -51,11 +58,29 @@ impl ChunkerParams {
             bail!("unknown chunker algorithm {:?}", self.algorithm);
         }
         use fastcdc::v2020::*;
-        ensure!((MINIMUM_MIN..=MINIMUM_MAX).contains(&self.min), "min chunk size {} out of range {MINIMUM_MIN}..={MINIMUM_MAX}", self.min);
-        ensure!((AVERAGE_MIN..=AVERAGE_MAX).contains(&self.avg), "average chunk size {} out of range {AVERAGE_MIN}..={AVERAGE_MAX}", self.avg);
-        ensure!((MAXIMUM_MIN..=MAXIMUM_MAX).contains(&self.max), "max chunk size {} out of range {MAXIMUM_MIN}..={MAXIMUM_MAX}", self.max);
-        ensure!(self.min <= self.avg && self.avg <= self.max, "chunk sizes must satisfy min <= avg <= max");
-        ensure!(self.avg.is_power_of_two(), "average chunk size must be a power of two");
+        ensure!(
+            (MINIMUM_MIN..=MINIMUM_MAX).contains(&self.min),
+            "min chunk size {} out of range {MINIMUM_MIN}..={MINIMUM_MAX}",
+            self.min
+        );
+        ensure!(
+            (AVERAGE_MIN..=AVERAGE_MAX).contains(&self.avg),
+            "average chunk size {} out of range {AVERAGE_MIN}..={AVERAGE_MAX}",
+            self.avg
+        );
+        ensure!(
+            (MAXIMUM_MIN..=MAXIMUM_MAX).contains(&self.max),
+            "max chunk size {} out of range {MAXIMUM_MIN}..={MAXIMUM_MAX}",
+            self.max
+        );
+        ensure!(
+            self.min <= self.avg && self.avg <= self.max,
+            "chunk sizes must satisfy min <= avg <= max"
+        );
+        ensure!(
+            self.avg.is_power_of_two(),
+            "average chunk size must be a power of two"
+        );
         ensure!(self.normalization <= 3, "normalization level must be 0..=3");
         Ok(())
     }

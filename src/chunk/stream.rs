@@ -38,7 +38,16 @@ impl<'a> Batch<'a> {
 impl<'c, R: Read> WindowedChunker<'c, R> {
     pub fn new(reader: R, cutter: &'c Cutter, window: usize) -> Self {
         let window = window.max(4 * cutter.max_size());
-        WindowedChunker { reader, cutter, buf: vec![0; window], start: 0, filled: 0, eof: false, lens: Vec::new(), total: 0 }
+        WindowedChunker {
+            reader,
+            cutter,
+            buf: vec![0; window],
+            start: 0,
+            filled: 0,
+            eof: false,
+            lens: Vec::new(),
+            total: 0,
+        }
     }
 
     /// Bytes read so far.
@@ -67,8 +76,13 @@ impl<'c, R: Read> WindowedChunker<'c, R> {
             return Ok(None);
         }
         self.lens.clear();
-        let used = self.cutter.cut(&self.buf[..self.filled], self.eof, &mut self.lens);
+        let used = self
+            .cutter
+            .cut(&self.buf[..self.filled], self.eof, &mut self.lens);
         self.start = used;
-        Ok(Some(Batch { data: &self.buf[..used], lens: &self.lens }))
+        Ok(Some(Batch {
+            data: &self.buf[..used],
+            lens: &self.lens,
+        }))
     }
 }

@@ -154,7 +154,11 @@ struct KdfArgs {
 
 impl KdfArgs {
     fn params(&self) -> KdfParams {
-        KdfParams { m_kib: self.kdf_memory_kib, t: self.kdf_passes, p: 1 }
+        KdfParams {
+            m_kib: self.kdf_memory_kib,
+            t: self.kdf_passes,
+            p: 1,
+        }
     }
 }
 
@@ -210,7 +214,11 @@ fn parse_size(s: &str) -> Result<u64, String> {
     let (num, mul) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
         None => (s, 1u64),
         Some((i, _)) => {
-            let mul = match s[i..].to_ascii_uppercase().trim_end_matches("IB").trim_end_matches('B') {
+            let mul = match s[i..]
+                .to_ascii_uppercase()
+                .trim_end_matches("IB")
+                .trim_end_matches('B')
+            {
                 "K" => 1 << 10,
                 "M" => 1 << 20,
                 "G" => 1 << 30,
@@ -220,7 +228,9 @@ fn parse_size(s: &str) -> Result<u64, String> {
             (&s[..i], mul)
         }
     };
-    num.parse::<u64>().map(|n| n * mul).map_err(|e| format!("bad size {s:?}: {e}"))
+    num.parse::<u64>()
+        .map(|n| n * mul)
+        .map_err(|e| format!("bad size {s:?}: {e}"))
 }
 
 pub fn main() -> ExitCode {
@@ -228,7 +238,12 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         // A closed pipe (`cellar ls | head`) is the reader's choice, not a failure.
-        Err(e) if e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) => {
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
             ExitCode::from(0)
         }
         Err(e) => {
@@ -240,7 +255,9 @@ pub fn main() -> ExitCode {
 
 impl Global {
     fn backend(&self) -> anyhow::Result<Arc<LocalBackend>> {
-        let Some(r) = &self.repo else { bail!("no repository given: use --repo or set CELLAR_REPO") };
+        let Some(r) = &self.repo else {
+            bail!("no repository given: use --repo or set CELLAR_REPO")
+        };
         Ok(Arc::new(LocalBackend::new(r.clone())))
     }
 
@@ -278,11 +295,22 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let pw = g.password(true)?;
             let mut opts = InitOptions::default();
             for (kind, min, avg, max) in [
-                (crate::chunk::PROFILE_DEFAULT, a.chunk_min, a.chunk_avg, a.chunk_max),
-                (crate::chunk::PROFILE_TEXT, a.text_chunk_min, a.text_chunk_avg, a.text_chunk_max),
+                (
+                    crate::chunk::PROFILE_DEFAULT,
+                    a.chunk_min,
+                    a.chunk_avg,
+                    a.chunk_max,
+                ),
+                (
+                    crate::chunk::PROFILE_TEXT,
+                    a.text_chunk_min,
+                    a.text_chunk_avg,
+                    a.text_chunk_max,
+                ),
             ] {
                 let c = ChunkerParams::with_sizes(min as u32, avg as u32, max as u32);
-                c.validate().with_context(|| format!("{kind} chunk sizes"))?;
+                c.validate()
+                    .with_context(|| format!("{kind} chunk sizes"))?;
                 opts.chunkers.insert(kind.into(), c);
             }
             opts.pack_size = a.pack_size;
@@ -290,9 +318,15 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             opts.kdf = a.kdf.params();
             let repo = Repository::init(backend, &pw, &opts)?;
             if g.json {
-                print_json(&serde_json::json!({"id": repo.config().id, "version": repo.config().version}))?;
+                print_json(
+                    &serde_json::json!({"id": repo.config().id, "version": repo.config().version}),
+                )?;
             } else {
-                eprintln!("created cellar repository {} at {}", repo.config().id, repo.backend().location());
+                eprintln!(
+                    "created cellar repository {} at {}",
+                    repo.config().id,
+                    repo.backend().location()
+                );
                 eprintln!("keep the password safe: without it the data cannot be recovered");
             }
             Ok(0)
@@ -301,7 +335,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let repo = g.open()?;
             let stdin = if a.stdin {
                 let name = a.stdin_name.clone().context("--stdin needs --stdin-name")?;
-                Some(StdinSource { name, reader: Box::new(std::io::stdin()) })
+                Some(StdinSource {
+                    name,
+                    reader: Box::new(std::io::stdin()),
+                })
             } else {
                 None
             };
@@ -350,10 +387,17 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     .collect();
                 print_json(&v)?;
             } else {
-                println!("{:<9} {:<20} {:<16} {:>10} {:>8}  sources", "id", "time", "host", "size", "files");
+                println!(
+                    "{:<9} {:<20} {:<16} {:>10} {:>8}  sources",
+                    "id", "time", "host", "size", "files"
+                );
                 for (id, s) in &snaps {
                     let t = s.time.get(..19).unwrap_or(&s.time).replace('T', " ");
-                    let tags = if s.tags.is_empty() { String::new() } else { format!(" [{}]", s.tags.join(",")) };
+                    let tags = if s.tags.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" [{}]", s.tags.join(","))
+                    };
                     println!(
                         "{:<9} {:<20} {:<16} {:>10} {:>8}  {}{}",
                         id.short(),
@@ -380,7 +424,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 bail!("{base} is not a directory");
             };
             crate::restore::walk(&repo, &sub, |e| {
-                let path = if base.is_empty() { e.path } else { format!("{base}/{}", e.path) };
+                let path = if base.is_empty() {
+                    e.path
+                } else {
+                    format!("{base}/{}", e.path)
+                };
                 let kind = match e.node.kind {
                     crate::repo::tree::NodeKind::File => "file",
                     crate::repo::tree::NodeKind::Dir => "dir",
@@ -399,7 +447,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             })?;
             Ok(0)
         }
-        Command::Restore { snapshot, target, include } => {
+        Command::Restore {
+            snapshot,
+            target,
+            include,
+        } => {
             let repo = g.open()?;
             let (id, snap) = repo.resolve_snapshot(&snapshot)?;
             let opts = crate::restore::RestoreOptions {
@@ -412,7 +464,13 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             if g.json {
                 print_json(&r)?;
             } else if !g.quiet {
-                println!("restored snapshot {}: {} files, {} dirs, {}", id.short(), r.files, r.dirs, HumanBytes(r.bytes));
+                println!(
+                    "restored snapshot {}: {} files, {} dirs, {}",
+                    id.short(),
+                    r.files,
+                    r.dirs,
+                    HumanBytes(r.bytes)
+                );
             }
             Ok(0)
         }
@@ -455,7 +513,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 println!("snapshots:      {}", s.snapshots);
                 println!("logical size:   {}", HumanBytes(s.logical_bytes));
                 println!("stored size:    {}", HumanBytes(s.stored_bytes));
-                println!("unique blobs:   {} ({} uncompressed)", s.unique_blobs, HumanBytes(s.unique_bytes));
+                println!(
+                    "unique blobs:   {} ({} uncompressed)",
+                    s.unique_blobs,
+                    HumanBytes(s.unique_bytes)
+                );
                 println!("ratio:          {:.2}x", s.ratio);
             }
             Ok(0)
@@ -467,7 +529,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
 fn run_key(g: &Global, k: KeyCmd) -> anyhow::Result<u8> {
     let repo = g.open()?;
     match k {
-        KeyCmd::Add { new_password_file, new_insecure_no_password, kdf } => {
+        KeyCmd::Add {
+            new_password_file,
+            new_insecure_no_password,
+            kdf,
+        } => {
             let pw = PasswordSource {
                 insecure_no_password: new_insecure_no_password,
                 file: new_password_file.as_deref(),
