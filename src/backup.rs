@@ -366,10 +366,12 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
     drop(packer_tx);
     let packed = packer.finish();
     progress.finish();
+    // The packer's own error is the root cause when it stopped (e.g. disk full); workers
+    // then only saw "the pack writer stopped".
+    let packed = packed.context("writing packs failed; no snapshot was written")?;
     if let Some(e) = fatal.into_inner() {
         return Err(e.context("backup failed; no snapshot was written"));
     }
-    let packed = packed.context("writing packs failed; no snapshot was written")?;
     let root_id = root_id.ok_or_else(|| anyhow::anyhow!("internal error: no root tree"))?;
     let index_bytes = save_index_for(&repo, packed.packs, PACKS_PER_INDEX)?;
 

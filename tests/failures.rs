@@ -218,3 +218,81 @@ fn empty_password_needs_the_explicit_flag() {
         .assert()
         .success();
 }
+
+/// A full disk fails the backup cleanly: no snapshot, no torn files, and the repository
+/// still opens and checks clean afterwards. Needs root (CI runs as root) for a tiny tmpfs.
+#[test]
+fn disk_full_fails_cleanly_and_keeps_the_repository_valid() {
+    let env = Env::new();
+    let mnt = env.path("small");
+    fs::create_dir(&mnt).unwrap();
+    let st = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=3m", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(
+        st.success(),
+        "this test needs to mount a tmpfs (run as root)"
+    );
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(mnt.clone());
+    let repo = mnt.join("repo");
+    let r = repo.to_str().unwrap();
+    env.ok(&[
+        "init",
+        "--repo",
+        r,
+        "--kdf-memory-kib",
+        "256",
+        "--pack-size",
+        "1M",
+    ]);
+    let src = env.path("s");
+    fs::create_dir(&src).unwrap();
+    fs::write(src.join("small"), b"fits").unwrap();
+    env.ok(&["backup", "--repo", r, src.to_str().unwrap()]);
+    fs::write(src.join("big"), pseudo_random(8 << 20, 2)).unwrap();
+
+    let (code, _, err) = env.run(&["backup", "--repo", r, src.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("No space left"), "{err}");
+    let snaps: serde_json::Value =
+        serde_json::from_str(&env.ok(&["snapshots", "--json", "--repo", r])).unwrap();
+    assert_eq!(
+        snaps.as_array().unwrap().len(),
+        1,
+        "no snapshot may be written by a failed backup"
+    );
+    let leftovers: Vec<_> = walk_files(&repo)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let (code, _, err) = env.run(&["check", "--read-data", "--repo", r]);
+    assert_eq!(code, 0, "{err}");
+    let out = env
+        .cmd()
+        .args(["dump", "latest", "s/small", "--repo", r])
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, b"fits", "the earlier snapshot still restores");
+}
+
+fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    for e in fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk_files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

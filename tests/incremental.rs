@@ -79,3 +79,32 @@ fn parent_is_per_host_and_sources() {
     let again = env.backup(&[a.to_str().unwrap()]);
     assert_eq!(again["files_unmodified"], 1);
 }
+
+/// Snapshot metadata grows with the change, not with the tree: after changing 1% of 5,000
+/// files in 50 directories, the new metadata is a small fraction of the first snapshot's.
+#[test]
+fn metadata_added_is_proportional_to_the_change() {
+    let env = Env::new();
+    let src = env.path("s");
+    for d in 0..50 {
+        fs::create_dir_all(src.join(format!("d{d:02}"))).unwrap();
+        for f in 0..100 {
+            fs::write(src.join(format!("d{d:02}/f{f:03}")), format!("{d}-{f}")).unwrap();
+        }
+    }
+    let s = src.to_str().unwrap();
+    env.backup(&[s]);
+    let first_meta = env.stats()["stored_bytes"].as_u64().unwrap();
+    for f in 0..50 {
+        fs::write(src.join(format!("d07/f{f:03}")), format!("changed {f}")).unwrap();
+    }
+    let second = env.backup(&[s]);
+    assert_eq!(second["files_changed"], 50);
+    // New blobs: 50 file chunks + the tree of d07, of s, and the root.
+    assert_eq!(second["blobs_new"], 53);
+    let added = second["bytes_added"].as_u64().unwrap();
+    assert!(
+        added * 20 < first_meta,
+        "1% change added {added} bytes; the first snapshot stored {first_meta}"
+    );
+}
