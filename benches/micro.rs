@@ -13,10 +13,7 @@ use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criteri
 
 fn random(len: usize) -> Vec<u8> {
     let mut v = vec![0u8; len];
-    blake3::Hasher::new()
-        .update(b"bench")
-        .finalize_xof()
-        .fill(&mut v);
+    blake3::Hasher::new().update(b"bench").finalize_xof().fill(&mut v);
     v
 }
 
@@ -25,11 +22,8 @@ fn sql(len: usize) -> Vec<u8> {
     let mut i = 0u64;
     while v.len() < len {
         v.extend_from_slice(
-            format!(
-                "INSERT INTO alert_history VALUES ({i}, 'fp{:x}', 'firing', now());\n",
-                i * 2654435761 % 9973
-            )
-            .as_bytes(),
+            format!("INSERT INTO alert_history VALUES ({i}, 'fp{:x}', 'firing', now());\n", i * 2654435761 % 9973)
+                .as_bytes(),
         );
         i += 1;
     }
@@ -41,10 +35,9 @@ fn chunking(c: &mut Criterion) {
     let data = random(32 << 20);
     let mut g = c.benchmark_group("chunk");
     g.throughput(Throughput::Bytes(data.len() as u64));
-    for (name, p) in [
-        ("binary-1MiB", ChunkerParams::default_for_new_repo()),
-        ("text-4KiB", ChunkerParams::text_for_new_repo()),
-    ] {
+    for (name, p) in
+        [("binary-1MiB", ChunkerParams::default_for_new_repo()), ("text-4KiB", ChunkerParams::text_for_new_repo())]
+    {
         let cutter = Cutter::new(&ChunkerParams { seed: 7, ..p });
         g.bench_function(name, |b| {
             let mut out = Vec::new();
@@ -75,9 +68,7 @@ fn compression(c: &mut Criterion) {
     let mut g = c.benchmark_group("encode-blob");
     for (name, data) in [("sql-1MiB", sql(1 << 20)), ("random-1MiB", random(1 << 20))] {
         g.throughput(Throughput::Bytes(data.len() as u64));
-        g.bench_function(name, |b| {
-            b.iter(|| blob::encode(&key, 3, Id::default(), BlobKind::Data, black_box(&data)))
-        });
+        g.bench_function(name, |b| b.iter(|| blob::encode(&key, 3, Id::default(), BlobKind::Data, black_box(&data))));
     }
     g.finish();
 }
@@ -89,9 +80,7 @@ fn sealing(c: &mut Criterion) {
     let mut g = c.benchmark_group("xchacha20poly1305");
     g.throughput(Throughput::Bytes(data.len() as u64));
     g.bench_function("seal-1MiB", |b| b.iter(|| key.encrypt(black_box(&data))));
-    g.bench_function("open-1MiB", |b| {
-        b.iter(|| key.decrypt(black_box(&sealed)).unwrap())
-    });
+    g.bench_function("open-1MiB", |b| b.iter(|| key.decrypt(black_box(&sealed)).unwrap()));
     g.finish();
 }
 
@@ -99,13 +88,7 @@ fn packing_and_index(c: &mut Criterion) {
     let key = MasterKey::from_bytes([1; 32]);
     let blobs: Vec<_> = (0..256u32)
         .map(|i| {
-            blob::encode(
-                &key,
-                3,
-                Id(*blake3::hash(&i.to_le_bytes()).as_bytes()),
-                BlobKind::Data,
-                &random(64 << 10),
-            )
+            blob::encode(&key, 3, Id(*blake3::hash(&i.to_le_bytes()).as_bytes()), BlobKind::Data, &random(64 << 10))
         })
         .collect();
     c.bench_function("pack-build-16MiB", |b| {
@@ -119,9 +102,7 @@ fn packing_and_index(c: &mut Criterion) {
     });
 
     let mut idx = Index::default();
-    let ids: Vec<Id> = (0..1_000_000u32)
-        .map(|i| Id(*blake3::hash(&i.to_le_bytes()).as_bytes()))
-        .collect();
+    let ids: Vec<Id> = (0..1_000_000u32).map(|i| Id(*blake3::hash(&i.to_le_bytes()).as_bytes())).collect();
     for chunk in ids.chunks(1000) {
         let entries: Vec<PackEntry> = chunk
             .iter()
@@ -136,20 +117,9 @@ fn packing_and_index(c: &mut Criterion) {
             .collect();
         idx.add_pack(Id(*blake3::hash(&chunk[0].0).as_bytes()), &entries);
     }
-    let probes: Vec<Id> = (0..1000u32)
-        .map(|i| Id(*blake3::hash(&(i * 997).to_le_bytes()).as_bytes()))
-        .collect();
-    c.bench_function("index-lookup-1M-blobs-x1000", |b| {
-        b.iter(|| probes.iter().filter(|p| idx.contains(p)).count())
-    });
+    let probes: Vec<Id> = (0..1000u32).map(|i| Id(*blake3::hash(&(i * 997).to_le_bytes()).as_bytes())).collect();
+    c.bench_function("index-lookup-1M-blobs-x1000", |b| b.iter(|| probes.iter().filter(|p| idx.contains(p)).count()));
 }
 
-criterion_group!(
-    benches,
-    chunking,
-    hashing,
-    compression,
-    sealing,
-    packing_and_index
-);
+criterion_group!(benches, chunking, hashing, compression, sealing, packing_and_index);
 criterion_main!(benches);

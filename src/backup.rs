@@ -25,9 +25,11 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed, Ordering::Seq
 use std::sync::Arc;
 
 use crate::chunk::{Profiles, WindowedChunker, SNIFF_LEN};
+use crate::layout::{tsdb, BlockInfo, Excluded, Layout, Reason};
 use crate::progress::Progress;
 use crate::repo::blob::{BlobKind, EncodedBlob};
 use crate::repo::packer::{save_index_for, Packer};
+use crate::repo::snapshot::TenantBlocks;
 use crate::repo::snapshot::{self, Snapshot, Summary};
 use crate::repo::tree::{Node, NodeKind, Tree};
 use crate::repo::{Id, Repository};
@@ -51,7 +53,11 @@ pub struct BackupOptions {
     pub parent: Option<String>,
     /// Read every file even if the parent says it is unchanged.
     pub force: bool,
+    /// `None`: detect per source.
+    pub layout: Option<Layout>,
     pub progress: bool,
+    /// Called before each file is opened (tests use it to change the source mid-backup).
+    pub before_open: Option<fn(&Path)>,
 }
 
 /// What a backup did. Printed as the last line of `backup --json`.
@@ -68,8 +74,20 @@ pub struct BackupReport {
     pub blobs_new: u64,
     pub total_files: u64,
     pub total_bytes: u64,
+    /// Complete TSDB blocks in the snapshot.
+    pub blocks: u64,
+    /// Blocks left out, by reason.
+    pub excluded_partial: u64,
+    pub excluded_corrupted: u64,
+    pub excluded_deletion_marked: u64,
+    /// Regenerated bookkeeping left out (`markers/`, `bucket-index.json.gz`).
+    pub bookkeeping_skipped: u64,
     /// Objects that could not be read; they are missing from the snapshot.
     pub errors: Vec<String>,
+    /// Expected events of a live bucket (a block deleted while being read), not errors.
+    pub notices: Vec<String>,
+    /// Corrupted blocks, with what is wrong.
+    pub corrupted: Vec<String>,
 }
 
 struct Ctx {
@@ -79,6 +97,11 @@ struct Ctx {
     claimed: Mutex<HashSet<Id>>,
     fatal: Mutex<Option<anyhow::Error>>,
     warnings: Mutex<Vec<String>>,
+    notices: Mutex<Vec<String>>,
+    blocks: Mutex<Vec<BlockInfo>>,
+    excluded: Mutex<Vec<Excluded>>,
+    bookkeeping: AtomicU64,
+    before_open: Option<fn(&Path)>,
     files: AtomicU64,
     dirs: AtomicU64,
     bytes: AtomicU64,
@@ -114,16 +137,8 @@ impl Ctx {
     fn store(&self, kind: BlobKind, data: &[u8]) -> anyhow::Result<Id> {
         let id = self.repo.blob_id(data);
         if self.claim(&id) {
-            let b = crate::repo::blob::encode(
-                self.repo.key(),
-                self.repo.settings().zstd_level,
-                id,
-                kind,
-                data,
-            );
-            self.packer
-                .send(b)
-                .map_err(|_| anyhow::anyhow!("the pack writer stopped"))?;
+            let b = crate::repo::blob::encode(self.repo.key(), self.repo.settings().zstd_level, id, kind, data);
+            self.packer.send(b).map_err(|_| anyhow::anyhow!("the pack writer stopped"))?;
             self.blobs_new.fetch_add(1, Relaxed);
         }
         Ok(id)
@@ -143,16 +158,42 @@ struct DirState {
     /// Unfinished entries, plus one held by the walker until it has listed them all.
     remaining: AtomicUsize,
     up: Up,
+    /// A TSDB block: all of it goes into the snapshot, or none of it.
+    block: Option<BlockInfo>,
+    /// Something in this block could not be read as listed.
+    failed: std::sync::atomic::AtomicBool,
 }
 
 impl DirState {
     fn new(node: Node, n: usize, up: Up) -> Arc<DirState> {
+        Self::new_block(node, n, up, None)
+    }
+
+    fn new_block(node: Node, n: usize, up: Up, block: Option<BlockInfo>) -> Arc<DirState> {
         Arc::new(DirState {
             node,
             slots: Mutex::new(vec![None; n]),
             remaining: AtomicUsize::new(n + 1),
             up,
+            block,
+            failed: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Mark the enclosing block (if any) as failed; true if there was one.
+    fn fail_block(self: &Arc<Self>) -> bool {
+        let mut d = self.clone();
+        loop {
+            if d.block.is_some() {
+                d.failed.store(true, SeqCst);
+                return true;
+            }
+            let next = match &d.up {
+                Up::Dir(p, _) => p.clone(),
+                Up::Root(_) => return false,
+            };
+            d = next;
+        }
     }
 }
 
@@ -167,10 +208,7 @@ fn release(ctx: &Ctx, dir: &Arc<DirState>) {
     if dir.remaining.fetch_sub(1, SeqCst) != 1 {
         return;
     }
-    let nodes: Vec<Node> = std::mem::take(&mut *dir.slots.lock())
-        .into_iter()
-        .flatten()
-        .collect();
+    let nodes: Vec<Node> = std::mem::take(&mut *dir.slots.lock()).into_iter().flatten().collect();
     let tree = Tree { nodes };
     let id = match ctx.store(BlobKind::Tree, &tree.to_bytes()) {
         Ok(id) => Some(id),
@@ -181,10 +219,18 @@ fn release(ctx: &Ctx, dir: &Arc<DirState>) {
     };
     match &dir.up {
         Up::Dir(parent, slot) => {
-            let node = id.map(|id| Node {
-                subtree: Some(id),
-                ..dir.node.clone()
-            });
+            let mut node = id.map(|id| Node { subtree: Some(id), ..dir.node.clone() });
+            if let Some(b) = &dir.block {
+                if dir.failed.load(SeqCst) {
+                    ctx.notices.lock().push(format!(
+                        "block {} changed or disappeared while being read (compacted or deleted?); left out of this snapshot",
+                        b.path
+                    ));
+                    node = None;
+                } else if node.is_some() {
+                    ctx.blocks.lock().push(b.clone());
+                }
+            }
             ctx.dirs.fetch_add(1, Relaxed);
             fill(ctx, parent, *slot, node)
         }
@@ -226,11 +272,9 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
     let mut source_names: Vec<String> = Vec::new();
     for s in &opts.sources {
         let abs = std::path::absolute(s).with_context(|| format!("source {}", s.display()))?;
-        std::fs::symlink_metadata(&abs)
-            .with_context(|| format!("source {} cannot be read", s.display()))?;
-        let name = local::top_name(&abs).ok_or_else(|| {
-            anyhow::anyhow!("source {} has no name to store it under", s.display())
-        })?;
+        std::fs::symlink_metadata(&abs).with_context(|| format!("source {} cannot be read", s.display()))?;
+        let name = local::top_name(&abs)
+            .ok_or_else(|| anyhow::anyhow!("source {} has no name to store it under", s.display()))?;
         tops.push((name, abs.clone()));
         source_names.push(abs.display().to_string());
     }
@@ -259,10 +303,7 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
     repo.load_index()?;
     let parent = find_parent(&repo, &opts, &host, &source_names)?;
     let parent_root = match &parent {
-        Some((_, s)) => Some(
-            repo.read_tree(&s.tree)
-                .context("reading the parent snapshot's tree")?,
-        ),
+        Some((_, s)) => Some(repo.read_tree(&s.tree).context("reading the parent snapshot's tree")?),
         None => None,
     };
 
@@ -275,6 +316,11 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
         claimed: Mutex::new(HashSet::new()),
         fatal: Mutex::new(None),
         warnings: Mutex::new(Vec::new()),
+        notices: Mutex::new(Vec::new()),
+        blocks: Mutex::new(Vec::new()),
+        excluded: Mutex::new(Vec::new()),
+        bookkeeping: AtomicU64::new(0),
+        before_open: opts.before_open,
         files: AtomicU64::new(0),
         dirs: AtomicU64::new(0),
         bytes: AtomicU64::new(0),
@@ -302,14 +348,7 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
     drop(job_rx);
 
     let (root_tx, root_rx) = bounded(1);
-    let root = DirState::new(
-        Node {
-            name: vec![],
-            ..dir_node_template()
-        },
-        tops.len(),
-        Up::Root(root_tx),
-    );
+    let root = DirState::new(Node { name: vec![], ..dir_node_template() }, tops.len(), Up::Root(root_tx));
     let mut stdin = opts.stdin.take();
     for (i, (name, path)) in tops.iter().enumerate() {
         let prev = parent_root.as_ref().and_then(|t| t.find(name));
@@ -332,19 +371,33 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
             };
             send_job(&ctx, &job_tx, job);
         } else {
-            walk_entry(&ctx, path, name, prev, &root, i, &job_tx);
+            let layout = match opts.layout {
+                _ if !path.is_dir() => Layout::Files,
+                Some(Layout::Mimir) | Some(Layout::Prometheus) => crate::layout::detect::refine_tsdb(path),
+                Some(l) => l,
+                None => crate::layout::detect(path),
+            };
+            let snap = String::from_utf8_lossy(name).into_owned();
+            let at = At { path, name, snap, prev, role: Role::for_layout(layout), block: None };
+            walk_entry(&ctx, at, &root, i, &job_tx);
         }
     }
     release(&ctx, &root);
     drop(job_tx);
     for w in workers {
-        w.join()
-            .map_err(|_| anyhow::anyhow!("a backup worker panicked"))?;
+        w.join().map_err(|_| anyhow::anyhow!("a backup worker panicked"))?;
     }
     let root_id = root_rx.recv().ok().flatten();
     drop(root);
-    let ctx = Arc::try_unwrap(ctx)
-        .map_err(|_| anyhow::anyhow!("internal error: backup context still shared"))?;
+    // The manifest's block lists, one blob per tenant: unchanged tenants deduplicate.
+    let tenants = match block_lists(&ctx) {
+        Ok(t) => t,
+        Err(e) => {
+            ctx.fail(e);
+            vec![]
+        }
+    };
+    let ctx = Arc::try_unwrap(ctx).map_err(|_| anyhow::anyhow!("internal error: backup context still shared"))?;
     let mut summary = Summary {
         files: ctx.files.load(Relaxed),
         dirs: ctx.dirs.load(Relaxed),
@@ -357,12 +410,7 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
         blobs_new: ctx.blobs_new.load(Relaxed),
         errors: 0,
     };
-    let Ctx {
-        packer: packer_tx,
-        fatal,
-        warnings,
-        ..
-    } = ctx;
+    let Ctx { packer: packer_tx, fatal, warnings, notices, excluded, bookkeeping, blocks, .. } = ctx;
     drop(packer_tx);
     let packed = packer.finish();
     progress.finish();
@@ -376,6 +424,8 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
     let index_bytes = save_index_for(&repo, packed.packs, PACKS_PER_INDEX)?;
 
     let warnings = warnings.into_inner();
+    let mut excluded = excluded.into_inner();
+    excluded.sort_by(|a, b| a.path.cmp(&b.path));
     summary.errors = warnings.len() as u64;
     summary.bytes_added = packed.bytes_written + index_bytes;
     let snap = Snapshot {
@@ -389,6 +439,8 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
         parent: parent.as_ref().map(|(id, _)| *id),
         summary: summary.clone(),
         program: format!("cellar {}", env!("CARGO_PKG_VERSION")),
+        tenants,
+        excluded: excluded.clone(),
     };
     let (snap_id, snap_bytes) = repo.save_snapshot(&snap)?;
     Ok(BackupReport {
@@ -403,8 +455,42 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
         blobs_new: summary.blobs_new,
         total_files: summary.files,
         total_bytes: summary.bytes,
+        blocks: blocks.into_inner().len() as u64,
+        excluded_partial: excluded.iter().filter(|e| e.reason == Reason::Partial).count() as u64,
+        excluded_corrupted: excluded.iter().filter(|e| e.reason == Reason::Corrupted).count() as u64,
+        excluded_deletion_marked: excluded.iter().filter(|e| e.reason == Reason::DeletionMarked).count() as u64,
+        bookkeeping_skipped: bookkeeping.into_inner(),
+        corrupted: excluded
+            .iter()
+            .filter(|e| e.reason == Reason::Corrupted)
+            .map(|e| format!("{}: {}", e.path, e.detail))
+            .collect(),
         errors: warnings,
+        notices: notices.into_inner(),
     })
+}
+
+/// Group the snapshot's blocks by tenant directory and store each group's list as a blob.
+fn block_lists(ctx: &Ctx) -> anyhow::Result<Vec<TenantBlocks>> {
+    let mut by_tenant: std::collections::BTreeMap<String, Vec<BlockInfo>> = Default::default();
+    for b in ctx.blocks.lock().iter() {
+        let dir = b.path.rsplit_once('/').map(|(d, _)| d).unwrap_or("").to_string();
+        by_tenant.entry(dir).or_default().push(b.clone());
+    }
+    let mut out = vec![];
+    for (path, mut blocks) in by_tenant {
+        blocks.sort_by(|a, b| a.ulid.cmp(&b.ulid));
+        let list = ctx.store(BlobKind::Data, &serde_json::to_vec(&blocks)?)?;
+        out.push(TenantBlocks {
+            path,
+            tenant: blocks[0].tenant.clone(),
+            blocks: blocks.len() as u64,
+            min_time: blocks.iter().map(|b| b.min_time).min().unwrap_or(0),
+            max_time: blocks.iter().map(|b| b.max_time).max().unwrap_or(0),
+            list,
+        });
+    }
+    Ok(out)
 }
 
 fn dir_node_template() -> Node {
@@ -436,11 +522,7 @@ fn find_parent(
     if let Some(p) = &opts.parent {
         return repo.resolve_snapshot(p).map(Some);
     }
-    Ok(repo
-        .list_snapshots()?
-        .into_iter()
-        .rev()
-        .find(|(_, s)| s.host == host && s.sources == sources))
+    Ok(repo.list_snapshots()?.into_iter().rev().find(|(_, s)| s.host == host && s.sources == sources))
 }
 
 fn send_job(ctx: &Ctx, tx: &Sender<FileJob>, job: FileJob) {
@@ -452,26 +534,61 @@ fn send_job(ctx: &Ctx, tx: &Sender<FileJob>, job: FileJob) {
     }
 }
 
+/// What a directory is, in the source's layout.
+#[derive(Clone)]
+enum Role {
+    Plain,
+    /// Mimir bucket root: each subdirectory is a tenant.
+    TsdbRoot,
+    /// Holds blocks (a Mimir tenant, or a Prometheus/Thanos root with tenant `""`).
+    Tenant(String),
+    /// Loki bucket root: `index/` is listed before the chunk directories.
+    LokiRoot,
+}
+
+impl Role {
+    fn for_layout(l: Layout) -> Role {
+        match l {
+            Layout::Files => Role::Plain,
+            Layout::Mimir => Role::TsdbRoot,
+            Layout::Prometheus => Role::Tenant(String::new()),
+            Layout::Loki => Role::LokiRoot,
+        }
+    }
+}
+
+/// Where an entry is and what it is for the walker.
+struct At<'a> {
+    path: &'a Path,
+    name: &'a [u8],
+    /// Path inside the snapshot, for messages and the manifest.
+    snap: String,
+    prev: Option<&'a Node>,
+    role: Role,
+    block: Option<BlockInfo>,
+}
+
+fn child_snap(parent: &str, name: &[u8]) -> String {
+    format!("{parent}/{}", String::from_utf8_lossy(name))
+}
+
 /// Back up one directory entry (recursing into directories) into `dir[slot]`.
-fn walk_entry(
-    ctx: &Ctx,
-    path: &Path,
-    name: &[u8],
-    prev: Option<&Node>,
-    dir: &Arc<DirState>,
-    slot: usize,
-    jobs: &Sender<FileJob>,
-) {
+fn walk_entry(ctx: &Ctx, at: At, dir: &Arc<DirState>, slot: usize, jobs: &Sender<FileJob>) {
+    let path = at.path;
     if ctx.failed() {
         return fill(ctx, dir, slot, None);
     }
-    let e = match local::stat(path, name) {
+    let e = match local::stat(path, at.name) {
         Ok(e) => e,
         Err(err) => {
+            if err.kind() == std::io::ErrorKind::NotFound && dir.fail_block() {
+                return fill(ctx, dir, slot, None);
+            }
             ctx.warn(format!("{}: {err}", path.display()));
             return fill(ctx, dir, slot, None);
         }
     };
+    let prev = at.prev;
     match e.kind {
         Some(NodeKind::File) => {
             let mut node = node_of(&e, NodeKind::File);
@@ -488,48 +605,120 @@ fn walk_entry(
             } else {
                 ctx.files_new.fetch_add(1, Relaxed);
             }
-            let job = FileJob {
-                source: JobSource::Path(path.to_path_buf()),
-                node,
-                dir: dir.clone(),
-                slot,
-            };
+            let job = FileJob { source: JobSource::Path(path.to_path_buf()), node, dir: dir.clone(), slot };
             send_job(ctx, jobs, job);
         }
         Some(NodeKind::Symlink) => fill(ctx, dir, slot, Some(node_of(&e, NodeKind::Symlink))),
         Some(NodeKind::Dir) => {
-            let entries = match local::read_dir_sorted(path) {
+            let mut entries = match local::read_dir_sorted(path) {
                 Ok(v) => v,
                 Err(err) => {
+                    if err.kind() == std::io::ErrorKind::NotFound && dir.fail_block() {
+                        return fill(ctx, dir, slot, None);
+                    }
                     ctx.warn(format!("{}: {err}", path.display()));
                     return fill(ctx, dir, slot, None);
                 }
             };
-            let prev_tree =
-                prev.and_then(|p| p.subtree)
-                    .and_then(|id| match ctx.repo.read_tree(&id) {
-                        Ok(t) => Some(t),
-                        Err(err) => {
-                            ctx.warn(format!(
-                                "parent tree of {} unreadable, reading everything: {err:#}",
-                                path.display()
-                            ));
-                            None
+            let prev_tree = prev.and_then(|p| p.subtree).and_then(|id| match ctx.repo.read_tree(&id) {
+                Ok(t) => Some(t),
+                Err(err) => {
+                    ctx.warn(format!("parent tree of {} unreadable, reading everything: {err:#}", path.display()));
+                    None
+                }
+            });
+            let me =
+                DirState::new_block(node_of(&e, NodeKind::Dir), entries.len(), Up::Dir(dir.clone(), slot), at.block);
+            // Slots follow name order; the visiting order may differ (Loki: index first).
+            let mut order: Vec<usize> = (0..entries.len()).collect();
+            if matches!(at.role, Role::LokiRoot) {
+                order.sort_by_key(|&i| entries[i].0 != crate::layout::loki::INDEX_DIR);
+            }
+            let marked = match &at.role {
+                Role::Tenant(_) => entries
+                    .iter()
+                    .find(|(n, _)| n == tsdb::MARKERS_DIR.as_bytes())
+                    .and_then(|(_, p)| local::read_dir_sorted(p).ok())
+                    .map(|m| tsdb::marked_ulids(m.iter().map(|(n, _)| n.as_slice())))
+                    .unwrap_or_default(),
+                _ => Default::default(),
+            };
+            for i in order {
+                let (child_name, child_path) = std::mem::take(&mut entries[i]);
+                let snap = child_snap(&at.snap, &child_name);
+                let p = prev_tree.as_ref().and_then(|t| t.find(&child_name));
+                let mut child =
+                    At { path: &child_path, name: &child_name, snap, prev: p, role: Role::Plain, block: None };
+                match &at.role {
+                    Role::TsdbRoot if child_path.is_dir() => {
+                        child.role = Role::Tenant(String::from_utf8_lossy(&child_name).into_owned());
+                    }
+                    Role::Tenant(tenant) => {
+                        if child_name == tsdb::MARKERS_DIR.as_bytes()
+                            || tsdb::BUCKET_INDEX.iter().any(|b| child_name == b.as_bytes())
+                        {
+                            ctx.bookkeeping.fetch_add(1, Relaxed);
+                            fill(ctx, &me, i, None);
+                            continue;
                         }
-                    });
-            let me = DirState::new(
-                node_of(&e, NodeKind::Dir),
-                entries.len(),
-                Up::Dir(dir.clone(), slot),
-            );
-            for (i, (child_name, child_path)) in entries.iter().enumerate() {
-                let p = prev_tree.as_ref().and_then(|t| t.find(child_name));
-                walk_entry(ctx, child_path, child_name, p, &me, i, jobs);
+                        if tsdb::is_ulid(&child_name) && child_path.is_dir() {
+                            let ulid = String::from_utf8_lossy(&child_name).into_owned();
+                            match classify_block(&child_path, &child.snap, tenant, &ulid, marked.contains(&ulid)) {
+                                Some(tsdb::Verdict::Complete(info)) => child.block = Some(info),
+                                Some(tsdb::Verdict::Excluded(reason, detail)) => {
+                                    ctx.excluded.lock().push(Excluded {
+                                        path: child.snap.clone(),
+                                        tenant: tenant.clone(),
+                                        ulid,
+                                        reason,
+                                        detail,
+                                    });
+                                    fill(ctx, &me, i, None);
+                                    continue;
+                                }
+                                None => {
+                                    ctx.notices
+                                        .lock()
+                                        .push(format!("block {} disappeared while being listed; left out", child.snap));
+                                    fill(ctx, &me, i, None);
+                                    continue;
+                                }
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+                walk_entry(ctx, child, &me, i, jobs);
             }
             release(ctx, &me);
         }
         None => fill(ctx, dir, slot, None),
     }
+}
+
+/// List a block directory once and judge it; `None` if it vanished meanwhile.
+fn classify_block(dir: &Path, snap: &str, tenant: &str, ulid: &str, marked: bool) -> Option<tsdb::Verdict> {
+    let mut files = std::collections::BTreeMap::new();
+    let mut stack = vec![(dir.to_path_buf(), String::new())];
+    while let Some((d, rel)) = stack.pop() {
+        let entries = match local::read_dir_sorted(&d) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && d == dir => return None,
+            Err(_) => continue,
+        };
+        for (n, p) in entries {
+            let r = format!("{rel}{}", String::from_utf8_lossy(&n));
+            match std::fs::symlink_metadata(&p) {
+                Ok(md) if md.is_dir() => stack.push((p, format!("{r}/"))),
+                Ok(md) => {
+                    files.insert(r, md.len());
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    let meta = if files.contains_key("meta.json") { std::fs::read(dir.join("meta.json")).ok() } else { None };
+    Some(tsdb::classify(snap, tenant, ulid, &files, meta.as_deref(), marked))
 }
 
 /// Same size and mtime as in the parent, and all of its data still in the repository.
@@ -541,29 +730,35 @@ fn unchanged(ctx: &Ctx, prev: &Node, now: &Node) -> bool {
 }
 
 fn run_job(ctx: &Ctx, job: FileJob) {
-    let FileJob {
-        source,
-        mut node,
-        dir,
-        slot,
-    } = job;
+    let FileJob { source, mut node, dir, slot } = job;
     if ctx.failed() {
         return fill(ctx, &dir, slot, None);
     }
     let label = String::from_utf8_lossy(&node.name).into_owned();
     let (reader, path): (Box<dyn Read + Send>, Option<PathBuf>) = match source {
-        JobSource::Path(p) => match File::open(&p) {
-            Ok(f) => (Box::new(f), Some(p)),
-            Err(e) => {
-                ctx.warn(format!("{}: {e}", p.display()));
-                return fill(ctx, &dir, slot, None);
+        JobSource::Path(p) => {
+            if let Some(hook) = ctx.before_open {
+                hook(&p);
             }
-        },
+            match File::open(&p) {
+                Ok(f) => (Box::new(f), Some(p)),
+                Err(e) => {
+                    // A block the compactor deleted under us: drop the block, not an error.
+                    if !(e.kind() == std::io::ErrorKind::NotFound && dir.fail_block()) {
+                        ctx.warn(format!("{}: {e}", p.display()));
+                    }
+                    return fill(ctx, &dir, slot, None);
+                }
+            }
+        }
         JobSource::Reader(r) => (r, None),
     };
     match chunk_stream(ctx, reader) {
         Ok((content, size)) => {
             if let Some(p) = &path {
+                if size != node.size && dir.fail_block() {
+                    return fill(ctx, &dir, slot, None);
+                }
                 if size != node.size {
                     ctx.warn(format!(
                         "{}: changed while being read ({} → {} bytes); stored as read",
@@ -581,6 +776,7 @@ fn run_job(ctx: &Ctx, job: FileJob) {
             fill(ctx, &dir, slot, Some(node))
         }
         Err(ChunkError::Read(e)) => {
+            dir.fail_block();
             let what = path.map(|p| p.display().to_string()).unwrap_or(label);
             ctx.warn(format!("{what}: {e}"));
             fill(ctx, &dir, slot, None)
@@ -602,10 +798,7 @@ enum ChunkError {
 fn chunk_stream(ctx: &Ctx, mut reader: Box<dyn Read + Send>) -> Result<(Vec<Id>, u64), ChunkError> {
     // The first bytes choose the chunker profile (text or binary).
     let mut prefix = Vec::with_capacity(SNIFF_LEN);
-    (&mut reader)
-        .take(SNIFF_LEN as u64)
-        .read_to_end(&mut prefix)
-        .map_err(ChunkError::Read)?;
+    (&mut reader).take(SNIFF_LEN as u64).read_to_end(&mut prefix).map_err(ChunkError::Read)?;
     let cutter = ctx.profiles.for_prefix(&prefix);
     let mut wc = WindowedChunker::new(std::io::Cursor::new(prefix).chain(reader), cutter, WINDOW);
     let mut ids = Vec::new();
@@ -620,15 +813,10 @@ fn chunk_stream(ctx: &Ctx, mut reader: Box<dyn Read + Send>) -> Result<(Vec<Id>,
         let new: anyhow::Result<Vec<Id>> = if chunks.len() == 1 {
             ctx.store(BlobKind::Data, chunks[0]).map(|id| vec![id])
         } else {
-            chunks
-                .par_iter()
-                .map(|c| ctx.store(BlobKind::Data, c))
-                .collect()
+            chunks.par_iter().map(|c| ctx.store(BlobKind::Data, c)).collect()
         };
         ids.extend(new.map_err(ChunkError::Store)?);
-        ctx.progress
-            .bytes
-            .fetch_add(wc.bytes_read() - before, Relaxed);
+        ctx.progress.bytes.fetch_add(wc.bytes_read() - before, Relaxed);
     }
     Ok((ids, wc.bytes_read()))
 }

@@ -35,11 +35,7 @@ pub fn check(repo: &Repository, read_data: bool) -> anyhow::Result<CheckReport> 
         .backend()
         .list("data")?
         .into_iter()
-        .filter_map(|(n, size)| {
-            Id::from_hex(n.rsplit('/').next().unwrap_or(""))
-                .ok()
-                .map(|id| (id, size))
-        })
+        .filter_map(|(n, size)| Id::from_hex(n.rsplit('/').next().unwrap_or("")).ok().map(|id| (id, size)))
         .collect();
     r.packs = packs.len();
 
@@ -58,27 +54,17 @@ pub fn check(repo: &Repository, read_data: bool) -> anyhow::Result<CheckReport> 
     repo.load_index().ok();
     for (p, entries) in &indexed {
         match packs.get(p) {
-            None => r
-                .errors
-                .push(format!("pack {p} is in the index but missing from storage")),
+            None => r.errors.push(format!("pack {p} is in the index but missing from storage")),
             Some(&size) => {
-                let end = entries
-                    .iter()
-                    .map(|e| e.offset as u64 + e.stored_len as u64)
-                    .max()
-                    .unwrap_or(0);
+                let end = entries.iter().map(|e| e.offset as u64 + e.stored_len as u64).max().unwrap_or(0);
                 if end + 4 > size {
-                    r.errors.push(format!(
-                        "pack {p} is {size} bytes, shorter than its indexed blobs ({end})"
-                    ));
+                    r.errors.push(format!("pack {p} is {size} bytes, shorter than its indexed blobs ({end})"));
                 }
             }
         }
     }
     for p in packs.keys().filter(|p| !indexed.contains_key(p)) {
-        r.warnings.push(format!(
-            "pack {p} is not in any index (left by an interrupted backup; prune removes it)"
-        ));
+        r.warnings.push(format!("pack {p} is not in any index (left by an interrupted backup; prune removes it)"));
     }
     r.blobs = repo.index().blob_count();
 
@@ -101,11 +87,7 @@ pub fn check(repo: &Repository, read_data: bool) -> anyhow::Result<CheckReport> 
             let tree = match repo.read_tree(&t) {
                 Ok(t) => t,
                 Err(e) => {
-                    r.errors.push(format!(
-                        "snapshot {}: tree {}: {e:#}",
-                        id.short(),
-                        t.short()
-                    ));
+                    r.errors.push(format!("snapshot {}: tree {}: {e:#}", id.short(), t.short()));
                     continue;
                 }
             };
@@ -144,11 +126,7 @@ pub fn check(repo: &Repository, read_data: bool) -> anyhow::Result<CheckReport> 
         let errs: Vec<String> = list
             .par_iter()
             .filter(|(p, _)| packs.contains_key(p))
-            .flat_map_iter(|(p, entries)| {
-                read_pack(repo, p, entries)
-                    .err()
-                    .map(|e| format!("pack {p}: {e:#}"))
-            })
+            .flat_map_iter(|(p, entries)| read_pack(repo, p, entries).err().map(|e| format!("pack {p}: {e:#}")))
             .collect();
         r.packs_read = list.len();
         r.errors.extend(errs);
@@ -156,11 +134,7 @@ pub fn check(repo: &Repository, read_data: bool) -> anyhow::Result<CheckReport> 
     Ok(r)
 }
 
-fn read_pack(
-    repo: &Repository,
-    pack: &Id,
-    indexed: &[crate::repo::pack::PackEntry],
-) -> anyhow::Result<()> {
+fn read_pack(repo: &Repository, pack: &Id, indexed: &[crate::repo::pack::PackEntry]) -> anyhow::Result<()> {
     let bytes = repo.backend().read(&pack_name(pack))?;
     let got = Id::of_stored(&bytes);
     anyhow::ensure!(got == *pack, "content hash is {got} (damaged)");
@@ -175,11 +149,7 @@ fn read_pack(
             kind: e.kind,
             compression: e.compression,
         };
-        repo.decode_blob(
-            &e.id,
-            &loc,
-            &bytes[e.offset as usize..(e.offset + e.stored_len) as usize],
-        )?;
+        repo.decode_blob(&e.id, &loc, &bytes[e.offset as usize..(e.offset + e.stored_len) as usize])?;
     }
     Ok(())
 }

@@ -27,10 +27,7 @@ pub fn lookup(repo: &Repository, snap: &Snapshot, path: &str) -> anyhow::Result<
     };
     for comp in path.split('/').filter(|c| !c.is_empty() && *c != ".") {
         let Some(sub) = node.subtree.filter(|_| node.kind == NodeKind::Dir) else {
-            bail!(Error::NotFound(format!(
-                "{path}: {:?} is not a directory",
-                node.name_lossy()
-            )));
+            bail!(Error::NotFound(format!("{path}: {:?} is not a directory", node.name_lossy())));
         };
         let tree = repo.read_tree(&sub)?;
         node = tree
@@ -51,12 +48,7 @@ pub struct ContentReader<'r> {
 
 impl<'r> ContentReader<'r> {
     pub fn new(repo: &'r Repository, content: &'r [Id]) -> Self {
-        ContentReader {
-            repo,
-            ids: content.iter(),
-            buf: vec![],
-            pos: 0,
-        }
+        ContentReader { repo, ids: content.iter(), buf: vec![], pos: 0 }
     }
 }
 
@@ -66,10 +58,7 @@ impl Read for ContentReader<'_> {
             let Some(id) = self.ids.next() else {
                 return Ok(0);
             };
-            self.buf = self
-                .repo
-                .read_blob(id)
-                .map_err(|e| std::io::Error::other(format!("{e:#}")))?;
+            self.buf = self.repo.read_blob(id).map_err(|e| std::io::Error::other(format!("{e:#}")))?;
             self.pos = 0;
         }
         let n = out.len().min(self.buf.len() - self.pos);
@@ -80,12 +69,7 @@ impl Read for ContentReader<'_> {
 }
 
 /// Write a file's bytes, or a directory as tar, to `out`.
-pub fn dump(
-    repo: &Repository,
-    snap: &Snapshot,
-    path: &str,
-    out: &mut dyn Write,
-) -> anyhow::Result<()> {
+pub fn dump(repo: &Repository, snap: &Snapshot, path: &str, out: &mut dyn Write) -> anyhow::Result<()> {
     repo.load_index()?;
     let node = lookup(repo, snap, path)?;
     match node.kind {
@@ -120,8 +104,7 @@ fn dump_tar(repo: &Repository, dir: &Node, out: &mut dyn Write) -> anyhow::Resul
             NodeKind::File => tar.append_data(&mut h, &p, ContentReader::new(repo, &node.content)),
             NodeKind::Dir => tar.append_data(&mut h, &p, &b""[..]),
             NodeKind::Symlink => {
-                let t = String::from_utf8_lossy(node.target.as_deref().unwrap_or_default())
-                    .into_owned();
+                let t = String::from_utf8_lossy(node.target.as_deref().unwrap_or_default()).into_owned();
                 tar.append_link(&mut h, &p, t)
             }
         }

@@ -27,30 +27,19 @@ impl Progress {
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let bar = (enabled && std::io::stderr().is_terminal()).then(|| {
             let b = ProgressBar::new_spinner();
-            b.set_style(
-                ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
-                    .expect("template"),
-            );
+            b.set_style(ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}").expect("template"));
             b.enable_steady_tick(Duration::from_millis(200));
             let (c, s, bb) = (counters.clone(), stop.clone(), b.clone());
             std::thread::spawn(move || {
                 while !s.load(Relaxed) {
                     let bytes = c.bytes.load(Relaxed);
-                    bb.set_message(format!(
-                        "{verb}: {} files, {}",
-                        c.files.load(Relaxed),
-                        HumanBytes(bytes)
-                    ));
+                    bb.set_message(format!("{verb}: {} files, {}", c.files.load(Relaxed), HumanBytes(bytes)));
                     std::thread::sleep(Duration::from_millis(200));
                 }
             });
             b
         });
-        Progress {
-            bar,
-            counters,
-            stop,
-        }
+        Progress { bar, counters, stop }
     }
 
     pub fn hidden() -> Progress {

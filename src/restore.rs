@@ -33,6 +33,9 @@ pub struct RestoreOptions {
     /// Globs on snapshot paths (`mimir/anonymous/**`); a match on a directory includes all
     /// below it. Empty means everything.
     pub include: Vec<String>,
+    /// If set, only these snapshot paths and what is below them (block or tenant
+    /// directories chosen by `--tenant/--block/--from/--to`).
+    pub prefixes: Option<Vec<String>>,
     /// Files for which this returns true are written last (after all others, via rename).
     pub write_last: fn(&str) -> bool,
     pub progress: bool,
@@ -43,6 +46,7 @@ impl RestoreOptions {
         RestoreOptions {
             target: target.into(),
             include: vec![],
+            prefixes: None,
             write_last: |_| false,
             progress: false,
         }
@@ -71,11 +75,7 @@ pub struct Entry {
 
 /// Walk a snapshot's trees depth-first in name order (a directory before its contents),
 /// checking every name.
-pub fn walk(
-    repo: &Repository,
-    root: &Id,
-    mut visit: impl FnMut(Entry) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
+pub fn walk(repo: &Repository, root: &Id, mut visit: impl FnMut(Entry) -> anyhow::Result<()>) -> anyhow::Result<()> {
     walk_in(repo, root, "", Path::new(""), &mut visit)
 }
 
@@ -89,24 +89,13 @@ fn walk_in(
     let tree = repo.read_tree(id)?;
     for node in tree.nodes {
         if !node.has_safe_name() {
-            bail!(
-                "snapshot contains an unsafe name {:?} under {prefix:?}; refusing",
-                node.name_lossy()
-            );
+            bail!("snapshot contains an unsafe name {:?} under {prefix:?}; refusing", node.name_lossy());
         }
         let name = String::from_utf8_lossy(&node.name);
-        let path = if prefix.is_empty() {
-            name.into_owned()
-        } else {
-            format!("{prefix}/{name}")
-        };
+        let path = if prefix.is_empty() { name.into_owned() } else { format!("{prefix}/{name}") };
         let rel = rel_prefix.join(std::ffi::OsStr::from_bytes(&node.name));
         let sub = node.subtree.filter(|_| node.kind == NodeKind::Dir);
-        visit(Entry {
-            path: path.clone(),
-            rel: rel.clone(),
-            node,
-        })?;
+        visit(Entry { path: path.clone(), rel: rel.clone(), node })?;
         if let Some(sub) = sub {
             walk_in(repo, &sub, &path, &rel, visit)?;
         }
@@ -120,10 +109,7 @@ fn build_globs(patterns: &[String]) -> anyhow::Result<Option<GlobSet>> {
     }
     let mut b = GlobSetBuilder::new();
     for p in patterns {
-        b.add(
-            Glob::new(p.trim_matches('/'))
-                .with_context(|| format!("bad --include pattern {p:?}"))?,
-        );
+        b.add(Glob::new(p.trim_matches('/')).with_context(|| format!("bad --include pattern {p:?}"))?);
     }
     Ok(Some(b.build()?))
 }
@@ -159,11 +145,7 @@ struct BlobUse {
     dests: Vec<(usize, u64)>,
 }
 
-pub fn restore(
-    repo: &Repository,
-    snap: &Snapshot,
-    opts: &RestoreOptions,
-) -> anyhow::Result<RestoreReport> {
+pub fn restore(repo: &Repository, snap: &Snapshot, opts: &RestoreOptions) -> anyhow::Result<RestoreReport> {
     repo.load_index()?;
     let globs = build_globs(&opts.include)?;
     let mut entries = Vec::new();
@@ -182,14 +164,13 @@ pub fn restore(
     let mut files = [Vec::new(), Vec::new()];
     let mut links = Vec::new();
     for e in entries {
-        let inc = included(&globs, &e.path);
+        let inc = included(&globs, &e.path)
+            && opts
+                .prefixes
+                .as_ref()
+                .is_none_or(|ps| ps.iter().any(|p| e.path == *p || e.path.starts_with(&format!("{p}/"))));
         if inc {
-            for a in e
-                .rel
-                .ancestors()
-                .skip(1)
-                .filter(|a| !a.as_os_str().is_empty())
-            {
+            for a in e.rel.ancestors().skip(1).filter(|a| !a.as_os_str().is_empty()) {
                 want_dirs.insert(a.to_path_buf());
             }
         }
@@ -228,8 +209,7 @@ pub fn restore(
         restore_files(repo, phase, &progress)?;
         for f in phase {
             if f.write_to != f.dest {
-                fs::rename(&f.write_to, &f.dest)
-                    .with_context(|| format!("renaming into {}", f.dest.display()))?;
+                fs::rename(&f.write_to, &f.dest).with_context(|| format!("renaming into {}", f.dest.display()))?;
             }
             set_meta(&f.dest, &f.node)?;
             report.files += 1;
@@ -259,10 +239,7 @@ pub fn restore(
 use std::os::unix::ffi::OsStrExt;
 
 fn tmp_name(dest: &Path) -> PathBuf {
-    let name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     dest.with_file_name(format!(".{name}.cellar-tmp"))
 }
 
@@ -272,10 +249,7 @@ fn make_dir(target: &Path, rel: &Path) -> anyhow::Result<()> {
     let p = target.join(rel);
     match fs::symlink_metadata(&p) {
         Ok(md) if md.is_dir() => Ok(()),
-        Ok(_) => bail!(
-            "{} exists and is not a directory; refusing to restore over it",
-            p.display()
-        ),
+        Ok(_) => bail!("{} exists and is not a directory; refusing to restore over it", p.display()),
         Err(_) => fs::create_dir(&p).with_context(|| format!("creating {}", p.display())),
     }
 }
@@ -290,11 +264,7 @@ fn open_nofollow(p: &Path, create: bool) -> anyhow::Result<fs::File> {
         .with_context(|| format!("opening {} for writing", p.display()))
 }
 
-fn restore_files(
-    repo: &Repository,
-    files: &[PlannedFile],
-    progress: &Progress,
-) -> anyhow::Result<()> {
+fn restore_files(repo: &Repository, files: &[PlannedFile], progress: &Progress) -> anyhow::Result<()> {
     // Create every file at its final length; empty files are done here.
     let idx = repo.index();
     let mut by_pack: BTreeMap<u32, BTreeMap<u32, BlobUse>> = BTreeMap::new();
@@ -303,67 +273,45 @@ fn restore_files(
         file.set_len(f.node.size)?;
         let mut off = 0u64;
         for id in &f.node.content {
-            let loc = idx
-                .locate(id)
-                .with_context(|| format!("restoring {}", f.path))?;
+            let loc = idx.locate(id).with_context(|| format!("restoring {}", f.path))?;
             by_pack
                 .entry(loc.pack)
                 .or_default()
                 .entry(loc.offset)
-                .or_insert_with(|| BlobUse {
-                    id: *id,
-                    loc,
-                    dests: vec![],
-                })
+                .or_insert_with(|| BlobUse { id: *id, loc, dests: vec![] })
                 .dests
                 .push((fi, off));
             off += loc.raw_len as u64;
         }
         if off != f.node.size {
-            bail!(
-                "{}: its blobs hold {off} bytes but the file has {} (damaged snapshot)",
-                f.path,
-                f.node.size
-            );
+            bail!("{}: its blobs hold {off} bytes but the file has {} (damaged snapshot)", f.path, f.node.size);
         }
     }
-    let packs: Vec<(Id, Vec<BlobUse>)> = by_pack
-        .into_iter()
-        .map(|(p, m)| (idx.pack_id(p), m.into_values().collect()))
-        .collect();
+    let packs: Vec<(Id, Vec<BlobUse>)> =
+        by_pack.into_iter().map(|(p, m)| (idx.pack_id(p), m.into_values().collect())).collect();
     drop(idx);
 
-    packs
-        .par_iter()
-        .try_for_each(|(pack, uses)| -> anyhow::Result<()> {
-            let name = pack_name(pack);
-            for run in runs(uses) {
-                let start = run[0].loc.offset as u64;
-                let end = run
-                    .iter()
-                    .map(|u| u.loc.offset as u64 + u.loc.stored_len as u64)
-                    .max()
-                    .unwrap_or(start);
-                let bytes = repo.backend().read_range(&name, start, end - start)?;
-                for u in run {
-                    let o = (u.loc.offset as u64 - start) as usize;
-                    let data =
-                        repo.decode_blob(&u.id, &u.loc, &bytes[o..o + u.loc.stored_len as usize])?;
-                    for &(fi, off) in &u.dests {
-                        let f = &files[fi];
-                        open_nofollow(&f.write_to, false)?
-                            .write_all_at(&data, off)
-                            .with_context(|| format!("writing {}", f.write_to.display()))?;
-                        f.written.fetch_add(data.len() as u64, Relaxed);
-                        progress
-                            .counters
-                            .bytes
-                            .fetch_add(data.len() as u64, Relaxed);
-                    }
+    packs.par_iter().try_for_each(|(pack, uses)| -> anyhow::Result<()> {
+        let name = pack_name(pack);
+        for run in runs(uses) {
+            let start = run[0].loc.offset as u64;
+            let end = run.iter().map(|u| u.loc.offset as u64 + u.loc.stored_len as u64).max().unwrap_or(start);
+            let bytes = repo.backend().read_range(&name, start, end - start)?;
+            for u in run {
+                let o = (u.loc.offset as u64 - start) as usize;
+                let data = repo.decode_blob(&u.id, &u.loc, &bytes[o..o + u.loc.stored_len as usize])?;
+                for &(fi, off) in &u.dests {
+                    let f = &files[fi];
+                    open_nofollow(&f.write_to, false)?
+                        .write_all_at(&data, off)
+                        .with_context(|| format!("writing {}", f.write_to.display()))?;
+                    f.written.fetch_add(data.len() as u64, Relaxed);
+                    progress.counters.bytes.fetch_add(data.len() as u64, Relaxed);
                 }
             }
-            Ok(())
-        })?;
+        }
+        Ok(())
+    })?;
 
     for f in files {
         let w = f.written.load(Relaxed);
@@ -401,7 +349,6 @@ fn set_meta(p: &Path, n: &Node) -> anyhow::Result<()> {
         n.mtime_ns.div_euclid(1_000_000_000),
         n.mtime_ns.rem_euclid(1_000_000_000) as u32,
     );
-    filetime::set_symlink_file_times(p, t, t)
-        .with_context(|| format!("setting times of {}", p.display()))?;
+    filetime::set_symlink_file_times(p, t, t).with_context(|| format!("setting times of {}", p.display()))?;
     Ok(())
 }

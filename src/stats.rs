@@ -37,10 +37,6 @@ pub fn stats(repo: &Repository) -> anyhow::Result<Stats> {
     let idx = repo.index();
     s.unique_blobs = idx.blob_count();
     s.unique_bytes = idx.blobs().map(|(_, l)| l.raw_len as u64).sum();
-    s.ratio = if s.stored_bytes > 0 {
-        s.logical_bytes as f64 / s.stored_bytes as f64
-    } else {
-        0.0
-    };
+    s.ratio = if s.stored_bytes > 0 { s.logical_bytes as f64 / s.stored_bytes as f64 } else { 0.0 };
     Ok(s)
 }

@@ -25,10 +25,7 @@ fn same_content_under_two_names_is_stored_once() {
     assert!(stats["pack_bytes"].as_u64().unwrap() < stored_one + 4096);
     // New blobs: the root tree, the tree of `s` and the tree of `sub`; no data blob.
     assert_eq!(second["blobs_new"], 3, "{second}");
-    assert_eq!(
-        stats["unique_blobs"].as_u64().unwrap(),
-        first["blobs_new"].as_u64().unwrap() + 3
-    );
+    assert_eq!(stats["unique_blobs"].as_u64().unwrap(), first["blobs_new"].as_u64().unwrap() + 3);
 }
 
 /// Back up `data` as `s/big`, then with one byte inserted at the start: returns
@@ -55,14 +52,8 @@ fn insert_one_byte(data: &[u8]) -> (u64, u64) {
 #[test]
 fn one_byte_insert_at_start_of_binary_file_reuses_all_but_a_few_chunks() {
     let (chunks, new) = insert_one_byte(&pseudo_random(48 << 20, 5));
-    assert!(
-        chunks >= 20,
-        "expected many 1 MiB-average chunks, got {chunks}"
-    );
-    assert!(
-        new <= 2,
-        "a 1-byte insert created {new} new chunks of {chunks}"
-    );
+    assert!(chunks >= 20, "expected many 1 MiB-average chunks, got {chunks}");
+    assert!(new <= 2, "a 1-byte insert created {new} new chunks of {chunks}");
 }
 
 #[test]
@@ -77,14 +68,8 @@ fn one_byte_insert_at_start_of_sql_text_reuses_all_but_a_few_chunks() {
         })
         .collect();
     let (chunks, new) = insert_one_byte(&text);
-    assert!(
-        chunks >= 500,
-        "expected many 4 KiB-average text chunks, got {chunks}"
-    );
-    assert!(
-        new <= 2,
-        "a 1-byte insert created {new} new chunks of {chunks}"
-    );
+    assert!(chunks >= 500, "expected many 4 KiB-average text chunks, got {chunks}");
+    assert!(new <= 2, "a 1-byte insert created {new} new chunks of {chunks}");
 }
 
 #[test]
@@ -92,25 +77,17 @@ fn compressible_data_is_compressed_and_random_data_is_not_inflated() {
     let env = Env::new();
     let src = env.path("s");
     fs::create_dir(&src).unwrap();
-    let text: Vec<u8> = (0..200_000)
-        .flat_map(|i| format!("INSERT INTO alerts VALUES ({i}, 'firing');\n").into_bytes())
-        .collect();
+    let text: Vec<u8> =
+        (0..200_000).flat_map(|i| format!("INSERT INTO alerts VALUES ({i}, 'firing');\n").into_bytes()).collect();
     fs::write(src.join("dump.sql"), &text).unwrap();
     env.backup(&[src.to_str().unwrap()]);
     let packed = env.stats()["pack_bytes"].as_u64().unwrap();
-    assert!(
-        packed * 5 < text.len() as u64,
-        "SQL text stored in {packed} bytes of {}",
-        text.len()
-    );
+    assert!(packed * 5 < text.len() as u64, "SQL text stored in {packed} bytes of {}", text.len());
 
     let env2 = Env::new();
     fs::write(src.join("dump.sql"), pseudo_random(4 << 20, 9)).unwrap();
     env2.backup(&[src.to_str().unwrap()]);
     let packed = env2.stats()["pack_bytes"].as_u64().unwrap();
     // Per-blob overhead only: 40 bytes of AEAD + 44 bytes of header per ~64 KiB chunk.
-    assert!(
-        packed < (4 << 20) + (4 << 20) / 500,
-        "random data grew to {packed}"
-    );
+    assert!(packed < (4 << 20) + (4 << 20) / 500, "random data grew to {packed}");
 }

@@ -26,12 +26,7 @@ fn env_with_data() -> Env {
 #[test]
 fn wrong_password_is_refused_clearly() {
     let env = env_with_data();
-    let out = env
-        .cmd()
-        .env("CELLAR_PASSWORD", "nope")
-        .args(["snapshots"])
-        .output()
-        .unwrap();
+    let out = env.cmd().env("CELLAR_PASSWORD", "nope").args(["snapshots"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("wrong password"), "{err}");
@@ -41,12 +36,7 @@ fn wrong_password_is_refused_clearly() {
 #[test]
 fn no_password_and_no_terminal_is_an_error_not_a_hang() {
     let env = Env::new();
-    let out = env
-        .cmd()
-        .env_remove("CELLAR_PASSWORD")
-        .args(["snapshots"])
-        .output()
-        .unwrap();
+    let out = env.cmd().env_remove("CELLAR_PASSWORD").args(["snapshots"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no password given"));
 }
@@ -62,10 +52,7 @@ fn corrupted_pack_is_found_by_check_read_data_and_restore_refuses_it() {
 
     let (code, _, err) = env.run(&["check", "--read-data"]);
     assert_eq!(code, 1, "{err}");
-    assert!(
-        err.contains("damaged") || err.contains("authentication"),
-        "{err}"
-    );
+    assert!(err.contains("damaged") || err.contains("authentication"), "{err}");
 
     let out = env.path("out");
     let (code, _, err) = env.run(&["restore", "latest", "--target", out.to_str().unwrap()]);
@@ -89,12 +76,7 @@ fn newer_format_version_is_refused_before_asking_for_a_password() {
     let mut v: serde_json::Value = serde_json::from_slice(&fs::read(&cfg).unwrap()).unwrap();
     v["version"] = 2.into();
     fs::write(&cfg, serde_json::to_vec(&v).unwrap()).unwrap();
-    let out = env
-        .cmd()
-        .env_remove("CELLAR_PASSWORD")
-        .args(["snapshots"])
-        .output()
-        .unwrap();
+    let out = env.cmd().env_remove("CELLAR_PASSWORD").args(["snapshots"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("version 2 is newer"), "{err}");
@@ -145,50 +127,24 @@ fn keys_can_be_added_listed_and_removed() {
     let env = env_with_data();
     let pwfile = env.path("new.pass");
     fs::write(&pwfile, "second password\n").unwrap();
-    env.ok(&[
-        "key",
-        "add",
-        "--new-password-file",
-        pwfile.to_str().unwrap(),
-        "--kdf-memory-kib",
-        "256",
-    ]);
-    let keys: serde_json::Value =
-        serde_json::from_str(&env.ok(&["key", "list", "--json"])).unwrap();
+    env.ok(&["key", "add", "--new-password-file", pwfile.to_str().unwrap(), "--kdf-memory-kib", "256"]);
+    let keys: serde_json::Value = serde_json::from_str(&env.ok(&["key", "list", "--json"])).unwrap();
     assert_eq!(keys.as_array().unwrap().len(), 2);
-    let old = keys
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["current"] == true)
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let old =
+        keys.as_array().unwrap().iter().find(|k| k["current"] == true).unwrap()["id"].as_str().unwrap().to_string();
 
     // The key in use cannot be removed; with the other password it can.
     assert_eq!(env.run(&["key", "remove", &old[..10]]).0, 1);
     let with_new = |args: &[&str]| {
-        env.cmd()
-            .env_remove("CELLAR_PASSWORD")
-            .arg("--password-file")
-            .arg(&pwfile)
-            .args(args)
-            .output()
-            .unwrap()
+        env.cmd().env_remove("CELLAR_PASSWORD").arg("--password-file").arg(&pwfile).args(args).output().unwrap()
     };
     assert!(with_new(&["key", "remove", &old[..10]]).status.success());
-    assert_eq!(
-        env.run(&["snapshots"]).0,
-        1,
-        "the removed password must no longer open the repository"
-    );
+    assert_eq!(env.run(&["snapshots"]).0, 1, "the removed password must no longer open the repository");
     let out = with_new(&["dump", "latest", "s/a"]);
     assert!(out.status.success());
     assert_eq!(out.stdout, pseudo_random(2 << 20, 1));
     // The last key cannot be removed.
-    let keys: serde_json::Value =
-        serde_json::from_slice(&with_new(&["key", "list", "--json"]).stdout).unwrap();
+    let keys: serde_json::Value = serde_json::from_slice(&with_new(&["key", "list", "--json"]).stdout).unwrap();
     let last = keys[0]["id"].as_str().unwrap().to_string();
     assert!(!with_new(&["key", "remove", &last]).status.success());
 }
@@ -198,23 +154,12 @@ fn empty_password_needs_the_explicit_flag() {
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("r");
     let mut c = assert_cmd::Command::cargo_bin("cellar").unwrap();
-    let out = c
-        .env("CELLAR_PASSWORD", "")
-        .args(["init", "--repo", repo.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = c.env("CELLAR_PASSWORD", "").args(["init", "--repo", repo.to_str().unwrap()]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--insecure-no-password"));
     let mut c = assert_cmd::Command::cargo_bin("cellar").unwrap();
     c.env_remove("CELLAR_PASSWORD")
-        .args([
-            "init",
-            "--insecure-no-password",
-            "--kdf-memory-kib",
-            "256",
-            "--repo",
-            repo.to_str().unwrap(),
-        ])
+        .args(["init", "--insecure-no-password", "--kdf-memory-kib", "256", "--repo", repo.to_str().unwrap()])
         .assert()
         .success();
 }
@@ -226,15 +171,9 @@ fn disk_full_fails_cleanly_and_keeps_the_repository_valid() {
     let env = Env::new();
     let mnt = env.path("small");
     fs::create_dir(&mnt).unwrap();
-    let st = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=3m", "tmpfs"])
-        .arg(&mnt)
-        .status()
-        .unwrap();
-    assert!(
-        st.success(),
-        "this test needs to mount a tmpfs (run as root)"
-    );
+    let st =
+        std::process::Command::new("mount").args(["-t", "tmpfs", "-o", "size=3m", "tmpfs"]).arg(&mnt).status().unwrap();
+    assert!(st.success(), "this test needs to mount a tmpfs (run as root)");
     struct Unmount(std::path::PathBuf);
     impl Drop for Unmount {
         fn drop(&mut self) {
@@ -244,15 +183,7 @@ fn disk_full_fails_cleanly_and_keeps_the_repository_valid() {
     let _guard = Unmount(mnt.clone());
     let repo = mnt.join("repo");
     let r = repo.to_str().unwrap();
-    env.ok(&[
-        "init",
-        "--repo",
-        r,
-        "--kdf-memory-kib",
-        "256",
-        "--pack-size",
-        "1M",
-    ]);
+    env.ok(&["init", "--repo", r, "--kdf-memory-kib", "256", "--pack-size", "1M"]);
     let src = env.path("s");
     fs::create_dir(&src).unwrap();
     fs::write(src.join("small"), b"fits").unwrap();
@@ -262,25 +193,13 @@ fn disk_full_fails_cleanly_and_keeps_the_repository_valid() {
     let (code, _, err) = env.run(&["backup", "--repo", r, src.to_str().unwrap()]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("No space left"), "{err}");
-    let snaps: serde_json::Value =
-        serde_json::from_str(&env.ok(&["snapshots", "--json", "--repo", r])).unwrap();
-    assert_eq!(
-        snaps.as_array().unwrap().len(),
-        1,
-        "no snapshot may be written by a failed backup"
-    );
-    let leftovers: Vec<_> = walk_files(&repo)
-        .into_iter()
-        .filter(|p| p.to_string_lossy().contains(".tmp-"))
-        .collect();
+    let snaps: serde_json::Value = serde_json::from_str(&env.ok(&["snapshots", "--json", "--repo", r])).unwrap();
+    assert_eq!(snaps.as_array().unwrap().len(), 1, "no snapshot may be written by a failed backup");
+    let leftovers: Vec<_> = walk_files(&repo).into_iter().filter(|p| p.to_string_lossy().contains(".tmp-")).collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
     let (code, _, err) = env.run(&["check", "--read-data", "--repo", r]);
     assert_eq!(code, 0, "{err}");
-    let out = env
-        .cmd()
-        .args(["dump", "latest", "s/small", "--repo", r])
-        .output()
-        .unwrap();
+    let out = env.cmd().args(["dump", "latest", "s/small", "--repo", r]).output().unwrap();
     assert_eq!(out.stdout, b"fits", "the earlier snapshot still restores");
 }
 

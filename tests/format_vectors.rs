@@ -15,10 +15,7 @@ use std::sync::Arc;
 
 fn xof(label: &[u8], len: usize) -> Vec<u8> {
     let mut out = vec![0u8; len];
-    blake3::Hasher::new()
-        .update(label)
-        .finalize_xof()
-        .fill(&mut out);
+    blake3::Hasher::new().update(label).finalize_xof().fill(&mut out);
     out
 }
 
@@ -35,10 +32,7 @@ fn blob_id_is_keyed_blake3() {
 #[test]
 fn fastcdc_v2020_cut_points() {
     let data = xof(b"cellar chunker vector", 200_000);
-    let p = ChunkerParams {
-        seed: 0x0123_4567_89ab_cdef,
-        ..ChunkerParams::with_sizes(1024, 4096, 16384)
-    };
+    let p = ChunkerParams { seed: 0x0123_4567_89ab_cdef, ..ChunkerParams::with_sizes(1024, 4096, 16384) };
     let mut lens = vec![];
     Cutter::new(&p).cut(&data, true, &mut lens);
     assert_eq!(lens.iter().sum::<usize>(), data.len());
@@ -51,16 +45,7 @@ fn fastcdc_v2020_cut_points() {
 
 #[test]
 fn argon2id_key_derivation() {
-    let k = derive_kek(
-        b"password",
-        b"saltsaltsaltsalt",
-        KdfParams {
-            m_kib: 256,
-            t: 1,
-            p: 1,
-        },
-    )
-    .unwrap();
+    let k = derive_kek(b"password", b"saltsaltsaltsalt", KdfParams { m_kib: 256, t: 1, p: 1 }).unwrap();
     assert_eq!(hex::encode(k), VECTOR_KEK);
 }
 
@@ -128,16 +113,9 @@ fn checked_in_v1_repository_restores_exactly() {
     let opts = cellar::restore::RestoreOptions::new(out.path());
     cellar::restore::restore(&repo, snap, &opts).unwrap();
     for (path, bytes) in vector_files() {
-        assert_eq!(
-            std::fs::read(out.path().join(path)).unwrap(),
-            bytes,
-            "{path}"
-        );
+        assert_eq!(std::fs::read(out.path().join(path)).unwrap(), bytes, "{path}");
     }
-    assert_eq!(
-        std::fs::read_link(out.path().join("vector/link")).unwrap(),
-        Path::new("hello.txt")
-    );
+    assert_eq!(std::fs::read_link(out.path().join("vector/link")).unwrap(), Path::new("hello.txt"));
     // Blob ids of the stored content are the keyed hashes under the repository's id key.
     let zeros = cellar::dump::lookup(&repo, snap, "vector/zeros").unwrap();
     let chunk = repo.read_blob(&zeros.content[0]).unwrap();
@@ -146,13 +124,8 @@ fn checked_in_v1_repository_restores_exactly() {
     let idx = repo.index();
     let loc = idx.get(&zeros.content[0]).unwrap();
     assert_eq!(loc.compression, cellar::repo::blob::Compression::Zstd);
-    let pack =
-        std::fs::read(Path::new(VECTOR_REPO).join(cellar::repo::pack_name(&idx.pack_id(loc.pack))))
-            .unwrap();
-    assert!(parse_pack(repo.key(), &pack)
-        .unwrap()
-        .iter()
-        .any(|e| e.id == zeros.content[0]));
+    let pack = std::fs::read(Path::new(VECTOR_REPO).join(cellar::repo::pack_name(&idx.pack_id(loc.pack)))).unwrap();
+    assert!(parse_pack(repo.key(), &pack).unwrap().iter().any(|e| e.id == zeros.content[0]));
 }
 
 /// Regenerates the checked-in repository: `cargo test --test format_vectors -- --ignored`.
@@ -168,33 +141,15 @@ fn make_vector_repository() {
     }
     std::os::unix::fs::symlink("hello.txt", src.path().join("vector/link")).unwrap();
     let t = filetime::FileTime::from_unix_time(1_745_236_800, 0);
-    for p in [
-        "vector/hello.txt",
-        "vector/sub/xof.bin",
-        "vector/zeros",
-        "vector/sub",
-        "vector",
-    ] {
+    for p in ["vector/hello.txt", "vector/sub/xof.bin", "vector/zeros", "vector/sub", "vector"] {
         filetime::set_file_times(src.path().join(p), t, t).unwrap();
     }
     let _ = std::fs::remove_dir_all(VECTOR_REPO);
     let mut opts = cellar::repo::InitOptions::default();
-    opts.chunkers.insert(
-        "default".into(),
-        ChunkerParams::with_sizes(1024, 4096, 16384),
-    );
+    opts.chunkers.insert("default".into(), ChunkerParams::with_sizes(1024, 4096, 16384));
     opts.pack_size = 1 << 20;
-    opts.kdf = KdfParams {
-        m_kib: 256,
-        t: 1,
-        p: 1,
-    };
-    let repo = Repository::init(
-        Arc::new(LocalBackend::new(VECTOR_REPO)),
-        VECTOR_PASSWORD,
-        &opts,
-    )
-    .unwrap();
+    opts.kdf = KdfParams { m_kib: 256, t: 1, p: 1 };
+    let repo = Repository::init(Arc::new(LocalBackend::new(VECTOR_REPO)), VECTOR_PASSWORD, &opts).unwrap();
     let bo = cellar::backup::BackupOptions {
         sources: vec![src.path().join("vector")],
         tags: vec!["vector".into()],
@@ -209,48 +164,24 @@ fn make_vector_repository() {
 #[ignore]
 fn print_vectors() {
     use chacha20poly1305::aead::{Aead, KeyInit};
-    println!(
-        "BLOB_ID {}",
-        blob_id(&key_0_to_31(), b"cellar format v1").to_hex()
-    );
+    println!("BLOB_ID {}", blob_id(&key_0_to_31(), b"cellar format v1").to_hex());
     let data = xof(b"cellar chunker vector", 200_000);
     for seed in [0x0123_4567_89ab_cdefu64, 0] {
-        let p = ChunkerParams {
-            seed,
-            ..ChunkerParams::with_sizes(1024, 4096, 16384)
-        };
+        let p = ChunkerParams { seed, ..ChunkerParams::with_sizes(1024, 4096, 16384) };
         let mut lens = vec![];
         Cutter::new(&p).cut(&data, true, &mut lens);
         println!("CUTS seed={seed:x} {:?}", &lens[..12]);
     }
-    let k = derive_kek(
-        b"password",
-        b"saltsaltsaltsalt",
-        KdfParams {
-            m_kib: 256,
-            t: 1,
-            p: 1,
-        },
-    )
-    .unwrap();
+    let k = derive_kek(b"password", b"saltsaltsaltsalt", KdfParams { m_kib: 256, t: 1, p: 1 }).unwrap();
     println!("KEK {}", hex::encode(k));
     let aead = chacha20poly1305::XChaCha20Poly1305::new(&[0x42; 32].into());
-    let ct = aead
-        .encrypt(
-            chacha20poly1305::XNonce::from_slice(&[0x24; 24]),
-            &b"cellar"[..],
-        )
-        .unwrap();
+    let ct = aead.encrypt(chacha20poly1305::XNonce::from_slice(&[0x24; 24]), &b"cellar"[..]).unwrap();
     println!("SEALED {}{}", hex::encode([0x24; 24]), hex::encode(ct));
 }
 
 const VECTOR_BLOB_ID: &str = "af5cc180aafb1aabccfdc4b44662125a0f9c5bc32fc0c5e93f9fc6cfd41e128a";
-const VECTOR_CUTS_SEEDED: &[usize] = &[
-    6591, 2582, 1697, 5645, 6123, 2383, 1117, 6069, 4662, 4992, 2538, 3061,
-];
-const VECTOR_CUTS_UNSEEDED: &[usize] = &[
-    14575, 2071, 4583, 11792, 8267, 2830, 5201, 2979, 1782, 2032, 9336, 4960,
-];
+const VECTOR_CUTS_SEEDED: &[usize] = &[6591, 2582, 1697, 5645, 6123, 2383, 1117, 6069, 4662, 4992, 2538, 3061];
+const VECTOR_CUTS_UNSEEDED: &[usize] = &[14575, 2071, 4583, 11792, 8267, 2830, 5201, 2979, 1782, 2032, 9336, 4960];
 const VECTOR_KEK: &str = "66718e5b070ee61962e7a1df6cdc4dbe51e8fd61d1e3f2f245b0069c87e1db6b";
 const VECTOR_SEALED: &str =
     "242424242424242424242424242424242424242424242424c63bbb090f565c6d94d6d7117c76b6584e8232fef069";

@@ -10,19 +10,12 @@ fn unchanged_files_are_not_read_and_changes_are_found() {
     let src = env.path("s");
     fs::create_dir_all(src.join("d")).unwrap();
     for i in 0..20 {
-        fs::write(
-            src.join("d").join(format!("f{i}")),
-            pseudo_random(10_000 + i, i as u64),
-        )
-        .unwrap();
+        fs::write(src.join("d").join(format!("f{i}")), pseudo_random(10_000 + i, i as u64)).unwrap();
     }
     let s = src.to_str().unwrap();
     let first = env.backup(&[s]);
     assert_eq!(first["files_new"], 20);
-    assert_eq!(
-        first["bytes_read"].as_u64().unwrap(),
-        (0..20).map(|i| 10_000 + i).sum::<u64>()
-    );
+    assert_eq!(first["bytes_read"].as_u64().unwrap(), (0..20).map(|i| 10_000 + i).sum::<u64>());
 
     let second = env.backup(&[s]);
     assert_eq!(second["files_unmodified"], 20);
@@ -49,16 +42,8 @@ fn unchanged_files_are_not_read_and_changes_are_found() {
     assert_same_tree(&src, &out.join("s"));
     // Older snapshots still restore as they were.
     let out1 = env.path("out1");
-    env.ok(&[
-        "restore",
-        first["snapshot_id"].as_str().unwrap(),
-        "--target",
-        out1.to_str().unwrap(),
-    ]);
-    assert_eq!(
-        fs::read(out1.join("s/d/f3")).unwrap(),
-        pseudo_random(10_003, 3)
-    );
+    env.ok(&["restore", first["snapshot_id"].as_str().unwrap(), "--target", out1.to_str().unwrap()]);
+    assert_eq!(fs::read(out1.join("s/d/f3")).unwrap(), pseudo_random(10_003, 3));
     assert!(out1.join("s/d/f4").exists());
 }
 
@@ -103,8 +88,5 @@ fn metadata_added_is_proportional_to_the_change() {
     // New blobs: 50 file chunks + the tree of d07, of s, and the root.
     assert_eq!(second["blobs_new"], 53);
     let added = second["bytes_added"].as_u64().unwrap();
-    assert!(
-        added * 20 < first_meta,
-        "1% change added {added} bytes; the first snapshot stored {first_meta}"
-    );
+    assert!(added * 20 < first_meta, "1% change added {added} bytes; the first snapshot stored {first_meta}");
 }

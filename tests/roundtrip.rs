@@ -11,16 +11,8 @@ use std::path::Path;
 
 #[derive(Debug, Clone)]
 enum Item {
-    File {
-        path: Vec<String>,
-        len: usize,
-        seed: u64,
-        mode: u32,
-    },
-    Link {
-        path: Vec<String>,
-        target: String,
-    },
+    File { path: Vec<String>, len: usize, seed: u64, mode: u32 },
+    Link { path: Vec<String>, target: String },
 }
 
 fn name() -> impl Strategy<Value = String> {
@@ -63,9 +55,7 @@ fn materialize(root: &Path, items: &[Item]) {
             continue;
         }
         match it {
-            Item::File {
-                len, seed, mode, ..
-            } => {
+            Item::File { len, seed, mode, .. } => {
                 fs::write(&p, pseudo_random(*len, *seed)).unwrap();
                 fs::set_permissions(&p, fs::Permissions::from_mode(*mode)).unwrap();
             }
@@ -100,11 +90,7 @@ fn unusual_names_deep_paths_large_and_empty_files() {
     fs::create_dir_all(&deep).unwrap();
     fs::write(deep.join("bottom"), b"deep").unwrap();
     // Non-UTF-8, spaces, newlines, leading dashes, unicode.
-    fs::write(
-        src.join(std::ffi::OsStr::from_bytes(b"bad\xff\xfename")),
-        b"latin1",
-    )
-    .unwrap();
+    fs::write(src.join(std::ffi::OsStr::from_bytes(b"bad\xff\xfename")), b"latin1").unwrap();
     fs::write(src.join("with space\nand newline"), b"x").unwrap();
     fs::write(src.join("-dash"), b"").unwrap();
     fs::write(src.join("\u{65e5}\u{672c}.txt"), b"nihon").unwrap();
@@ -132,14 +118,7 @@ fn include_restores_only_matching_subtrees() {
     }
     env.backup(&[src.to_str().unwrap()]);
     let out = env.path("out");
-    env.ok(&[
-        "restore",
-        "latest",
-        "--target",
-        out.to_str().unwrap(),
-        "--include",
-        "b/t2",
-    ]);
+    env.ok(&["restore", "latest", "--target", out.to_str().unwrap(), "--include", "b/t2"]);
     assert!(out.join("b/t2/blk/index").exists());
     assert!(!out.join("b/t1").exists());
 }
@@ -154,23 +133,11 @@ fn several_sources_and_stdin_in_one_snapshot() {
     fs::write(&b, b"B").unwrap();
     let out = env
         .cmd()
-        .args([
-            "backup",
-            "--json",
-            a.to_str().unwrap(),
-            b.to_str().unwrap(),
-            "--stdin",
-            "--stdin-name",
-            "dop.dump",
-        ])
+        .args(["backup", "--json", a.to_str().unwrap(), b.to_str().unwrap(), "--stdin", "--stdin-name", "dop.dump"])
         .write_stdin(pseudo_random(300_000, 3))
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(env.dump("latest", "dop.dump"), pseudo_random(300_000, 3));
     assert_eq!(env.dump("latest", "b.txt"), b"B");
     assert_eq!(env.dump("latest", "a/f"), b"A");

@@ -82,10 +82,7 @@ mod tests {
             x ^= x << 17;
             *b = x as u8;
         }
-        let c = Cutter::new(&ChunkerParams {
-            seed: 42,
-            ..ChunkerParams::with_sizes(4096, 16384, 65536)
-        });
+        let c = Cutter::new(&ChunkerParams { seed: 42, ..ChunkerParams::with_sizes(4096, 16384, 65536) });
         let mut whole = vec![];
         c.cut(&data, true, &mut whole);
         let mut pieces = vec![];

@@ -43,14 +43,7 @@ impl ChunkerParams {
     }
 
     pub fn with_sizes(min: u32, avg: u32, max: u32) -> Self {
-        ChunkerParams {
-            algorithm: "fastcdc-v2020".into(),
-            min,
-            avg,
-            max,
-            normalization: 1,
-            seed: 0,
-        }
+        ChunkerParams { algorithm: "fastcdc-v2020".into(), min, avg, max, normalization: 1, seed: 0 }
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
@@ -73,14 +66,8 @@ impl ChunkerParams {
             "max chunk size {} out of range {MAXIMUM_MIN}..={MAXIMUM_MAX}",
             self.max
         );
-        ensure!(
-            self.min <= self.avg && self.avg <= self.max,
-            "chunk sizes must satisfy min <= avg <= max"
-        );
-        ensure!(
-            self.avg.is_power_of_two(),
-            "average chunk size must be a power of two"
-        );
+        ensure!(self.min <= self.avg && self.avg <= self.max, "chunk sizes must satisfy min <= avg <= max");
+        ensure!(self.avg.is_power_of_two(), "average chunk size must be a power of two");
         ensure!(self.normalization <= 3, "normalization level must be 0..=3");
         Ok(())
     }

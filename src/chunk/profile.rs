@@ -15,10 +15,7 @@ pub fn looks_like_text(prefix: &[u8]) -> bool {
     if prefix.len() < 512 {
         return false;
     }
-    let printable = prefix
-        .iter()
-        .filter(|&&b| matches!(b, b'\t' | b'\n' | b'\r' | 0x20..=0x7e) || b >= 0x80)
-        .count();
+    let printable = prefix.iter().filter(|&&b| matches!(b, b'\t' | b'\n' | b'\r' | 0x20..=0x7e) || b >= 0x80).count();
     let newlines = prefix.iter().filter(|&&b| b == b'\n').count();
     !prefix.contains(&0) && printable * 100 >= prefix.len() * 97 && newlines > 0
 }
@@ -30,33 +27,18 @@ pub struct Profiles {
 
 impl Profiles {
     pub fn new(params: &BTreeMap<String, ChunkerParams>) -> Profiles {
-        Profiles {
-            cutters: params
-                .iter()
-                .map(|(k, p)| (k.clone(), Cutter::new(p)))
-                .collect(),
-        }
+        Profiles { cutters: params.iter().map(|(k, p)| (k.clone(), Cutter::new(p))).collect() }
     }
 
     /// The cutter for an object starting with `prefix`; falls back to `default` when the
     /// repository has no profile of that kind (repositories made before it existed).
     pub fn for_prefix(&self, prefix: &[u8]) -> &Cutter {
-        let kind = if looks_like_text(prefix) {
-            PROFILE_TEXT
-        } else {
-            PROFILE_DEFAULT
-        };
-        self.cutters
-            .get(kind)
-            .unwrap_or_else(|| &self.cutters[PROFILE_DEFAULT])
+        let kind = if looks_like_text(prefix) { PROFILE_TEXT } else { PROFILE_DEFAULT };
+        self.cutters.get(kind).unwrap_or_else(|| &self.cutters[PROFILE_DEFAULT])
     }
 
     pub fn max_size(&self) -> usize {
-        self.cutters
-            .values()
-            .map(|c| c.max_size())
-            .max()
-            .unwrap_or(0)
+        self.cutters.values().map(|c| c.max_size()).max().unwrap_or(0)
     }
 }
 
@@ -66,9 +48,7 @@ mod tests {
 
     #[test]
     fn classifies_sql_and_binary() {
-        let sql: Vec<u8> = (0..200)
-            .flat_map(|i| format!("INSERT INTO t VALUES ({i}, 'x');\n").into_bytes())
-            .collect();
+        let sql: Vec<u8> = (0..200).flat_map(|i| format!("INSERT INTO t VALUES ({i}, 'x');\n").into_bytes()).collect();
         assert!(looks_like_text(&sql));
         let mut bin = sql.clone();
         bin[100] = 0;

@@ -76,13 +76,8 @@ impl<'c, R: Read> WindowedChunker<'c, R> {
             return Ok(None);
         }
         self.lens.clear();
-        let used = self
-            .cutter
-            .cut(&self.buf[..self.filled], self.eof, &mut self.lens);
+        let used = self.cutter.cut(&self.buf[..self.filled], self.eof, &mut self.lens);
         self.start = used;
-        Ok(Some(Batch {
-            data: &self.buf[..used],
-            lens: &self.lens,
-        }))
+        Ok(Some(Batch { data: &self.buf[..used], lens: &self.lens }))
     }
 }

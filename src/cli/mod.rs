@@ -87,6 +87,15 @@ enum Command {
         /// below it. Example: --include 'mimir/anonymous/**'
         #[arg(long)]
         include: Vec<String>,
+        #[command(flatten)]
+        blocks: BlockArgs,
+    },
+    /// List the TSDB blocks of a snapshot, and the blocks left out with their reasons.
+    Blocks {
+        /// Snapshot id, unique prefix, or `latest`.
+        snapshot: String,
+        #[command(flatten)]
+        blocks: BlockArgs,
     },
     /// Write one file of a snapshot to stdout, or a directory as a tar stream.
     Dump {
@@ -154,11 +163,7 @@ struct KdfArgs {
 
 impl KdfArgs {
     fn params(&self) -> KdfParams {
-        KdfParams {
-            m_kib: self.kdf_memory_kib,
-            t: self.kdf_passes,
-            p: 1,
-        }
+        KdfParams { m_kib: self.kdf_memory_kib, t: self.kdf_passes, p: 1 }
     }
 }
 
@@ -185,6 +190,61 @@ struct BackupArgs {
     /// Read every file, even those the parent snapshot says are unchanged.
     #[arg(long)]
     force: bool,
+    /// How to read each source directory. `auto` recognises Mimir buckets (tenants/blocks),
+    /// Prometheus/Thanos block directories and Loki buckets; `mimir` covers all TSDB block
+    /// storage; `files` takes everything as it is.
+    #[arg(long, value_enum, default_value_t = LayoutArg::Auto)]
+    layout: LayoutArg,
+    /// Exit 0 even when corrupted blocks (meta.json without index or chunks) were left out.
+    #[arg(long)]
+    allow_corrupted: bool,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum LayoutArg {
+    Auto,
+    Mimir,
+    Loki,
+    Files,
+}
+
+impl LayoutArg {
+    fn to_layout(self) -> Option<crate::layout::Layout> {
+        match self {
+            LayoutArg::Auto => None,
+            LayoutArg::Mimir => Some(crate::layout::Layout::Mimir),
+            LayoutArg::Loki => Some(crate::layout::Layout::Loki),
+            LayoutArg::Files => Some(crate::layout::Layout::Files),
+        }
+    }
+}
+
+/// Select TSDB blocks (restore restores only those; blocks lists only those).
+#[derive(Args, Debug)]
+struct BlockArgs {
+    /// Only this tenant (repeatable). Alone, restores the tenant's whole directory.
+    #[arg(long)]
+    tenant: Vec<String>,
+    /// Only this block ULID (repeatable).
+    #[arg(long)]
+    block: Vec<String>,
+    /// Only blocks with samples at or after this time (RFC 3339, YYYY-MM-DD, 'YYYY-MM-DD HH:MM' UTC, or epoch ms).
+    #[arg(long)]
+    from: Option<String>,
+    /// Only blocks with samples before this time.
+    #[arg(long)]
+    to: Option<String>,
+}
+
+impl BlockArgs {
+    fn filter(&self) -> anyhow::Result<crate::layout::BlockFilter> {
+        Ok(crate::layout::BlockFilter {
+            tenants: self.tenant.clone(),
+            ulids: self.block.clone(),
+            from: self.from.as_deref().map(crate::layout::parse_time_arg).transpose()?,
+            to: self.to.as_deref().map(crate::layout::parse_time_arg).transpose()?,
+        })
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -214,11 +274,7 @@ fn parse_size(s: &str) -> Result<u64, String> {
     let (num, mul) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
         None => (s, 1u64),
         Some((i, _)) => {
-            let mul = match s[i..]
-                .to_ascii_uppercase()
-                .trim_end_matches("IB")
-                .trim_end_matches('B')
-            {
+            let mul = match s[i..].to_ascii_uppercase().trim_end_matches("IB").trim_end_matches('B') {
                 "K" => 1 << 10,
                 "M" => 1 << 20,
                 "G" => 1 << 30,
@@ -228,9 +284,7 @@ fn parse_size(s: &str) -> Result<u64, String> {
             (&s[..i], mul)
         }
     };
-    num.parse::<u64>()
-        .map(|n| n * mul)
-        .map_err(|e| format!("bad size {s:?}: {e}"))
+    num.parse::<u64>().map(|n| n * mul).map_err(|e| format!("bad size {s:?}: {e}"))
 }
 
 pub fn main() -> ExitCode {
@@ -240,8 +294,7 @@ pub fn main() -> ExitCode {
         // A closed pipe (`cellar ls | head`) is the reader's choice, not a failure.
         Err(e)
             if e.chain().any(|c| {
-                c.downcast_ref::<std::io::Error>()
-                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+                c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
             }) =>
         {
             ExitCode::from(0)
@@ -255,9 +308,7 @@ pub fn main() -> ExitCode {
 
 impl Global {
     fn backend(&self) -> anyhow::Result<Arc<LocalBackend>> {
-        let Some(r) = &self.repo else {
-            bail!("no repository given: use --repo or set CELLAR_REPO")
-        };
+        let Some(r) = &self.repo else { bail!("no repository given: use --repo or set CELLAR_REPO") };
         Ok(Arc::new(LocalBackend::new(r.clone())))
     }
 
@@ -295,22 +346,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let pw = g.password(true)?;
             let mut opts = InitOptions::default();
             for (kind, min, avg, max) in [
-                (
-                    crate::chunk::PROFILE_DEFAULT,
-                    a.chunk_min,
-                    a.chunk_avg,
-                    a.chunk_max,
-                ),
-                (
-                    crate::chunk::PROFILE_TEXT,
-                    a.text_chunk_min,
-                    a.text_chunk_avg,
-                    a.text_chunk_max,
-                ),
+                (crate::chunk::PROFILE_DEFAULT, a.chunk_min, a.chunk_avg, a.chunk_max),
+                (crate::chunk::PROFILE_TEXT, a.text_chunk_min, a.text_chunk_avg, a.text_chunk_max),
             ] {
                 let c = ChunkerParams::with_sizes(min as u32, avg as u32, max as u32);
-                c.validate()
-                    .with_context(|| format!("{kind} chunk sizes"))?;
+                c.validate().with_context(|| format!("{kind} chunk sizes"))?;
                 opts.chunkers.insert(kind.into(), c);
             }
             opts.pack_size = a.pack_size;
@@ -318,15 +358,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             opts.kdf = a.kdf.params();
             let repo = Repository::init(backend, &pw, &opts)?;
             if g.json {
-                print_json(
-                    &serde_json::json!({"id": repo.config().id, "version": repo.config().version}),
-                )?;
+                print_json(&serde_json::json!({"id": repo.config().id, "version": repo.config().version}))?;
             } else {
-                eprintln!(
-                    "created cellar repository {} at {}",
-                    repo.config().id,
-                    repo.backend().location()
-                );
+                eprintln!("created cellar repository {} at {}", repo.config().id, repo.backend().location());
                 eprintln!("keep the password safe: without it the data cannot be recovered");
             }
             Ok(0)
@@ -335,10 +369,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let repo = g.open()?;
             let stdin = if a.stdin {
                 let name = a.stdin_name.clone().context("--stdin needs --stdin-name")?;
-                Some(StdinSource {
-                    name,
-                    reader: Box::new(std::io::stdin()),
-                })
+                Some(StdinSource { name, reader: Box::new(std::io::stdin()) })
             } else {
                 None
             };
@@ -349,11 +380,20 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 host: a.host,
                 parent: a.parent,
                 force: a.force,
+                layout: a.layout.to_layout(),
                 progress: !g.quiet && !g.json,
+                before_open: None,
             };
+            let allow_corrupted = a.allow_corrupted;
             let r = backup(repo, opts)?;
             for e in &r.errors {
                 eprintln!("cellar: warning: could not read {e}");
+            }
+            for n in &r.notices {
+                eprintln!("cellar: note: {n}");
+            }
+            for c in &r.corrupted {
+                eprintln!("cellar: error: corrupted block left out: {c}");
             }
             if g.json {
                 print_json(&r)?;
@@ -368,8 +408,16 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     HumanBytes(r.bytes_read),
                     HumanBytes(r.bytes_added)
                 );
+                let left_out = r.excluded_partial + r.excluded_corrupted + r.excluded_deletion_marked;
+                if r.blocks > 0 || left_out > 0 {
+                    println!(
+                        "TSDB blocks: {} complete; left out: {} partial, {} corrupted, {} deletion-marked; {} bookkeeping objects skipped",
+                        r.blocks, r.excluded_partial, r.excluded_corrupted, r.excluded_deletion_marked, r.bookkeeping_skipped
+                    );
+                }
             }
-            Ok(if r.errors.is_empty() { 0 } else { EXIT_PARTIAL })
+            let corrupted = !r.corrupted.is_empty() && !allow_corrupted;
+            Ok(if r.errors.is_empty() && !corrupted { 0 } else { EXIT_PARTIAL })
         }
         Command::Snapshots => {
             let repo = g.open()?;
@@ -382,22 +430,20 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                             "id": id.to_hex(), "short_id": id.short(), "time": s.time, "host": s.host,
                             "tags": s.tags, "sources": s.sources, "tree": s.tree, "parent": s.parent,
                             "summary": s.summary,
+                            "tenants": s.tenants.iter().map(|t| serde_json::json!({
+                                "path": t.path, "tenant": t.tenant, "blocks": t.blocks,
+                                "min_time": t.min_time, "max_time": t.max_time,
+                            })).collect::<Vec<_>>(),
+                            "excluded": s.excluded.len(),
                         })
                     })
                     .collect();
                 print_json(&v)?;
             } else {
-                println!(
-                    "{:<9} {:<20} {:<16} {:>10} {:>8}  sources",
-                    "id", "time", "host", "size", "files"
-                );
+                println!("{:<9} {:<20} {:<16} {:>10} {:>8}  sources", "id", "time", "host", "size", "files");
                 for (id, s) in &snaps {
                     let t = s.time.get(..19).unwrap_or(&s.time).replace('T', " ");
-                    let tags = if s.tags.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" [{}]", s.tags.join(","))
-                    };
+                    let tags = if s.tags.is_empty() { String::new() } else { format!(" [{}]", s.tags.join(",")) };
                     println!(
                         "{:<9} {:<20} {:<16} {:>10} {:>8}  {}{}",
                         id.short(),
@@ -408,6 +454,15 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                         s.sources.join(" "),
                         tags
                     );
+                    for t in &s.tenants {
+                        println!(
+                            "          {}: {} blocks, metrics {} → {} UTC",
+                            t.path,
+                            t.blocks,
+                            crate::layout::format_ms(t.min_time),
+                            crate::layout::format_ms(t.max_time)
+                        );
+                    }
                 }
                 println!("{} snapshots", snaps.len());
             }
@@ -424,11 +479,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 bail!("{base} is not a directory");
             };
             crate::restore::walk(&repo, &sub, |e| {
-                let path = if base.is_empty() {
-                    e.path
-                } else {
-                    format!("{base}/{}", e.path)
-                };
+                let path = if base.is_empty() { e.path } else { format!("{base}/{}", e.path) };
                 let kind = match e.node.kind {
                     crate::repo::tree::NodeKind::File => "file",
                     crate::repo::tree::NodeKind::Dir => "dir",
@@ -447,16 +498,20 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             })?;
             Ok(0)
         }
-        Command::Restore {
-            snapshot,
-            target,
-            include,
-        } => {
+        Command::Restore { snapshot, target, include, blocks } => {
             let repo = g.open()?;
             let (id, snap) = repo.resolve_snapshot(&snapshot)?;
+            let filter = blocks.filter()?;
+            let prefixes = if filter.is_empty() {
+                None
+            } else {
+                repo.load_index()?;
+                Some(filter.paths(&repo, &snap)?)
+            };
             let opts = crate::restore::RestoreOptions {
                 target,
                 include,
+                prefixes,
                 write_last: crate::layout::is_commit_record,
                 progress: !g.quiet && !g.json,
             };
@@ -471,6 +526,50 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     r.dirs,
                     HumanBytes(r.bytes)
                 );
+            }
+            Ok(0)
+        }
+        Command::Blocks { snapshot, blocks } => {
+            let repo = g.open()?;
+            repo.load_index()?;
+            let (_, snap) = repo.resolve_snapshot(&snapshot)?;
+            let filter = blocks.filter()?;
+            let list: Vec<_> =
+                crate::layout::load_blocks(&repo, &snap)?.into_iter().filter(|b| filter.matches(b)).collect();
+            let excluded: Vec<_> = snap
+                .excluded
+                .iter()
+                .filter(|e| filter.tenants.is_empty() || filter.tenants.contains(&e.tenant))
+                .collect();
+            if g.json {
+                print_json(&serde_json::json!({"blocks": list, "excluded": excluded}))?;
+            } else {
+                println!(
+                    "{:<16} {:<26} {:<19}   {:<19} {:>5} {:>8} {:>10}",
+                    "tenant", "ulid", "from (UTC)", "to", "level", "series", "samples"
+                );
+                for b in &list {
+                    println!(
+                        "{:<16} {:<26} {} → {} {:>5} {:>8} {:>10}",
+                        b.tenant,
+                        b.ulid,
+                        crate::layout::format_ms(b.min_time),
+                        crate::layout::format_ms(b.max_time),
+                        b.level,
+                        b.num_series,
+                        b.num_samples
+                    );
+                }
+                println!("{} blocks", list.len());
+                for e in &excluded {
+                    println!(
+                        "left out: {:<16} {:<26} {}{}",
+                        e.tenant,
+                        e.ulid,
+                        e.reason.as_str(),
+                        if e.detail.is_empty() { String::new() } else { format!(" ({})", e.detail) }
+                    );
+                }
             }
             Ok(0)
         }
@@ -513,11 +612,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 println!("snapshots:      {}", s.snapshots);
                 println!("logical size:   {}", HumanBytes(s.logical_bytes));
                 println!("stored size:    {}", HumanBytes(s.stored_bytes));
-                println!(
-                    "unique blobs:   {} ({} uncompressed)",
-                    s.unique_blobs,
-                    HumanBytes(s.unique_bytes)
-                );
+                println!("unique blobs:   {} ({} uncompressed)", s.unique_blobs, HumanBytes(s.unique_bytes));
                 println!("ratio:          {:.2}x", s.ratio);
             }
             Ok(0)
@@ -529,11 +624,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
 fn run_key(g: &Global, k: KeyCmd) -> anyhow::Result<u8> {
     let repo = g.open()?;
     match k {
-        KeyCmd::Add {
-            new_password_file,
-            new_insecure_no_password,
-            kdf,
-        } => {
+        KeyCmd::Add { new_password_file, new_insecure_no_password, kdf } => {
             let pw = PasswordSource {
                 insecure_no_password: new_insecure_no_password,
                 file: new_password_file.as_deref(),

@@ -20,8 +20,7 @@ impl PasswordSource<'_> {
             return Ok(vec![]);
         }
         if let Some(f) = self.file {
-            let s = std::fs::read(f)
-                .with_context(|| format!("reading password file {}", f.display()))?;
+            let s = std::fs::read(f).with_context(|| format!("reading password file {}", f.display()))?;
             let s = s.strip_suffix(b"\n").unwrap_or(&s);
             let s = s.strip_suffix(b"\r").unwrap_or(s);
             return nonempty(s.to_vec());

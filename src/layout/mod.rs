@@ -75,3 +75,89 @@ pub struct Excluded {
     #[serde(default)]
     pub detail: String,
 }
+
+/// All blocks a snapshot holds (reading each tenant's list blob).
+pub fn load_blocks(
+    repo: &crate::repo::Repository,
+    snap: &crate::repo::snapshot::Snapshot,
+) -> anyhow::Result<Vec<BlockInfo>> {
+    let mut out = vec![];
+    for t in &snap.tenants {
+        let list: Vec<BlockInfo> = serde_json::from_slice(&repo.read_blob(&t.list)?)
+            .map_err(|e| anyhow::anyhow!("block list of {}: {e}", t.path))?;
+        out.extend(list);
+    }
+    Ok(out)
+}
+
+/// Milliseconds since the epoch as `YYYY-MM-DD HH:MM:SS` UTC.
+pub fn format_ms(ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    t.format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]")).unwrap_or_default()
+}
+
+/// A time given on the command line: RFC 3339, `YYYY-MM-DD`, `YYYY-MM-DD HH:MM[:SS]`
+/// (UTC), or milliseconds since the epoch. Returns milliseconds.
+pub fn parse_time_arg(s: &str) -> anyhow::Result<i64> {
+    use time::macros::format_description as fd;
+    if let Ok(ms) = s.parse::<i64>() {
+        return Ok(ms);
+    }
+    if let Ok(t) = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339) {
+        return Ok((t.unix_timestamp_nanos() / 1_000_000) as i64);
+    }
+    let s2 = s.replace('T', " ");
+    for f in [fd!("[year]-[month]-[day] [hour]:[minute]:[second]"), fd!("[year]-[month]-[day] [hour]:[minute]")] {
+        if let Ok(t) = time::PrimitiveDateTime::parse(&s2, &f) {
+            return Ok((t.assume_utc().unix_timestamp_nanos() / 1_000_000) as i64);
+        }
+    }
+    if let Ok(d) = time::Date::parse(s, &fd!("[year]-[month]-[day]")) {
+        return Ok((d.midnight().assume_utc().unix_timestamp_nanos() / 1_000_000) as i64);
+    }
+    anyhow::bail!("cannot read time {s:?}: use RFC 3339, YYYY-MM-DD, 'YYYY-MM-DD HH:MM' (UTC) or epoch milliseconds")
+}
+
+/// Which blocks a partial restore selects.
+#[derive(Default, Debug)]
+pub struct BlockFilter {
+    pub tenants: Vec<String>,
+    pub ulids: Vec<String>,
+    /// Half-open `[from, to)` in ms; a block is selected when its range overlaps.
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+}
+
+impl BlockFilter {
+    pub fn is_empty(&self) -> bool {
+        self.tenants.is_empty() && self.ulids.is_empty() && self.from.is_none() && self.to.is_none()
+    }
+
+    pub fn matches(&self, b: &BlockInfo) -> bool {
+        (self.tenants.is_empty() || self.tenants.contains(&b.tenant))
+            && (self.ulids.is_empty() || self.ulids.iter().any(|u| u.eq_ignore_ascii_case(&b.ulid)))
+            && self.from.is_none_or(|f| b.max_time > f)
+            && self.to.is_none_or(|t| b.min_time < t)
+    }
+
+    /// Snapshot paths to restore: whole tenant directories when only tenants are named,
+    /// otherwise the selected block directories.
+    pub fn paths(
+        &self,
+        repo: &crate::repo::Repository,
+        snap: &crate::repo::snapshot::Snapshot,
+    ) -> anyhow::Result<Vec<String>> {
+        let out: Vec<String> = if self.ulids.is_empty() && self.from.is_none() && self.to.is_none() {
+            snap.tenants.iter().filter(|t| self.tenants.contains(&t.tenant)).map(|t| t.path.clone()).collect()
+        } else {
+            load_blocks(repo, snap)?.into_iter().filter(|b| self.matches(b)).map(|b| b.path).collect()
+        };
+        if out.is_empty() {
+            anyhow::bail!(crate::error::Error::NotFound(
+                "no block of the snapshot matches --tenant/--block/--from/--to".into()
+            ));
+        }
+        Ok(out)
+    }
+}

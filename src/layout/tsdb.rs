@@ -75,7 +75,14 @@ pub enum Verdict {
 /// Decide whether a block is complete. `files` maps paths relative to the block directory
 /// (`index`, `chunks/000001`, `meta.json`) to sizes; `meta` is `meta.json`'s bytes if
 /// present; `marked` says a global deletion marker names this block.
-pub fn classify(path: &str, tenant: &str, ulid: &str, files: &BTreeMap<String, u64>, meta: Option<&[u8]>, marked: bool) -> Verdict {
+pub fn classify(
+    path: &str,
+    tenant: &str,
+    ulid: &str,
+    files: &BTreeMap<String, u64>,
+    meta: Option<&[u8]>,
+    marked: bool,
+) -> Verdict {
     if marked || files.contains_key(DELETION_MARK) {
         return Verdict::Excluded(Reason::DeletionMarked, String::new());
     }
@@ -100,7 +107,10 @@ pub fn classify(path: &str, tenant: &str, ulid: &str, files: &BTreeMap<String, u
             match (files.get(&f.rel_path), f.size_bytes) {
                 (None, _) => return Verdict::Excluded(Reason::Corrupted, format!("{} is missing", f.rel_path)),
                 (Some(&have), Some(want)) if have != want => {
-                    return Verdict::Excluded(Reason::Corrupted, format!("{} is {have} bytes, meta.json says {want}", f.rel_path))
+                    return Verdict::Excluded(
+                        Reason::Corrupted,
+                        format!("{} is {have} bytes, meta.json says {want}", f.rel_path),
+                    )
                 }
                 _ => {}
             }
@@ -140,7 +150,8 @@ mod tests {
     }
 
     fn meta(extra: &str) -> Vec<u8> {
-        format!(r#"{{"ulid":"{U}","minTime":1,"maxTime":2,"compaction":{{"level":2,"sources":["a","b"]}}{extra}}}"#).into_bytes()
+        format!(r#"{{"ulid":"{U}","minTime":1,"maxTime":2,"compaction":{{"level":2,"sources":["a","b"]}}{extra}}}"#)
+            .into_bytes()
     }
 
     #[test]
@@ -156,18 +167,29 @@ mod tests {
     fn verdicts() {
         let ok = files(&[("index", 10), ("chunks/000001", 20), ("meta.json", 5)]);
         let m = meta("");
-        assert!(matches!(classify("p", "t", U, &ok, Some(&m), false), Verdict::Complete(b) if b.level == 2 && b.sources.len() == 2));
+        assert!(
+            matches!(classify("p", "t", U, &ok, Some(&m), false), Verdict::Complete(b) if b.level == 2 && b.sources.len() == 2)
+        );
         assert!(matches!(classify("p", "t", U, &ok, None, false), Verdict::Excluded(Reason::Partial, _)));
         assert!(matches!(classify("p", "t", U, &ok, Some(&m), true), Verdict::Excluded(Reason::DeletionMarked, _)));
         let no_index = files(&[("chunks/000001", 20), ("meta.json", 5)]);
         assert!(matches!(classify("p", "t", U, &no_index, Some(&m), false), Verdict::Excluded(Reason::Corrupted, _)));
         let no_chunks = files(&[("index", 10), ("meta.json", 5)]);
         assert!(matches!(classify("p", "t", U, &no_chunks, Some(&m), false), Verdict::Excluded(Reason::Corrupted, _)));
-        assert!(matches!(classify("p", "t", U, &ok, Some(b"{not json"), false), Verdict::Excluded(Reason::Corrupted, _)));
-        let sized = meta(r#","thanos":{"files":[{"rel_path":"chunks/000001","size_bytes":21},{"rel_path":"meta.json"}]}"#);
-        assert!(matches!(classify("p", "t", U, &ok, Some(&sized), false), Verdict::Excluded(Reason::Corrupted, d) if d.contains("21")));
+        assert!(matches!(
+            classify("p", "t", U, &ok, Some(b"{not json"), false),
+            Verdict::Excluded(Reason::Corrupted, _)
+        ));
+        let sized =
+            meta(r#","thanos":{"files":[{"rel_path":"chunks/000001","size_bytes":21},{"rel_path":"meta.json"}]}"#);
+        assert!(
+            matches!(classify("p", "t", U, &ok, Some(&sized), false), Verdict::Excluded(Reason::Corrupted, d) if d.contains("21"))
+        );
         let mut marked = ok.clone();
         marked.insert(DELETION_MARK.into(), 3);
-        assert!(matches!(classify("p", "t", U, &marked, Some(&m), false), Verdict::Excluded(Reason::DeletionMarked, _)));
+        assert!(matches!(
+            classify("p", "t", U, &marked, Some(&m), false),
+            Verdict::Excluded(Reason::DeletionMarked, _)
+        ));
     }
 }

@@ -44,11 +44,7 @@ impl LocalBackend {
     }
 
     fn path(&self, name: &str) -> anyhow::Result<PathBuf> {
-        if name.is_empty()
-            || name
-                .split('/')
-                .any(|c| c.is_empty() || c == "." || c == "..")
-        {
+        if name.is_empty() || name.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
             bail!("invalid storage name {name:?}");
         }
         Ok(self.root.join(name))
@@ -59,10 +55,7 @@ impl LocalBackend {
     fn write_tmp(&self, dest: &Path, data: &[u8]) -> anyhow::Result<PathBuf> {
         let dir = dest.parent().expect("names always have a parent");
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let tmp = dir.join(format!(
-            ".tmp-{}",
-            hex::encode(crate::repo::crypto::random::<8>())
-        ));
+        let tmp = dir.join(format!(".tmp-{}", hex::encode(crate::repo::crypto::random::<8>())));
         let res = (|| -> std::io::Result<()> {
             let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
             f.write_all(data)?;
@@ -89,12 +82,7 @@ impl Backend for LocalBackend {
         let mut buf = vec![0u8; len as usize];
         f.read_exact(&mut buf).map_err(|e| {
             if e.kind() == ErrorKind::UnexpectedEof {
-                Error::Integrity(format!(
-                    "{} is shorter than {} bytes",
-                    p.display(),
-                    offset + len
-                ))
-                .into()
+                Error::Integrity(format!("{} is shorter than {} bytes", p.display(), offset + len)).into()
             } else {
                 anyhow::Error::from(e).context(format!("reading {}", p.display()))
             }
@@ -154,9 +142,7 @@ impl Backend for LocalBackend {
     fn remove(&self, name: &str) -> anyhow::Result<()> {
         let p = self.path(name)?;
         match fs::remove_file(&p) {
-            Err(e) if e.kind() != ErrorKind::NotFound => {
-                Err(e).with_context(|| format!("removing {}", p.display()))
-            }
+            Err(e) if e.kind() != ErrorKind::NotFound => Err(e).with_context(|| format!("removing {}", p.display())),
             _ => Ok(()),
         }
     }

@@ -76,13 +76,7 @@ pub fn encode(key: &MasterKey, level: i32, id: Id, kind: BlobKind, raw: &[u8]) -
         }
     }
     let sealed = key.encrypt(payload.as_deref().unwrap_or(raw));
-    EncodedBlob {
-        id,
-        kind,
-        compression,
-        raw_len: raw.len() as u32,
-        sealed,
-    }
+    EncodedBlob { id, kind, compression, raw_len: raw.len() as u32, sealed }
 }
 
 fn worth_compressing(raw: &[u8]) -> bool {
@@ -104,29 +98,17 @@ pub fn decode(
     raw_len: u32,
     sealed: &[u8],
 ) -> anyhow::Result<Vec<u8>> {
-    let plain = key
-        .decrypt(sealed)
-        .map_err(|e| anyhow::anyhow!("blob {}: {e}", id.short()))?;
+    let plain = key.decrypt(sealed).map_err(|e| anyhow::anyhow!("blob {}: {e}", id.short()))?;
     let raw = match compression {
         Compression::None => plain,
         Compression::Zstd => zstd::bulk::decompress(&plain, raw_len as usize)
             .map_err(|e| Error::Integrity(format!("blob {}: zstd: {e}", id.short())))?,
     };
     if raw.len() != raw_len as usize {
-        return Err(Error::Integrity(format!(
-            "blob {}: length {} != {}",
-            id.short(),
-            raw.len(),
-            raw_len
-        ))
-        .into());
+        return Err(Error::Integrity(format!("blob {}: length {} != {}", id.short(), raw.len(), raw_len)).into());
     }
     if blob_id(id_key, &raw) != *id {
-        return Err(Error::Integrity(format!(
-            "blob {}: content does not match its id",
-            id.short()
-        ))
-        .into());
+        return Err(Error::Integrity(format!("blob {}: content does not match its id", id.short())).into());
     }
     Ok(raw)
 }

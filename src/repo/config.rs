@@ -48,12 +48,9 @@ impl Settings {
 
     pub fn validate(&self) -> anyhow::Result<()> {
         self.id_key()?;
-        let Some(_) = self.chunkers.get("default") else {
-            bail!("settings: no default chunker")
-        };
+        let Some(_) = self.chunkers.get("default") else { bail!("settings: no default chunker") };
         for (k, c) in &self.chunkers {
-            c.validate()
-                .with_context(|| format!("chunker profile {k:?}"))?;
+            c.validate().with_context(|| format!("chunker profile {k:?}"))?;
         }
         if !(1 << 20..=1 << 30).contains(&self.pack_size) {
             bail!("pack size {} is outside 1 MiB..1 GiB", self.pack_size);
@@ -80,11 +77,7 @@ impl Config {
             bail!("not a cellar repository (config format {:?})", c.format);
         }
         if c.version > FORMAT_VERSION {
-            return Err(Error::UnsupportedVersion {
-                found: c.version,
-                supported: FORMAT_VERSION,
-            }
-            .into());
+            return Err(Error::UnsupportedVersion { found: c.version, supported: FORMAT_VERSION }.into());
         }
         if c.version == 0 {
             bail!("config version 0 is invalid");
@@ -96,9 +89,8 @@ impl Config {
         let sealed = base64::engine::general_purpose::STANDARD
             .decode(&self.settings)
             .context("config: settings are not base64")?;
-        let s: Settings =
-            serde_json::from_slice(&key.decrypt(&sealed).context("opening config settings")?)
-                .context("config: settings are not valid JSON")?;
+        let s: Settings = serde_json::from_slice(&key.decrypt(&sealed).context("opening config settings")?)
+            .context("config: settings are not valid JSON")?;
         s.validate()?;
         Ok(s)
     }

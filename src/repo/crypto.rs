@@ -35,10 +35,7 @@ impl MasterKey {
     }
 
     pub fn from_bytes(raw: [u8; 32]) -> Self {
-        MasterKey {
-            raw,
-            aead: XChaCha20Poly1305::new(&raw.into()),
-        }
+        MasterKey { raw, aead: XChaCha20Poly1305::new(&raw.into()) }
     }
 
     pub fn as_bytes(&self) -> &[u8; 32] {
@@ -60,25 +57,18 @@ fn seal(aead: &XChaCha20Poly1305, plain: &[u8]) -> Vec<u8> {
     let nonce: [u8; NONCE_LEN] = random();
     let mut out = Vec::with_capacity(plain.len() + OVERHEAD);
     out.extend_from_slice(&nonce);
-    let ct = aead
-        .encrypt(XNonce::from_slice(&nonce), plain)
-        .expect("encryption cannot fail");
+    let ct = aead.encrypt(XNonce::from_slice(&nonce), plain).expect("encryption cannot fail");
     out.extend_from_slice(&ct);
     out
 }
 
 fn open(aead: &XChaCha20Poly1305, sealed: &[u8]) -> anyhow::Result<Vec<u8>> {
     if sealed.len() < OVERHEAD {
-        return Err(Error::Integrity(format!(
-            "sealed message of {} bytes is too short",
-            sealed.len()
-        ))
-        .into());
+        return Err(Error::Integrity(format!("sealed message of {} bytes is too short", sealed.len())).into());
     }
     let (nonce, ct) = sealed.split_at(NONCE_LEN);
-    aead.decrypt(XNonce::from_slice(nonce), ct).map_err(|_| {
-        Error::Integrity("authentication failed (damaged or tampered data)".into()).into()
-    })
+    aead.decrypt(XNonce::from_slice(nonce), ct)
+        .map_err(|_| Error::Integrity("authentication failed (damaged or tampered data)".into()).into())
 }
 
 /// Argon2id cost parameters, stored in each key file so they can be raised later without
@@ -96,11 +86,7 @@ pub struct KdfParams {
 impl Default for KdfParams {
     /// 64 MiB, 3 passes: ~0.2–0.5 s on a server core, the OWASP-recommended range.
     fn default() -> Self {
-        KdfParams {
-            m_kib: 64 * 1024,
-            t: 3,
-            p: 1,
-        }
+        KdfParams { m_kib: 64 * 1024, t: 3, p: 1 }
     }
 }
 

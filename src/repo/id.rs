@@ -21,8 +21,7 @@ impl Id {
 
     pub fn from_hex(s: &str) -> anyhow::Result<Id> {
         let mut out = [0u8; 32];
-        hex::decode_to_slice(s, &mut out)
-            .map_err(|_| anyhow::anyhow!("invalid id {s:?}: expected 64 hex digits"))?;
+        hex::decode_to_slice(s, &mut out).map_err(|_| anyhow::anyhow!("invalid id {s:?}: expected 64 hex digits"))?;
         Ok(Id(out))
     }
 

@@ -42,11 +42,7 @@ pub struct IndexFile {
 
 impl IndexFile {
     pub fn encode(&self) -> Vec<u8> {
-        let n: usize = self
-            .packs
-            .iter()
-            .map(|(_, e)| 36 + e.len() * ENTRY_LEN)
-            .sum();
+        let n: usize = self.packs.iter().map(|(_, e)| 36 + e.len() * ENTRY_LEN).sum();
         let mut out = Vec::with_capacity(12 + self.supersedes.len() * 32 + n);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&(self.supersedes.len() as u32).to_le_bytes());
@@ -98,11 +94,7 @@ impl IndexFile {
             }
             f.packs.push((pack, entries));
         }
-        ensure!(
-            r.pos == b.len(),
-            "index file has {} trailing bytes",
-            b.len() - r.pos
-        );
+        ensure!(r.pos == b.len(), "index file has {} trailing bytes", b.len() - r.pos);
         Ok(f)
     }
 }
@@ -187,8 +179,8 @@ impl Index {
 
     /// Location or a clear "missing blob" error.
     pub fn locate(&self, id: &Id) -> anyhow::Result<BlobLoc> {
-        self.get(id).copied().ok_or_else(|| {
-            Error::NotFound(format!("blob {} is not in the index (missing data)", id)).into()
-        })
+        self.get(id)
+            .copied()
+            .ok_or_else(|| Error::NotFound(format!("blob {} is not in the index (missing data)", id)).into())
     }
 }

@@ -51,20 +51,9 @@ pub struct InitOptions {
 impl Default for InitOptions {
     fn default() -> Self {
         let mut chunkers = BTreeMap::new();
-        chunkers.insert(
-            crate::chunk::PROFILE_DEFAULT.to_string(),
-            ChunkerParams::default_for_new_repo(),
-        );
-        chunkers.insert(
-            crate::chunk::PROFILE_TEXT.to_string(),
-            ChunkerParams::text_for_new_repo(),
-        );
-        InitOptions {
-            chunkers,
-            pack_size: 16 << 20,
-            zstd_level: 3,
-            kdf: KdfParams::default(),
-        }
+        chunkers.insert(crate::chunk::PROFILE_DEFAULT.to_string(), ChunkerParams::default_for_new_repo());
+        chunkers.insert(crate::chunk::PROFILE_TEXT.to_string(), ChunkerParams::text_for_new_repo());
+        InitOptions { chunkers, pack_size: 16 << 20, zstd_level: 3, kdf: KdfParams::default() }
     }
 }
 
@@ -86,11 +75,7 @@ pub fn pack_name(id: &Id) -> String {
 
 impl Repository {
     /// Create a new repository in `backend`, which must not hold one already.
-    pub fn init(
-        backend: Arc<dyn Backend>,
-        password: &[u8],
-        opts: &InitOptions,
-    ) -> anyhow::Result<Repository> {
+    pub fn init(backend: Arc<dyn Backend>, password: &[u8], opts: &InitOptions) -> anyhow::Result<Repository> {
         let key = MasterKey::generate();
         let mut chunkers = opts.chunkers.clone();
         for c in chunkers.values_mut() {
@@ -116,15 +101,7 @@ impl Repository {
             bail!("a repository already exists at {}", backend.location());
         }
         let id_key = settings.id_key()?;
-        Ok(Repository {
-            backend,
-            key,
-            key_id,
-            config,
-            settings,
-            id_key,
-            index: RwLock::new(Index::default()),
-        })
+        Ok(Repository { backend, key, key_id, config, settings, id_key, index: RwLock::new(Index::default()) })
     }
 
     /// Open with a password, trying every key file.
@@ -216,10 +193,7 @@ impl Repository {
     pub fn read_index_file(&self, name: &str) -> anyhow::Result<IndexFile> {
         let sealed = self.backend.read(name)?;
         check_name(name, &sealed)?;
-        let plain = self
-            .key
-            .decrypt(&sealed)
-            .with_context(|| format!("opening {name}"))?;
+        let plain = self.key.decrypt(&sealed).with_context(|| format!("opening {name}"))?;
         IndexFile::decode(&plain).with_context(|| format!("decoding {name}"))
     }
 
@@ -243,13 +217,7 @@ impl Repository {
     }
 
     pub fn encode_blob(&self, kind: BlobKind, data: &[u8]) -> EncodedBlob {
-        blob::encode(
-            &self.key,
-            self.settings.zstd_level,
-            self.blob_id(data),
-            kind,
-            data,
-        )
+        blob::encode(&self.key, self.settings.zstd_level, self.blob_id(data), kind, data)
     }
 
     pub fn locate(&self, id: &Id) -> anyhow::Result<(Id, BlobLoc)> {
@@ -269,14 +237,7 @@ impl Repository {
     }
 
     pub fn decode_blob(&self, id: &Id, loc: &BlobLoc, sealed: &[u8]) -> anyhow::Result<Vec<u8>> {
-        blob::decode(
-            &self.key,
-            &self.id_key,
-            id,
-            loc.compression,
-            loc.raw_len,
-            sealed,
-        )
+        blob::decode(&self.key, &self.id_key, id, loc.compression, loc.raw_len, sealed)
     }
 
     pub fn read_tree(&self, id: &Id) -> anyhow::Result<Tree> {
@@ -296,10 +257,7 @@ impl Repository {
         let name = format!("snapshots/{id}");
         let sealed = self.backend.read(&name)?;
         check_name(&name, &sealed)?;
-        let plain = self
-            .key
-            .decrypt(&sealed)
-            .with_context(|| format!("opening snapshot {}", id.short()))?;
+        let plain = self.key.decrypt(&sealed).with_context(|| format!("opening snapshot {}", id.short()))?;
         serde_json::from_slice(&plain).with_context(|| format!("decoding snapshot {}", id.short()))
     }
 
@@ -340,10 +298,7 @@ pub fn read_config(backend: &dyn Backend) -> anyhow::Result<Config> {
     match backend.read("config") {
         Ok(b) => Config::parse(&b),
         Err(e) if matches!(e.downcast_ref::<Error>(), Some(Error::NotFound(_))) => {
-            bail!(
-                "no cellar repository at {} (run `cellar init` first)",
-                backend.location()
-            )
+            bail!("no cellar repository at {} (run `cellar init` first)", backend.location())
         }
         Err(e) => Err(e.context("reading repository config")),
     }
@@ -365,19 +320,13 @@ fn check_name(name: &str, bytes: &[u8]) -> anyhow::Result<Id> {
     let want = Id::from_hex(name.rsplit('/').next().unwrap_or(name))?;
     let got = Id::of_stored(bytes);
     if got != want {
-        return Err(
-            Error::Integrity(format!("{name}: content hash is {got}, not its name")).into(),
-        );
+        return Err(Error::Integrity(format!("{name}: content hash is {got}, not its name")).into());
     }
     Ok(want)
 }
 
 /// Find the one id that starts with `prefix`.
-pub fn resolve_prefix(
-    ids: impl Iterator<Item = Id>,
-    prefix: &str,
-    what: &str,
-) -> anyhow::Result<Id> {
+pub fn resolve_prefix(ids: impl Iterator<Item = Id>, prefix: &str, what: &str) -> anyhow::Result<Id> {
     let p = prefix.to_ascii_lowercase();
     if p.is_empty() || !p.chars().all(|c| c.is_ascii_hexdigit()) {
         bail!("{what} id {prefix:?} is not a hex id or prefix");

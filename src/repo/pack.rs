@@ -37,10 +37,7 @@ pub struct PackBuilder {
 
 impl PackBuilder {
     pub fn new(capacity: usize) -> Self {
-        PackBuilder {
-            buf: Vec::with_capacity(capacity),
-            entries: Vec::new(),
-        }
+        PackBuilder { buf: Vec::with_capacity(capacity), entries: Vec::new() }
     }
 
     pub fn len(&self) -> usize {
@@ -77,8 +74,7 @@ impl PackBuilder {
         }
         let sealed = key.encrypt(&header);
         self.buf.extend_from_slice(&sealed);
-        self.buf
-            .extend_from_slice(&(sealed.len() as u32).to_le_bytes());
+        self.buf.extend_from_slice(&(sealed.len() as u32).to_le_bytes());
         let id = Id::of_stored(&self.buf);
         (id, self.buf, self.entries)
     }
@@ -89,10 +85,7 @@ pub fn header_len_from_trailer(trailer: &[u8], pack_len: u64) -> anyhow::Result<
     ensure!(trailer.len() == 4, "trailer must be 4 bytes");
     let n = u32::from_le_bytes(trailer.try_into().unwrap()) as u64;
     if n + 4 > pack_len {
-        return Err(Error::Integrity(format!(
-            "pack header length {n} exceeds pack size {pack_len}"
-        ))
-        .into());
+        return Err(Error::Integrity(format!("pack header length {n} exceeds pack size {pack_len}")).into());
     }
     Ok(n)
 }
@@ -105,9 +98,7 @@ pub fn parse_header(key: &MasterKey, sealed: &[u8]) -> anyhow::Result<Vec<PackEn
     }
     let body = &h[1..];
     if body.len() % HEADER_ENTRY_LEN != 0 {
-        return Err(
-            Error::Integrity("pack header length is not a whole number of entries".into()).into(),
-        );
+        return Err(Error::Integrity("pack header length is not a whole number of entries".into()).into());
     }
     let mut offset = 0u64;
     let mut out = Vec::with_capacity(body.len() / HEADER_ENTRY_LEN);
@@ -134,15 +125,9 @@ pub fn parse_pack(key: &MasterKey, pack: &[u8]) -> anyhow::Result<Vec<PackEntry>
     let n = header_len_from_trailer(&pack[pack.len() - 4..], pack.len() as u64)? as usize;
     let start = pack.len() - 4 - n;
     let entries = parse_header(key, &pack[start..pack.len() - 4])?;
-    let end = entries
-        .last()
-        .map(|e| e.offset as usize + e.stored_len as usize)
-        .unwrap_or(0);
+    let end = entries.last().map(|e| e.offset as usize + e.stored_len as usize).unwrap_or(0);
     if end != start {
-        return Err(Error::Integrity(format!(
-            "pack blobs end at {end} but header starts at {start}"
-        ))
-        .into());
+        return Err(Error::Integrity(format!("pack blobs end at {end} but header starts at {start}")).into());
     }
     Ok(entries)
 }

@@ -35,10 +35,7 @@ impl Packer {
             .name("cellar-packer".into())
             .spawn(move || run(&repo, rx))
             .expect("spawn packer thread");
-        Packer {
-            tx: Some(tx),
-            handle,
-        }
+        Packer { tx: Some(tx), handle }
     }
 
     /// A handle for producers; sending fails only if the packer stopped on an error.
@@ -49,9 +46,7 @@ impl Packer {
     /// Flush the last pack and report. Producers must have dropped their senders.
     pub fn finish(mut self) -> anyhow::Result<PackerResult> {
         drop(self.tx.take());
-        self.handle
-            .join()
-            .map_err(|_| anyhow::anyhow!("packer thread panicked"))?
+        self.handle.join().map_err(|_| anyhow::anyhow!("packer thread panicked"))?
     }
 }
 
@@ -62,11 +57,7 @@ fn run(repo: &Repository, rx: Receiver<EncodedBlob>) -> anyhow::Result<PackerRes
     for blob in rx {
         pb.add(&blob);
         if pb.len() >= target {
-            flush(
-                repo,
-                std::mem::replace(&mut pb, PackBuilder::new(target + (1 << 20))),
-                &mut res,
-            )?;
+            flush(repo, std::mem::replace(&mut pb, PackBuilder::new(target + (1 << 20))), &mut res)?;
         }
     }
     if !pb.is_empty() {
@@ -85,18 +76,11 @@ fn flush(repo: &Repository, pb: PackBuilder, res: &mut PackerResult) -> anyhow::
 
 /// Write index files for new packs, at most `per_file` packs each, so no index file grows
 /// without bound. Returns the bytes written.
-pub fn save_index_for(
-    repo: &Repository,
-    packs: Vec<(Id, Vec<PackEntry>)>,
-    per_file: usize,
-) -> anyhow::Result<u64> {
+pub fn save_index_for(repo: &Repository, packs: Vec<(Id, Vec<PackEntry>)>, per_file: usize) -> anyhow::Result<u64> {
     let mut bytes = 0;
     let mut it = packs.into_iter().peekable();
     while it.peek().is_some() {
-        let f = IndexFile {
-            supersedes: vec![],
-            packs: it.by_ref().take(per_file).collect(),
-        };
+        let f = IndexFile { supersedes: vec![], packs: it.by_ref().take(per_file).collect() };
         bytes += repo.save_index(&f)?.1;
     }
     Ok(bytes)

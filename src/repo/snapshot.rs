@@ -24,6 +24,26 @@ pub struct Snapshot {
     pub summary: Summary,
     #[serde(default)]
     pub program: String,
+    /// TSDB tenants in the snapshot, with their time range and a blob listing their blocks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tenants: Vec<TenantBlocks>,
+    /// Blocks left out, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excluded: Vec<crate::layout::Excluded>,
+}
+
+/// The blocks of one tenant directory of a snapshot.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct TenantBlocks {
+    /// The tenant directory in the snapshot (`mimir/anonymous`).
+    pub path: String,
+    pub tenant: String,
+    pub blocks: u64,
+    /// Earliest `minTime` and latest `maxTime` (ms) of its blocks.
+    pub min_time: i64,
+    pub max_time: i64,
+    /// Data blob holding the JSON array of [`crate::layout::BlockInfo`].
+    pub list: Id,
 }
 
 /// What a backup did, kept so `snapshots` and `stats` need not walk trees.
@@ -43,9 +63,7 @@ pub struct Summary {
 }
 
 pub fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .expect("time formats")
+    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).expect("time formats")
 }
 
 pub fn parse_time(s: &str) -> anyhow::Result<time::OffsetDateTime> {

@@ -41,11 +41,7 @@ pub struct Node {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subtree: Option<Id>,
     /// Symlink target.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "opt_bytes_or_string"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_bytes_or_string")]
     pub target: Option<Vec<u8>>,
 }
 
@@ -76,22 +72,15 @@ impl Tree {
     }
 
     pub fn from_bytes(b: &[u8]) -> anyhow::Result<Tree> {
-        let t: Tree = serde_json::from_slice(b)
-            .map_err(|e| anyhow::anyhow!("tree blob is not valid: {e}"))?;
+        let t: Tree = serde_json::from_slice(b).map_err(|e| anyhow::anyhow!("tree blob is not valid: {e}"))?;
         for w in t.nodes.windows(2) {
-            anyhow::ensure!(
-                w[0].name < w[1].name,
-                "tree entries are not sorted and unique"
-            );
+            anyhow::ensure!(w[0].name < w[1].name, "tree entries are not sorted and unique");
         }
         Ok(t)
     }
 
     pub fn find(&self, name: &[u8]) -> Option<&Node> {
-        self.nodes
-            .binary_search_by(|n| n.name.as_slice().cmp(name))
-            .ok()
-            .map(|i| &self.nodes[i])
+        self.nodes.binary_search_by(|n| n.name.as_slice().cmp(name)).ok().map(|i| &self.nodes[i])
     }
 }
 

@@ -34,19 +34,12 @@ pub fn stat(path: &Path, name: &[u8]) -> io::Result<SourceEntry> {
     } else {
         None
     };
-    let target = if ft.is_symlink() {
-        Some(fs::read_link(path)?.as_os_str().as_bytes().to_vec())
-    } else {
-        None
-    };
+    let target = if ft.is_symlink() { Some(fs::read_link(path)?.as_os_str().as_bytes().to_vec()) } else { None };
     Ok(SourceEntry {
         name: name.to_vec(),
         kind,
         size: if ft.is_file() { md.len() } else { 0 },
-        mtime_ns: md
-            .mtime()
-            .saturating_mul(1_000_000_000)
-            .saturating_add(md.mtime_nsec()),
+        mtime_ns: md.mtime().saturating_mul(1_000_000_000).saturating_add(md.mtime_nsec()),
         mode: md.mode() & 0o7777,
         target,
     })

@@ -76,11 +76,7 @@ impl Env {
     /// `dump SNAPSHOT PATH` as raw bytes.
     pub fn dump(&self, snap: &str, path: &str) -> Vec<u8> {
         let out = self.cmd().args(["dump", snap, path]).output().unwrap();
-        assert!(
-            out.status.success(),
-            "dump failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "dump failed: {}", String::from_utf8_lossy(&out.stderr));
         out.stdout
     }
 
@@ -107,13 +103,7 @@ pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
 pub fn assert_same_tree(a: &Path, b: &Path) {
     let la = listing(a);
     let lb = listing(b);
-    assert_eq!(
-        la.len(),
-        lb.len(),
-        "different entry counts in {} and {}",
-        a.display(),
-        b.display()
-    );
+    assert_eq!(la.len(), lb.len(), "different entry counts in {} and {}", a.display(), b.display());
     for (x, y) in la.iter().zip(lb.iter()) {
         assert_eq!(x.0, y.0, "entry names differ");
         assert_eq!(x.1, y.1, "{:?}: type/mode/size/mtime differ", x.0);
@@ -127,34 +117,20 @@ fn listing(root: &Path) -> Listing {
     let mut out = vec![];
     let mut stack = vec![root.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let mut ents: Vec<_> = fs::read_dir(&d)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
+        let mut ents: Vec<_> = fs::read_dir(&d).unwrap().map(|e| e.unwrap().path()).collect();
         ents.sort();
         for p in ents {
             let md = fs::symlink_metadata(&p).unwrap();
             let rel = p.strip_prefix(root).unwrap().to_path_buf();
             let ft = md.file_type();
             let (kind, content) = if ft.is_symlink() {
-                (
-                    "l".to_string(),
-                    fs::read_link(&p)
-                        .unwrap()
-                        .into_os_string()
-                        .into_encoded_bytes(),
-                )
+                ("l".to_string(), fs::read_link(&p).unwrap().into_os_string().into_encoded_bytes())
             } else if ft.is_dir() {
                 stack.push(p.clone());
                 (format!("d {:o}", md.mode() & 0o7777), vec![])
             } else {
                 (
-                    format!(
-                        "f {:o} {} {}",
-                        md.mode() & 0o7777,
-                        md.len(),
-                        md.mtime_nsec() + md.mtime() * 1_000_000_000
-                    ),
+                    format!("f {:o} {} {}", md.mode() & 0o7777, md.len(), md.mtime_nsec() + md.mtime() * 1_000_000_000),
                     fs::read(&p).unwrap(),
                 )
             };
