@@ -10,11 +10,11 @@ trap 'rm -rf "$work"' EXIT
 export CELLAR_REPO="$work/repo" CELLAR_PASSWORD="demo password (use a password file in real life)"
 
 echo "== sample data: a bucket-like tree with a TSDB-style block and two daily dumps"
-blk="$work/data/mimir/anonymous/01JDEMO0000000000000000000"
+blk="$work/data/mimir/anonymous/01JDEMA0000000000000000000"
 mkdir -p "$blk/chunks" "$work/data/backup/postgres-backup"
 head -c 3000000 /dev/urandom >"$blk/chunks/000001"
 head -c 400000 /dev/urandom >"$blk/index"
-echo '{"ulid":"01JDEMO0000000000000000000","minTime":0,"maxTime":7200000,"version":1}' >"$blk/meta.json"
+echo '{"ulid":"01JDEMA0000000000000000000","minTime":0,"maxTime":7200000,"version":1}' >"$blk/meta.json"
 for i in $(seq 1 20000); do echo "INSERT INTO alert_history VALUES ($i, 'fp$((i % 97))', 'firing');"; done >"$work/day1.sql"
 { cat "$work/day1.sql"; echo "INSERT INTO alert_history VALUES (20001, 'fp1', 'resolved');"; } >"$work/day2.sql"
 gzip -c "$work/day1.sql" >"$work/data/backup/postgres-backup/dop-202504211200.dump.gz"

@@ -145,10 +145,12 @@ fn make_vector_repository() {
         filetime::set_file_times(src.path().join(p), t, t).unwrap();
     }
     let _ = std::fs::remove_dir_all(VECTOR_REPO);
-    let mut opts = cellar::repo::InitOptions::default();
-    opts.chunkers.insert("default".into(), ChunkerParams::with_sizes(1024, 4096, 16384));
-    opts.pack_size = 1 << 20;
-    opts.kdf = KdfParams { m_kib: 256, t: 1, p: 1 };
+    let opts = cellar::repo::InitOptions {
+        chunkers: [("default".to_string(), ChunkerParams::with_sizes(1024, 4096, 16384))].into(),
+        pack_size: 1 << 20,
+        zstd_level: 3,
+        kdf: KdfParams { m_kib: 256, t: 1, p: 1 },
+    };
     let repo = Repository::init(Arc::new(LocalBackend::new(VECTOR_REPO)), VECTOR_PASSWORD, &opts).unwrap();
     let bo = cellar::backup::BackupOptions {
         sources: vec![src.path().join("vector")],

@@ -214,6 +214,7 @@ fn meta_json_appears_after_every_other_file_of_its_block() {
         events.push(line.trim().to_string());
     }
     watcher.kill().unwrap();
+    watcher.wait().unwrap();
 
     let mut checked = 0;
     for (i, ev) in events.iter().enumerate() {
@@ -263,10 +264,7 @@ fn a_block_deleted_while_being_read_is_left_out_whole() {
         }
     }
     let dir = tempfile::tempdir().unwrap();
-    let backend = std::sync::Arc::new(cellar::repo::LocalBackend::new(dir.path()));
-    let mut io = cellar::repo::InitOptions::default();
-    io.kdf = cellar::repo::crypto::KdfParams { m_kib: 256, t: 1, p: 1 };
-    let repo = std::sync::Arc::new(cellar::repo::Repository::init(backend, b"pw", &io).unwrap());
+    let repo = lib_repo(dir.path());
     let opts = cellar::backup::BackupOptions {
         sources: vec![copy.clone()],
         before_open: Some(delete_victim),

@@ -26,7 +26,7 @@ mod tests {
         assert!(is_index_file("loki/index/index_19800/fake/1700000000-ingester-1.tsdb.gz"));
         assert!(is_index_file("index/index_19800/compactor-1700.tsdb.gz"));
         assert!(!is_index_file("loki/index/delete_requests/delete_requests.gz"));
-        assert!(!is_index_file("mimir/anonymous/01JDEMO0000000000000000000/index"));
+        assert!(!is_index_file("mimir/anonymous/01JDEMA0000000000000000000/index"));
         assert!(!is_index_file("loki/fake/abc/index_x"));
     }
 }

@@ -143,7 +143,7 @@ pub fn marked_ulids<'a>(marker_names: impl Iterator<Item = &'a [u8]>) -> std::co
 mod tests {
     use super::*;
 
-    const U: &str = "01JDEMO0000000000000000000";
+    const U: &str = "01JDEMA0000000000000000000";
 
     fn files(list: &[(&str, u64)]) -> BTreeMap<String, u64> {
         list.iter().map(|(k, v)| (k.to_string(), *v)).collect()
@@ -157,8 +157,8 @@ mod tests {
     #[test]
     fn ulids() {
         assert!(is_ulid(U.as_bytes()));
-        assert!(is_ulid(b"01jdemo0000000000000000000"));
-        assert!(!is_ulid(b"01JDEMO000000000000000000I"));
+        assert!(is_ulid(b"01jdema0000000000000000000"));
+        assert!(!is_ulid(b"01JDEMA000000000000000000U"));
         assert!(!is_ulid(b"markers"));
         assert!(!is_ulid(b"81JDEMO0000000000000000000"));
     }

@@ -140,3 +140,13 @@ fn listing(root: &Path) -> Listing {
     out.sort();
     out
 }
+
+/// A repository opened through the library (for tests that need hooks), with a fast KDF.
+pub fn lib_repo(dir: &Path) -> std::sync::Arc<cellar::repo::Repository> {
+    let opts = cellar::repo::InitOptions {
+        kdf: cellar::repo::crypto::KdfParams { m_kib: 256, t: 1, p: 1 },
+        ..Default::default()
+    };
+    let backend = std::sync::Arc::new(cellar::repo::LocalBackend::new(dir));
+    std::sync::Arc::new(cellar::repo::Repository::init(backend, PASSWORD.as_bytes(), &opts).unwrap())
+}
