@@ -348,7 +348,7 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
     drop(job_rx);
 
     let (root_tx, root_rx) = bounded(1);
-    let root = DirState::new(Node { name: vec![], ..dir_node_template() }, tops.len(), Up::Root(root_tx));
+    let root = DirState::new(Node::root_dir(None), tops.len(), Up::Root(root_tx));
     let mut stdin = opts.stdin.take();
     for (i, (name, path)) in tops.iter().enumerate() {
         let prev = parent_root.as_ref().and_then(|t| t.find(name));
@@ -363,6 +363,7 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
                 target: None,
             };
             ctx.files_new.fetch_add(1, Relaxed);
+            ctx.files.fetch_add(1, Relaxed);
             let job = FileJob {
                 source: JobSource::Reader(st.reader),
                 node: node_of(&e, NodeKind::File),
@@ -491,19 +492,6 @@ fn block_lists(ctx: &Ctx) -> anyhow::Result<Vec<TenantBlocks>> {
         });
     }
     Ok(out)
-}
-
-fn dir_node_template() -> Node {
-    Node {
-        name: vec![],
-        kind: NodeKind::Dir,
-        size: 0,
-        mtime_ns: 0,
-        mode: 0o755,
-        content: vec![],
-        subtree: None,
-        target: None,
-    }
 }
 
 fn now_ns() -> i64 {

@@ -15,16 +15,7 @@ use crate::restore::{walk, Entry};
 /// Find the node at `path` (`/`-separated, relative to the snapshot root). The root itself
 /// is returned as a directory node for `""` or `/`.
 pub fn lookup(repo: &Repository, snap: &Snapshot, path: &str) -> anyhow::Result<Node> {
-    let mut node = Node {
-        name: vec![],
-        kind: NodeKind::Dir,
-        size: 0,
-        mtime_ns: 0,
-        mode: 0o755,
-        content: vec![],
-        subtree: Some(snap.tree),
-        target: None,
-    };
+    let mut node = Node::root_dir(Some(snap.tree));
     for comp in path.split('/').filter(|c| !c.is_empty() && *c != ".") {
         let Some(sub) = node.subtree.filter(|_| node.kind == NodeKind::Dir) else {
             bail!(Error::NotFound(format!("{path}: {:?} is not a directory", node.name_lossy())));

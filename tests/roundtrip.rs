@@ -138,6 +138,10 @@ fn several_sources_and_stdin_in_one_snapshot() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(r["total_files"], 3);
+    assert_eq!(r["total_bytes"], 300_000 + 2);
     assert_eq!(env.dump("latest", "dop.dump"), pseudo_random(300_000, 3));
     assert_eq!(env.dump("latest", "b.txt"), b"B");
     assert_eq!(env.dump("latest", "a/f"), b"A");

@@ -50,6 +50,20 @@ fn is_zero(v: &u64) -> bool {
 }
 
 impl Node {
+    /// The unnamed directory at the top of a snapshot.
+    pub fn root_dir(subtree: Option<Id>) -> Node {
+        Node {
+            name: vec![],
+            kind: NodeKind::Dir,
+            size: 0,
+            mtime_ns: 0,
+            mode: 0o755,
+            content: vec![],
+            subtree,
+            target: None,
+        }
+    }
+
     pub fn name_lossy(&self) -> String {
         String::from_utf8_lossy(&self.name).into_owned()
     }
