@@ -130,7 +130,7 @@ impl Ctx {
 
     /// True exactly once per blob id not yet in the repository: that caller stores it.
     fn claim(&self, id: &Id) -> bool {
-        !self.repo.index().contains(id) && self.claimed.lock().insert(*id)
+        !self.repo.index().is_reusable(id) && self.claimed.lock().insert(*id)
     }
 
     /// Hash, and if new, compress, seal and queue one blob.
@@ -300,7 +300,11 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
     source_names.sort();
     let host = opts.host.clone().unwrap_or_else(snapshot::hostname);
 
+    // Announce this backup before reading the index, so prune defers deleting any pack
+    // this backup might deduplicate against.
+    let mut writer = repo.register_writer()?;
     repo.load_index()?;
+    writer.saw(repo.seen_deletions())?;
     let parent = find_parent(&repo, &opts, &host, &source_names)?;
     let parent_root = match &parent {
         Some((_, s)) => Some(repo.read_tree(&s.tree).context("reading the parent snapshot's tree")?),
@@ -713,7 +717,7 @@ fn classify_block(dir: &Path, snap: &str, tenant: &str, ulid: &str, marked: bool
 fn unchanged(ctx: &Ctx, prev: &Node, now: &Node) -> bool {
     prev.kind == NodeKind::File && prev.size == now.size && prev.mtime_ns == now.mtime_ns && {
         let idx = ctx.repo.index();
-        prev.content.iter().all(|id| idx.contains(id))
+        prev.content.iter().all(|id| idx.is_reusable(id))
     }
 }
 

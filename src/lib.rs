@@ -10,11 +10,14 @@ pub mod chunk;
 pub mod cli;
 pub mod dump;
 pub mod error;
+pub mod forget;
 pub mod layout;
 pub mod progress;
+pub mod prune;
 pub mod repo;
 pub mod restore;
 pub mod source;
 pub mod stats;
+pub mod userconfig;
 
 pub use error::{Error, Result};

@@ -112,6 +112,16 @@ enum Command {
     },
     /// Logical vs stored size, unique blobs, dedup+compression ratio.
     Stats,
+    /// Remove snapshots by retention policy (or by id). Data is freed by `prune`.
+    Forget(ForgetArgs),
+    /// Delete data no snapshot needs, safely while backups run (two-phase, grace period).
+    Prune {
+        /// Report what would be marked, repacked and freed; change nothing.
+        #[arg(long, short = 'n')]
+        dry_run: bool,
+        #[command(flatten)]
+        opts: PruneArgs,
+    },
     /// Manage the passwords (key files) that open the repository.
     #[command(subcommand)]
     Key(KeyCmd),
@@ -243,6 +253,85 @@ impl BlockArgs {
             ulids: self.block.clone(),
             from: self.from.as_deref().map(crate::layout::parse_time_arg).transpose()?,
             to: self.to.as_deref().map(crate::layout::parse_time_arg).transpose()?,
+        })
+    }
+}
+
+/// Policies: restic's semantics. Each `--keep-*` rule keeps snapshots; a snapshot is
+/// removed only when no rule keeps it. Without any rule and without ids, the policies of the
+/// config file (`[policy.<source name>]`) apply, and snapshots no policy covers are kept.
+#[derive(Args, Debug)]
+struct ForgetArgs {
+    /// Forget these snapshots (ids or prefixes) instead of applying a policy.
+    ids: Vec<String>,
+    /// Keep the N newest snapshots.
+    #[arg(long, default_value_t = 0)]
+    keep_last: u32,
+    /// Keep the newest snapshot of each of the N newest hours that have one (UTC).
+    #[arg(long, default_value_t = 0)]
+    keep_hourly: u32,
+    /// Keep the newest snapshot of each of the N newest days that have one (UTC).
+    #[arg(long, default_value_t = 0)]
+    keep_daily: u32,
+    /// Keep the newest snapshot of each of the N newest ISO weeks that have one.
+    #[arg(long, default_value_t = 0)]
+    keep_weekly: u32,
+    /// Keep the newest snapshot of each of the N newest months that have one.
+    #[arg(long, default_value_t = 0)]
+    keep_monthly: u32,
+    /// Keep the newest snapshot of each of the N newest years that have one.
+    #[arg(long, default_value_t = 0)]
+    keep_yearly: u32,
+    /// Keep every snapshot within this long of the newest one (e.g. 30d, 1y6m, 12h).
+    #[arg(long)]
+    keep_within: Option<String>,
+    /// Keep every snapshot with this tag (repeatable).
+    #[arg(long)]
+    keep_tag: Vec<String>,
+    /// Apply the policy to each group of snapshots with the same… (host, sources, tags).
+    #[arg(long, default_value = "sources")]
+    group_by: String,
+    /// Configuration file with `[policy.<source name>]` tables.
+    #[arg(long, env = "CELLAR_CONFIG")]
+    config: Option<PathBuf>,
+    /// Show what would be kept (and why) and removed; change nothing.
+    #[arg(long, short = 'n')]
+    dry_run: bool,
+    /// Run prune afterwards.
+    #[arg(long)]
+    prune: bool,
+    #[command(flatten)]
+    prune_opts: PruneArgs,
+}
+
+#[derive(Args, Debug)]
+struct PruneArgs {
+    /// Unused space to tolerate inside packs, as a percentage of used space: packs emptier
+    /// than needed to reach it are repacked.
+    #[arg(long, default_value = "5%")]
+    max_unused: String,
+    /// Repack at most this much data in one run (K/M/G suffixes).
+    #[arg(long, value_parser = parse_size)]
+    max_repack_size: Option<u64>,
+    /// Candidate packs are deleted only after this long (e.g. 6h), and only once every
+    /// backup that started before they became candidates has finished (backups announce
+    /// themselves in `writers/`; markers older than 48 h count as crashed).
+    #[arg(long, default_value = "6h")]
+    grace: String,
+}
+
+impl PruneArgs {
+    fn options(&self, dry_run: bool) -> anyhow::Result<crate::prune::PruneOptions> {
+        let pct: f64 = self
+            .max_unused
+            .trim_end_matches('%')
+            .parse()
+            .with_context(|| format!("--max-unused {:?}: expected a percentage like 5%", self.max_unused))?;
+        Ok(crate::prune::PruneOptions {
+            max_unused: pct / 100.0,
+            max_repack_bytes: self.max_repack_size.unwrap_or(u64::MAX),
+            grace: crate::forget::parse_duration(&self.grace)?,
+            dry_run,
         })
     }
 }
@@ -618,7 +707,140 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Key(k) => run_key(g, k),
+        Command::Forget(a) => run_forget(g, a),
+        Command::Prune { dry_run, opts } => {
+            let repo = g.open()?;
+            let r = crate::prune::prune(&repo, &opts.options(dry_run)?)?;
+            print_prune(g, &r, dry_run)?;
+            Ok(0)
+        }
     }
+}
+
+fn print_prune(g: &Global, r: &crate::prune::PruneReport, dry_run: bool) -> anyhow::Result<()> {
+    if g.json {
+        return print_json(r);
+    }
+    let would = if dry_run { "would be " } else { "" };
+    println!(
+        "{} snapshots use {} blobs; {} packs: {} {would}marked unused ({}), {} {would}repacked ({}), {} {would}deleted ({} freed), {} revived, {} waiting for their grace period, {} for running backups",
+        r.snapshots,
+        r.blobs_used,
+        r.packs,
+        r.packs_marked,
+        HumanBytes(r.bytes_marked),
+        r.packs_repacked,
+        HumanBytes(r.bytes_repacked),
+        r.packs_deleted,
+        HumanBytes(r.bytes_freed),
+        r.packs_revived,
+        r.packs_waiting,
+        r.packs_waiting_for_backups
+    );
+    Ok(())
+}
+
+fn run_forget(g: &Global, a: ForgetArgs) -> anyhow::Result<u8> {
+    use crate::forget::{apply, Decision, GroupBy, Policy};
+    let repo = g.open()?;
+    let snaps = repo.list_snapshots()?;
+    let policy = Policy {
+        keep_last: a.keep_last,
+        keep_hourly: a.keep_hourly,
+        keep_daily: a.keep_daily,
+        keep_weekly: a.keep_weekly,
+        keep_monthly: a.keep_monthly,
+        keep_yearly: a.keep_yearly,
+        keep_within: a.keep_within.clone(),
+        keep_tag: a.keep_tag.clone(),
+    };
+    let group_by = GroupBy::parse(&a.group_by)?;
+    let decisions: Vec<Decision> = if !a.ids.is_empty() {
+        if !policy.is_empty() {
+            bail!("give snapshot ids or a policy, not both");
+        }
+        let chosen: Vec<crate::repo::Id> = a
+            .ids
+            .iter()
+            .map(|p| crate::repo::resolve_prefix(snaps.iter().map(|(id, _)| *id), p, "snapshot"))
+            .collect::<anyhow::Result<_>>()?;
+        snaps
+            .iter()
+            .map(|(id, s)| Decision {
+                id: id.to_hex(),
+                time: s.time.clone(),
+                group: String::new(),
+                keep: !chosen.contains(id),
+                reasons: if chosen.contains(id) { vec![] } else { vec!["not named".into()] },
+            })
+            .collect()
+    } else if !policy.is_empty() {
+        apply(&policy, group_by, &snaps)?
+    } else {
+        let Some(cfg) = &a.config else {
+            bail!(
+                "no retention policy: give --keep-* options, snapshot ids, or --config with [policy.<source>] tables"
+            );
+        };
+        let cfg = crate::userconfig::UserConfig::load(cfg)?;
+        if cfg.policy.is_empty() {
+            bail!("the config file has no [policy.<source>] tables");
+        }
+        let mut out = vec![];
+        let mut uncovered = vec![];
+        let mut by_policy: std::collections::BTreeMap<&str, Vec<(crate::repo::Id, crate::repo::snapshot::Snapshot)>> =
+            Default::default();
+        for (id, s) in &snaps {
+            match s.sources.iter().map(|src| crate::userconfig::source_name(src)).find(|n| cfg.policy.contains_key(*n))
+            {
+                Some(name) => {
+                    by_policy.entry(cfg.policy.get_key_value(name).unwrap().0).or_default().push((*id, s.clone()))
+                }
+                None => uncovered.push((*id, s)),
+            }
+        }
+        for (name, list) in by_policy {
+            out.extend(apply(&cfg.policy[name], group_by, &list)?.into_iter().map(|mut d| {
+                d.group = format!("policy {name}: {}", d.group);
+                d
+            }));
+        }
+        out.extend(uncovered.into_iter().map(|(id, s)| Decision {
+            id: id.to_hex(),
+            time: s.time.clone(),
+            group: String::new(),
+            keep: true,
+            reasons: vec!["no policy covers its sources".into()],
+        }));
+        out
+    };
+    let removed = if a.dry_run { 0 } else { crate::forget::remove(&repo, &decisions)? };
+    if g.json {
+        print_json(&serde_json::json!({"decisions": decisions, "removed": removed, "dry_run": a.dry_run}))?;
+    } else {
+        let mut group = None;
+        for d in &decisions {
+            if group != Some(&d.group) {
+                println!("{}", if d.group.is_empty() { "(all snapshots)" } else { &d.group });
+                group = Some(&d.group);
+            }
+            let verdict = if d.keep {
+                "keep  "
+            } else if a.dry_run {
+                "would remove"
+            } else {
+                "remove"
+            };
+            println!("  {} {} {verdict} {}", &d.id[..8], d.time.get(..19).unwrap_or(&d.time), d.reasons.join(", "));
+        }
+        let n = decisions.iter().filter(|d| !d.keep).count();
+        println!("{} kept, {} {}", decisions.len() - n, n, if a.dry_run { "would be removed" } else { "removed" });
+    }
+    if a.prune && !a.dry_run {
+        let r = crate::prune::prune(&repo, &a.prune_opts.options(false)?)?;
+        print_prune(g, &r, false)?;
+    }
+    Ok(0)
 }
 
 fn run_key(g: &Global, k: KeyCmd) -> anyhow::Result<u8> {

@@ -127,24 +127,55 @@ pub struct Index {
     packs: Vec<Id>,
     pack_no: HashMap<Id, u32>,
     blobs: HashMap<Id, BlobLoc>,
+    /// Packs a prune has marked for deletion (see format-spec §11): still readable, but
+    /// new snapshots must not come to depend on them.
+    doomed: std::collections::HashSet<u32>,
 }
 
 impl Index {
-    pub fn add_pack(&mut self, pack: Id, entries: &[PackEntry]) {
-        let no = *self.pack_no.entry(pack).or_insert_with(|| {
+    fn pack_number(&mut self, pack: Id) -> u32 {
+        *self.pack_no.entry(pack).or_insert_with(|| {
             self.packs.push(pack);
             (self.packs.len() - 1) as u32
-        });
-        for e in entries {
-            self.blobs.entry(e.id).or_insert(BlobLoc {
-                pack: no,
-                offset: e.offset,
-                stored_len: e.stored_len,
-                raw_len: e.raw_len,
-                kind: e.kind,
-                compression: e.compression,
-            });
+        })
+    }
+
+    /// Mark packs as deletion candidates. Call before adding index files, so blobs that
+    /// also live in a healthy pack resolve to that one.
+    pub fn set_doomed(&mut self, packs: impl IntoIterator<Item = Id>) {
+        for p in packs {
+            let no = self.pack_number(p);
+            self.doomed.insert(no);
         }
+    }
+
+    pub fn add_pack(&mut self, pack: Id, entries: &[PackEntry]) {
+        let no = self.pack_number(pack);
+        let doomed = self.doomed.contains(&no);
+        for e in entries {
+            if let Some(old) = self.blobs.get(&e.id) {
+                if doomed || !self.doomed.contains(&old.pack) {
+                    continue;
+                }
+            }
+            self.blobs.insert(
+                e.id,
+                BlobLoc {
+                    pack: no,
+                    offset: e.offset,
+                    stored_len: e.stored_len,
+                    raw_len: e.raw_len,
+                    kind: e.kind,
+                    compression: e.compression,
+                },
+            );
+        }
+    }
+
+    /// True if a new snapshot may reference this blob without storing it again: it is
+    /// indexed in a pack that no prune has marked for deletion.
+    pub fn is_reusable(&self, id: &Id) -> bool {
+        self.blobs.get(id).is_some_and(|l| !self.doomed.contains(&l.pack))
     }
 
     pub fn add_file(&mut self, f: &IndexFile) {

@@ -39,6 +39,51 @@ use keys::KeyFile;
 use snapshot::Snapshot;
 use tree::Tree;
 
+/// Packs a prune found unused, to be deleted once the grace period has passed if they are
+/// still unused (`deletions/<id>`, see format-spec §11).
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+pub struct DeletionRecord {
+    pub version: u32,
+    /// When the packs were found unused (RFC 3339).
+    pub created: String,
+    pub packs: Vec<Id>,
+}
+
+/// A running backup (`writers/<id>`), see format-spec §11.
+#[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq)]
+pub struct WriterRecord {
+    pub version: u32,
+    pub started: String,
+    pub host: String,
+    pub pid: u32,
+    /// Deletion records this writer's index took into account (it will not reuse their
+    /// packs); `None` until it has loaded the index, meaning "may reuse any pack".
+    #[serde(default)]
+    pub seen_deletions: Option<Vec<Id>>,
+}
+
+/// Removes the writer marker when the backup ends, however it ends.
+pub struct WriterGuard {
+    repo: std::sync::Arc<Repository>,
+    name: String,
+    started: String,
+}
+
+impl WriterGuard {
+    /// Replace the marker by one naming the deletion records the loaded index knew.
+    pub fn saw(&mut self, seen: Vec<Id>) -> anyhow::Result<()> {
+        let new = self.repo.write_writer(&self.started, Some(seen))?;
+        let old = std::mem::replace(&mut self.name, new);
+        self.repo.backend.remove(&old)
+    }
+}
+
+impl Drop for WriterGuard {
+    fn drop(&mut self) {
+        let _ = self.repo.backend.remove(&self.name);
+    }
+}
+
 /// Choices fixed when a repository is created.
 #[derive(Clone, Debug)]
 pub struct InitOptions {
@@ -66,6 +111,7 @@ pub struct Repository {
     settings: Settings,
     id_key: [u8; 32],
     index: RwLock<Index>,
+    seen_deletions: RwLock<Vec<Id>>,
 }
 
 pub fn pack_name(id: &Id) -> String {
@@ -101,7 +147,16 @@ impl Repository {
             bail!("a repository already exists at {}", backend.location());
         }
         let id_key = settings.id_key()?;
-        Ok(Repository { backend, key, key_id, config, settings, id_key, index: RwLock::new(Index::default()) })
+        Ok(Repository {
+            backend,
+            key,
+            key_id,
+            config,
+            settings,
+            id_key,
+            index: RwLock::new(Index::default()),
+            seen_deletions: RwLock::default(),
+        })
     }
 
     /// Open with a password, trying every key file.
@@ -123,6 +178,7 @@ impl Repository {
                     settings,
                     id_key,
                     index: RwLock::new(Index::default()),
+                    seen_deletions: RwLock::default(),
                 });
             }
         }
@@ -179,9 +235,25 @@ impl Repository {
 
     // ---- index ----
 
-    /// Read every index file into memory (replacing what was loaded).
+    /// Read every index file into memory (replacing what was loaded), knowing which packs
+    /// prune has marked for deletion.
     pub fn load_index(&self) -> anyhow::Result<()> {
+        // A concurrent prune replaces index files (new compact file first, then removal of
+        // the old ones): an index file vanishing under us means "list again".
+        let mut attempt = 0;
+        loop {
+            match self.try_load_index() {
+                Err(e) if attempt < 5 && matches!(e.downcast_ref::<Error>(), Some(Error::NotFound(_))) => attempt += 1,
+                other => return other,
+            }
+        }
+    }
+
+    fn try_load_index(&self) -> anyhow::Result<()> {
         let mut idx = Index::default();
+        let records = self.list_deletions()?;
+        *self.seen_deletions.write() = records.iter().map(|(id, _)| *id).collect();
+        idx.set_doomed(records.into_iter().flat_map(|(_, r)| r.packs));
         for (name, _) in self.backend.list("index")? {
             let f = self.read_index_file(&name)?;
             idx.add_file(&f);
@@ -242,6 +314,75 @@ impl Repository {
 
     pub fn read_tree(&self, id: &Id) -> anyhow::Result<Tree> {
         Tree::from_bytes(&self.read_blob(id)?).with_context(|| format!("tree {}", id.short()))
+    }
+
+    // ---- deletion records (two-phase prune) ----
+
+    pub fn list_deletions(&self) -> anyhow::Result<Vec<(Id, DeletionRecord)>> {
+        let mut out = vec![];
+        for (name, _) in self.backend.list("deletions")? {
+            let sealed = match self.backend.read(&name) {
+                Ok(b) => b,
+                // Another prune finished it meanwhile.
+                Err(e) if matches!(e.downcast_ref::<Error>(), Some(Error::NotFound(_))) => continue,
+                Err(e) => return Err(e),
+            };
+            let id = check_name(&name, &sealed)?;
+            let plain = self.key.decrypt(&sealed).with_context(|| format!("opening {name}"))?;
+            out.push((id, serde_json::from_slice(&plain).with_context(|| format!("decoding {name}"))?));
+        }
+        Ok(out)
+    }
+
+    pub fn save_deletion(&self, r: &DeletionRecord) -> anyhow::Result<Id> {
+        let sealed = self.key.encrypt(&serde_json::to_vec(r)?);
+        let id = Id::of_stored(&sealed);
+        self.backend.write(&format!("deletions/{id}"), &sealed)?;
+        Ok(id)
+    }
+
+    // ---- writer markers ----
+
+    /// Announce a backup (or any writer that deduplicates against the index) until the
+    /// guard is dropped. Call before loading the index; then [`WriterGuard::saw`] records
+    /// which deletion records the loaded index took into account.
+    pub fn register_writer(self: &std::sync::Arc<Self>) -> anyhow::Result<WriterGuard> {
+        let mut g = WriterGuard { repo: self.clone(), name: String::new(), started: snapshot::now_rfc3339() };
+        g.name = self.write_writer(&g.started, None)?;
+        Ok(g)
+    }
+
+    fn write_writer(&self, started: &str, seen: Option<Vec<Id>>) -> anyhow::Result<String> {
+        let rec = WriterRecord {
+            version: 1,
+            started: started.to_string(),
+            host: snapshot::hostname(),
+            pid: std::process::id(),
+            seen_deletions: seen,
+        };
+        let sealed = self.key.encrypt(&serde_json::to_vec(&rec)?);
+        let name = format!("writers/{}", Id::of_stored(&sealed));
+        self.backend.write(&name, &sealed)?;
+        Ok(name)
+    }
+
+    /// Deletion records the last [`Repository::load_index`] took into account.
+    pub fn seen_deletions(&self) -> Vec<Id> {
+        self.seen_deletions.read().clone()
+    }
+
+    /// Writers that announced themselves, with the name of their marker file.
+    pub fn list_writers(&self) -> anyhow::Result<Vec<(String, WriterRecord)>> {
+        let mut out = vec![];
+        for (name, _) in self.backend.list("writers")? {
+            let Ok(sealed) = self.backend.read(&name) else { continue }; // finished meanwhile
+            let plain = self.key.decrypt(&sealed).with_context(|| format!("opening {name}"))?;
+            out.push((
+                name,
+                serde_json::from_slice(&plain).with_context(|| format!("decoding writer marker {}", out.len()))?,
+            ));
+        }
+        Ok(out)
     }
 
     // ---- snapshots ----

@@ -43,6 +43,20 @@ impl Env {
         c
     }
 
+    /// Start `cellar ARGS` in the background with piped output.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("cellar"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("CELLAR_REPO", &self.repo)
+            .env("CELLAR_PASSWORD", PASSWORD)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
     /// Run and require exit 0; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.cmd().args(args).output().unwrap();

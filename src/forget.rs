@@ -1,0 +1,337 @@
+//! `forget`: decide which snapshots a retention policy keeps, and remove the others'
+//! snapshot files. Data is reclaimed later by `prune`.
+//!
+//! Semantics follow restic's documented rules, applied per group of snapshots (default:
+//! same sources), newest first:
+//! - `last N`: the N newest snapshots;
+//! - `hourly/daily/weekly/monthly/yearly N`: walking from the newest, the newest snapshot of
+//!   each of the N most recent hours/days/ISO weeks/months/years that have snapshots (UTC);
+//! - `within D`: every snapshot no older than D before the group's newest snapshot;
+//! - `tag T`: every snapshot carrying tag T.
+//!
+//! A snapshot is kept when any rule keeps it; the reasons are reported.
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use time::OffsetDateTime;
+
+use crate::repo::snapshot::{parse_time, Snapshot};
+use crate::repo::{Id, Repository};
+
+/// A retention policy. All counts 0 / empty means "no policy" (forget refuses that).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Policy {
+    #[serde(default)]
+    pub keep_last: u32,
+    #[serde(default)]
+    pub keep_hourly: u32,
+    #[serde(default)]
+    pub keep_daily: u32,
+    #[serde(default)]
+    pub keep_weekly: u32,
+    #[serde(default)]
+    pub keep_monthly: u32,
+    #[serde(default)]
+    pub keep_yearly: u32,
+    /// e.g. `30d`, `12h`, `1y2m`: see [`parse_duration`].
+    #[serde(default)]
+    pub keep_within: Option<String>,
+    #[serde(default)]
+    pub keep_tag: Vec<String>,
+}
+
+impl Policy {
+    pub fn is_empty(&self) -> bool {
+        *self == Policy::default()
+    }
+}
+
+/// How snapshots are grouped before the policy applies.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GroupBy {
+    pub host: bool,
+    pub sources: bool,
+    pub tags: bool,
+}
+
+impl GroupBy {
+    /// `host,sources,tags` in any combination; empty for one group.
+    pub fn parse(s: &str) -> anyhow::Result<GroupBy> {
+        let mut g = GroupBy::default();
+        for p in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match p {
+                "host" => g.host = true,
+                "sources" | "paths" => g.sources = true,
+                "tags" => g.tags = true,
+                _ => bail!("unknown --group-by {p:?}: use host, sources and/or tags"),
+            }
+        }
+        Ok(g)
+    }
+
+    pub fn key(&self, s: &Snapshot) -> String {
+        let mut parts = vec![];
+        if self.host {
+            parts.push(format!("host={}", s.host));
+        }
+        if self.sources {
+            parts.push(format!("sources={}", s.sources.join(",")));
+        }
+        if self.tags {
+            let mut t = s.tags.clone();
+            t.sort();
+            parts.push(format!("tags={}", t.join(",")));
+        }
+        parts.join(" ")
+    }
+}
+
+/// `1y2m3w4d5h6min7s` (years of 365 days, months of 30); a bare number means days.
+pub fn parse_duration(s: &str) -> anyhow::Result<time::Duration> {
+    let s = s.trim();
+    if let Ok(days) = s.parse::<i64>() {
+        return Ok(time::Duration::days(days));
+    }
+    let mut total = time::Duration::ZERO;
+    let mut num = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let mut unit = c.to_string();
+        while let Some(&n) = chars.peek() {
+            if n.is_ascii_alphabetic() {
+                unit.push(n);
+                chars.next();
+            } else {
+                break;
+            }
+        }
+        let n: i64 = num.parse().with_context(|| format!("bad duration {s:?}"))?;
+        num.clear();
+        total += match unit.as_str() {
+            "y" => time::Duration::days(365 * n),
+            "m" | "mo" => time::Duration::days(30 * n),
+            "w" => time::Duration::weeks(n),
+            "d" => time::Duration::days(n),
+            "h" => time::Duration::hours(n),
+            "min" => time::Duration::minutes(n),
+            "s" => time::Duration::seconds(n),
+            _ => bail!("bad duration unit {unit:?} in {s:?} (use y, m, w, d, h, min, s)"),
+        };
+    }
+    if !num.is_empty() {
+        bail!("duration {s:?} ends without a unit");
+    }
+    Ok(total)
+}
+
+/// The decision for one snapshot.
+#[derive(Serialize, Debug, Clone)]
+pub struct Decision {
+    pub id: String,
+    pub time: String,
+    pub group: String,
+    pub keep: bool,
+    /// Rules that keep it (`last`, `daily`, `within 30d`, `tag x`, …).
+    pub reasons: Vec<String>,
+}
+
+type BucketFn = fn(OffsetDateTime) -> i64;
+
+fn hour(t: OffsetDateTime) -> i64 {
+    t.unix_timestamp().div_euclid(3600)
+}
+fn day(t: OffsetDateTime) -> i64 {
+    t.unix_timestamp().div_euclid(86400)
+}
+fn week(t: OffsetDateTime) -> i64 {
+    let (y, w, _) = t.to_iso_week_date();
+    y as i64 * 100 + w as i64
+}
+fn month(t: OffsetDateTime) -> i64 {
+    t.year() as i64 * 100 + t.month() as i64
+}
+fn year(t: OffsetDateTime) -> i64 {
+    t.year() as i64
+}
+
+/// Apply `policy` to snapshots (any order); returns decisions newest first per group.
+pub fn apply(policy: &Policy, group_by: GroupBy, snaps: &[(Id, Snapshot)]) -> anyhow::Result<Vec<Decision>> {
+    if policy.is_empty() {
+        bail!("no retention policy given (e.g. --keep-daily 7); refusing to forget everything");
+    }
+    let within = policy.keep_within.as_deref().map(parse_duration).transpose()?;
+    let mut groups: BTreeMap<String, Vec<(OffsetDateTime, &Id, &Snapshot)>> = BTreeMap::new();
+    for (id, s) in snaps {
+        groups.entry(group_by.key(s)).or_default().push((parse_time(&s.time)?, id, s));
+    }
+    let mut out = vec![];
+    for (group, mut list) in groups {
+        list.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(a.1)));
+        let newest = list[0].0;
+        let mut rules: Vec<(&str, u32, BucketFn, Option<i64>)> = vec![
+            ("hourly", policy.keep_hourly, hour, None),
+            ("daily", policy.keep_daily, day, None),
+            ("weekly", policy.keep_weekly, week, None),
+            ("monthly", policy.keep_monthly, month, None),
+            ("yearly", policy.keep_yearly, year, None),
+        ];
+        let mut last = policy.keep_last;
+        for (t, id, s) in list {
+            let mut reasons = vec![];
+            if last > 0 {
+                last -= 1;
+                reasons.push("last".to_string());
+            }
+            for (name, left, bucket, prev) in rules.iter_mut() {
+                let b = bucket(t);
+                if *left > 0 && *prev != Some(b) {
+                    *left -= 1;
+                    *prev = Some(b);
+                    reasons.push(name.to_string());
+                }
+            }
+            if let Some(w) = within {
+                if t >= newest - w {
+                    reasons.push(format!("within {}", policy.keep_within.as_deref().unwrap_or_default()));
+                }
+            }
+            for tag in &policy.keep_tag {
+                if s.tags.contains(tag) {
+                    reasons.push(format!("tag {tag}"));
+                }
+            }
+            out.push(Decision {
+                id: id.to_hex(),
+                time: s.time.clone(),
+                group: group.clone(),
+                keep: !reasons.is_empty(),
+                reasons,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Remove the snapshot files of the decisions that do not keep. Returns how many.
+pub fn remove(repo: &Repository, decisions: &[Decision]) -> anyhow::Result<usize> {
+    let mut n = 0;
+    for d in decisions.iter().filter(|d| !d.keep) {
+        repo.backend().remove(&format!("snapshots/{}", d.id))?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repo::snapshot::Summary;
+
+    fn snap(t: &str, sources: &str, tags: &[&str]) -> (Id, Snapshot) {
+        let s = Snapshot {
+            version: 1,
+            time: t.to_string(),
+            host: "h".into(),
+            user: String::new(),
+            tags: tags.iter().map(|s| s.to_string()).collect(),
+            sources: vec![sources.to_string()],
+            tree: Id::default(),
+            parent: None,
+            summary: Summary::default(),
+            program: String::new(),
+            tenants: vec![],
+            excluded: vec![],
+        };
+        (Id(*blake3::hash(format!("{t}{sources}").as_bytes()).as_bytes()), s)
+    }
+
+    fn kept(p: &Policy, g: GroupBy, snaps: &[(Id, Snapshot)]) -> Vec<String> {
+        let mut v: Vec<String> = apply(p, g, snaps).unwrap().into_iter().filter(|d| d.keep).map(|d| d.time).collect();
+        v.sort();
+        v
+    }
+
+    fn daily(from: time::Date, days: i64) -> Vec<(Id, Snapshot)> {
+        (0..days)
+            .map(|i| {
+                let d = from + time::Duration::days(i);
+                snap(&format!("{d}T12:00:00Z"), "/data/mimir", &[])
+            })
+            .collect()
+    }
+
+    #[test]
+    fn hourly_and_daily_keep_the_newest_of_each_bucket() {
+        let mut snaps = vec![];
+        for d in 1..=3 {
+            for h in 0..24 {
+                for m in [0, 30] {
+                    snaps.push(snap(&format!("2025-04-0{d}T{h:02}:{m:02}:00Z"), "/s", &[]));
+                }
+            }
+        }
+        let p = Policy { keep_daily: 2, keep_hourly: 3, ..Default::default() };
+        assert_eq!(
+            kept(&p, GroupBy { sources: true, ..Default::default() }, &snaps),
+            ["2025-04-02T23:30:00Z", "2025-04-03T21:30:00Z", "2025-04-03T22:30:00Z", "2025-04-03T23:30:00Z"]
+        );
+    }
+
+    #[test]
+    fn weekly_monthly_yearly_follow_iso_weeks_and_calendar_months() {
+        let snaps = daily(time::macros::date!(2024 - 12 - 01), 121); // 2024-12-01 .. 2025-03-31
+        let g = GroupBy { sources: true, ..Default::default() };
+        // 2025-03-31 is a Monday (ISO week 14), 2025-03-30 the Sunday ending week 13.
+        let p = Policy { keep_weekly: 2, ..Default::default() };
+        assert_eq!(kept(&p, g, &snaps), ["2025-03-30T12:00:00Z", "2025-03-31T12:00:00Z"]);
+        let p = Policy { keep_monthly: 3, ..Default::default() };
+        assert_eq!(kept(&p, g, &snaps), ["2025-01-31T12:00:00Z", "2025-02-28T12:00:00Z", "2025-03-31T12:00:00Z"]);
+        let p = Policy { keep_yearly: 5, ..Default::default() };
+        assert_eq!(kept(&p, g, &snaps), ["2024-12-31T12:00:00Z", "2025-03-31T12:00:00Z"]);
+        let p = Policy { keep_last: 1, keep_monthly: 1, keep_yearly: 2, ..Default::default() };
+        assert_eq!(kept(&p, g, &snaps), ["2024-12-31T12:00:00Z", "2025-03-31T12:00:00Z"]);
+    }
+
+    #[test]
+    fn within_is_relative_to_the_newest_snapshot_and_tags_always_keep() {
+        let mut snaps = daily(time::macros::date!(2025 - 03 - 01), 31);
+        snaps[4].1.tags = vec!["archive".into()];
+        let g = GroupBy { sources: true, ..Default::default() };
+        let p = Policy { keep_within: Some("2d".into()), keep_tag: vec!["archive".into()], ..Default::default() };
+        assert_eq!(
+            kept(&p, g, &snaps),
+            ["2025-03-05T12:00:00Z", "2025-03-29T12:00:00Z", "2025-03-30T12:00:00Z", "2025-03-31T12:00:00Z"]
+        );
+        let d = apply(&p, g, &snaps).unwrap();
+        assert_eq!(d.iter().find(|d| d.time.starts_with("2025-03-05")).unwrap().reasons, ["tag archive"]);
+    }
+
+    #[test]
+    fn groups_are_judged_separately() {
+        let mut snaps = daily(time::macros::date!(2025 - 03 - 01), 3);
+        snaps.push(snap("2025-03-01T13:00:00Z", "/data/loki", &[]));
+        let p = Policy { keep_last: 1, ..Default::default() };
+        assert_eq!(
+            kept(&p, GroupBy { sources: true, ..Default::default() }, &snaps),
+            ["2025-03-01T13:00:00Z", "2025-03-03T12:00:00Z"]
+        );
+        assert_eq!(kept(&p, GroupBy::default(), &snaps), ["2025-03-03T12:00:00Z"]);
+    }
+
+    #[test]
+    fn empty_policy_is_refused_and_durations_parse() {
+        assert!(apply(&Policy::default(), GroupBy::default(), &daily(time::macros::date!(2025 - 03 - 01), 2)).is_err());
+        assert_eq!(
+            parse_duration("1y2m3w4d5h6min7s").unwrap().whole_seconds(),
+            ((365 + 60 + 21 + 4) * 24 + 5) * 3600 + 6 * 60 + 7
+        );
+        assert_eq!(parse_duration("30").unwrap(), time::Duration::days(30));
+        assert!(parse_duration("5x").is_err());
+    }
+}

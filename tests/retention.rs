@@ -1,0 +1,219 @@
+//! Retention: forget by policy, prune safely (two-phase deletion with a grace period), and
+//! no exclusive locks: backups and prune run at the same time.
+
+mod common;
+use common::*;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+fn write_source(dir: &Path, seed: u64, files: usize, size: usize) {
+    fs::create_dir_all(dir).unwrap();
+    for i in 0..files {
+        fs::write(dir.join(format!("f{i}")), pseudo_random(size, seed * 1000 + i as u64)).unwrap();
+    }
+}
+
+#[test]
+fn forget_and_prune_free_exactly_what_the_forgotten_snapshot_alone_held() {
+    let env = Env::new();
+    let (a, b) = (env.path("a"), env.path("b"));
+    write_source(&a, 1, 3, 1 << 20);
+    write_source(&b, 2, 3, 1 << 20);
+    let snap_a = env.backup(&[a.to_str().unwrap()]);
+    env.backup(&[b.to_str().unwrap()]);
+    let before = env.stats()["stored_bytes"].as_u64().unwrap();
+
+    env.ok(&["forget", snap_a["snapshot_id"].as_str().unwrap()]);
+    let r: serde_json::Value = serde_json::from_str(&env.ok(&["prune", "--grace", "0s", "--json"])).unwrap();
+    assert!(r["packs_deleted"].as_u64().unwrap() >= 1, "{r}");
+    let after = env.stats()["stored_bytes"].as_u64().unwrap();
+    let added_a = snap_a["bytes_added"].as_u64().unwrap();
+    let freed = before - after;
+    // Everything A added (its packs, index entries, snapshot) is gone, give or take the
+    // index being rewritten as one file.
+    assert!(freed.abs_diff(added_a) < 2048, "freed {freed}, snapshot A had added {added_a}");
+    assert_eq!(env.run(&["check", "--read-data"]).0, 0);
+    let out = env.path("out");
+    env.ok(&["restore", "latest", "--target", out.to_str().unwrap()]);
+    assert_same_tree(&b, &out.join("b"));
+}
+
+#[test]
+fn candidates_wait_for_the_grace_period_and_repacking_keeps_live_data() {
+    let env = Env::with_init_args(&["--pack-size", "1M"]);
+    let src = env.path("s");
+    write_source(&src, 3, 8, 600 << 10);
+    env.backup(&[src.to_str().unwrap()]);
+    // Replace most files: the first snapshot's packs become mostly unused.
+    write_source(&src, 4, 6, 600 << 10);
+    env.backup(&[src.to_str().unwrap()]);
+    env.ok(&["forget", "--keep-last", "1"]);
+
+    let stored = env.stats()["stored_bytes"].as_u64().unwrap();
+    let r: serde_json::Value = serde_json::from_str(&env.ok(&["prune", "--json"])).unwrap();
+    assert!(r["packs_marked"].as_u64().unwrap() >= 1, "{r}");
+    assert_eq!(r["packs_deleted"], 0, "default grace period must delay deletion: {r}");
+    assert!(env.stats()["stored_bytes"].as_u64().unwrap() >= stored, "nothing may be deleted yet");
+    assert_eq!(env.run(&["check", "--read-data"]).0, 0);
+
+    let r: serde_json::Value = serde_json::from_str(&env.ok(&["prune", "--grace", "0s", "--json"])).unwrap();
+    assert!(r["packs_deleted"].as_u64().unwrap() >= 1, "{r}");
+    assert_eq!(r["packs_waiting"], 0);
+    assert_eq!(env.run(&["check", "--read-data"]).0, 0);
+    let out = env.path("out");
+    env.ok(&["restore", "latest", "--target", out.to_str().unwrap()]);
+    assert_same_tree(&src, &out.join("s"));
+    // Unused space is now within --max-unused (5%).
+    let s = env.stats();
+    assert!(s["pack_bytes"].as_u64().unwrap() < (s["unique_bytes"].as_u64().unwrap() as f64 * 1.10) as u64, "{s}");
+}
+
+#[test]
+fn dry_runs_change_nothing() {
+    let env = Env::new();
+    let src = env.path("s");
+    write_source(&src, 5, 2, 100_000);
+    env.backup(&[src.to_str().unwrap()]);
+    write_source(&src, 6, 2, 100_000);
+    env.backup(&[src.to_str().unwrap()]);
+    let listing = |p: &Path| {
+        let mut v: Vec<_> = walkdir(p);
+        v.sort();
+        v
+    };
+    let before = listing(&env.repo);
+    let out = env.ok(&["forget", "--keep-last", "1", "--dry-run"]);
+    assert!(out.contains("would remove"), "{out}");
+    let r: serde_json::Value =
+        serde_json::from_str(&env.ok(&["prune", "--dry-run", "--grace", "0s", "--json"])).unwrap();
+    assert_eq!(r["packs_marked"], 0, "nothing is unused while both snapshots exist: {r}");
+    assert_eq!(listing(&env.repo), before);
+}
+
+fn walkdir(p: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    for e in fs::read_dir(p).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walkdir(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+static REPO_DIR: OnceLock<PathBuf> = OnceLock::new();
+
+/// A backup that loaded the index before prune marked a pack, and then reused a blob of
+/// it, keeps that pack alive: prune defers deletion while the backup runs (even with no
+/// grace period), and revives the pack once the backup's snapshot needs it.
+#[test]
+fn a_backup_that_reuses_a_candidate_pack_revives_it() {
+    let dir = tempfile::tempdir().unwrap();
+    REPO_DIR.set(dir.path().to_path_buf()).unwrap();
+    let repo = lib_repo(dir.path());
+    let src = tempfile::tempdir().unwrap();
+    let s = src.path().join("s");
+    write_source(&s, 7, 2, 300_000);
+    let opts = |hook: Option<fn(&Path)>| cellar::backup::BackupOptions {
+        sources: vec![s.clone()],
+        force: true,
+        before_open: hook,
+        ..Default::default()
+    };
+    cellar::backup::backup(repo.clone(), opts(None)).unwrap();
+    // Forget it: its packs are unused now.
+    let (id, _) = repo.resolve_snapshot("latest").unwrap();
+    repo.backend().remove(&format!("snapshots/{id}")).unwrap();
+
+    fn mark_while_backup_runs(_: &Path) {
+        static DONE: OnceLock<()> = OnceLock::new();
+        DONE.get_or_init(|| {
+            let other = cellar::repo::Repository::open(
+                std::sync::Arc::new(cellar::repo::LocalBackend::new(REPO_DIR.get().unwrap())),
+                PASSWORD.as_bytes(),
+            )
+            .unwrap();
+            // No grace period at all: only the running backup's marker protects the pack.
+            let opts = cellar::prune::PruneOptions { grace: time::Duration::ZERO, ..Default::default() };
+            let r = cellar::prune::prune(&other, &opts).unwrap();
+            assert!(r.packs_marked >= 1, "{r:?}");
+            assert_eq!(r.packs_deleted, 0, "deleted a pack a running backup may use: {r:?}");
+            assert!(r.packs_waiting_for_backups >= 1, "{r:?}");
+        });
+    }
+    // The backup has loaded the index (pack not yet doomed) when prune marks it; it
+    // deduplicates the same content against the marked pack.
+    let r = cellar::backup::backup(repo.clone(), opts(Some(mark_while_backup_runs))).unwrap();
+    assert_eq!(r.blobs_new, 0, "the backup reused the (now candidate) data");
+
+    let r =
+        cellar::prune::prune(&repo, &cellar::prune::PruneOptions { grace: time::Duration::ZERO, ..Default::default() })
+            .unwrap();
+    assert!(r.packs_revived >= 1, "{r:?}");
+    let report = cellar::check::check(&repo, true).unwrap();
+    assert!(report.ok(), "{:?}", report.errors);
+    let (_, snap) = repo.resolve_snapshot("latest").unwrap();
+    let out = tempfile::tempdir().unwrap();
+    cellar::restore::restore(&repo, &snap, &cellar::restore::RestoreOptions::new(out.path())).unwrap();
+    assert_same_tree(&s, &out.path().join("s"));
+}
+
+/// Four backup processes of different data and a prune run at the same time, repeatedly,
+/// with no lock. Afterwards the repository checks clean and every snapshot restores.
+#[test]
+fn concurrent_backups_and_prune_keep_every_snapshot_restorable() {
+    let env = Env::new();
+    let sources: Vec<PathBuf> = (0..4).map(|i| env.path(&format!("src{i}"))).collect();
+    let mut expected: Vec<(String, usize, u64)> = vec![]; // (snapshot id, source, seed)
+    let mut deleted_any = false;
+    for round in 0..6u64 {
+        for (i, s) in sources.iter().enumerate() {
+            let _ = fs::remove_dir_all(s);
+            // Half the files stay, half change each round: dedup and garbage both happen.
+            write_source(s, i as u64 * 100, 3, 200_000);
+            write_source(&s.join("changing"), i as u64 * 100 + round + 1, 3, 200_000);
+        }
+        let backups: Vec<_> =
+            sources.iter().map(|s| env.spawn(&["backup", "--json", "--force", s.to_str().unwrap()])).collect();
+        // No grace period: deletions really race the backups; only the protocol protects them.
+        let prune = env.spawn(&["forget", "--keep-last", "1", "--prune", "--grace", "0s", "--json"]);
+        for (i, b) in backups.into_iter().enumerate() {
+            let out = b.wait_with_output().unwrap();
+            assert!(out.status.success(), "backup: {}", String::from_utf8_lossy(&out.stderr));
+            let r: serde_json::Value =
+                serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+            expected.push((r["snapshot_id"].as_str().unwrap().to_string(), i, round));
+        }
+        let out = prune.wait_with_output().unwrap();
+        assert!(out.status.success(), "forget --prune: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout);
+        let r: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+        deleted_any |= r["packs_deleted"].as_u64().unwrap() > 0;
+    }
+    let (code, _, err) = env.run(&["check", "--read-data"]);
+    assert_eq!(code, 0, "{err}");
+    let snaps: serde_json::Value = serde_json::from_str(&env.ok(&["snapshots", "--json"])).unwrap();
+    let present: Vec<String> =
+        snaps.as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_string()).collect();
+    assert!(present.len() >= 4, "forget keeps the newest per source: {present:?}");
+    for (id, i, round) in expected.iter().filter(|(id, _, _)| present.contains(id)) {
+        let out = env.path(&format!("out-{id}"));
+        env.ok(&["restore", id, "--target", out.to_str().unwrap()]);
+        let want = env.path("want");
+        let _ = fs::remove_dir_all(&want);
+        write_source(&want, *i as u64 * 100, 3, 200_000);
+        write_source(&want.join("changing"), *i as u64 * 100 + round + 1, 3, 200_000);
+        let got = out.join(format!("src{i}"));
+        for f in walkdir(&want) {
+            let rel = f.strip_prefix(&want).unwrap();
+            assert_eq!(fs::read(got.join(rel)).unwrap(), fs::read(&f).unwrap(), "snapshot {id}: {}", rel.display());
+        }
+    }
+    assert!(deleted_any, "the test must exercise deletion while backups run");
+    // Once backups have stopped, a prune with no grace reclaims everything unused.
+    env.ok(&["prune", "--grace", "0s"]);
+    assert_eq!(env.run(&["check", "--read-data"]).0, 0);
+}
