@@ -257,7 +257,7 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> anyhow::Result<PruneRepo
     let keep: Vec<(Id, Vec<PackEntry>)> = {
         let mut v: Vec<_> =
             state.packs.iter().filter(|(p, _)| !delete.contains(p)).map(|(p, e)| (*p, e.clone())).collect();
-        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v.sort_by_key(|a| a.0);
         v
     };
     let superseded: Vec<Id> =
