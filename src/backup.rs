@@ -58,6 +58,9 @@ pub struct BackupOptions {
     pub progress: bool,
     /// Called before each file is opened (tests use it to change the source mid-backup).
     pub before_open: Option<fn(&Path)>,
+    /// Back up only this stable share of the sources (TSDB blocks whole, other files by
+    /// path), as one of N workers whose snapshots form one logical snapshot.
+    pub shard: Option<crate::repo::snapshot::Shard>,
 }
 
 /// What a backup did. Printed as the last line of `backup --json`.
@@ -102,6 +105,7 @@ struct Ctx {
     excluded: Mutex<Vec<Excluded>>,
     bookkeeping: AtomicU64,
     before_open: Option<fn(&Path)>,
+    shard: Option<crate::repo::snapshot::Shard>,
     files: AtomicU64,
     dirs: AtomicU64,
     bytes: AtomicU64,
@@ -180,20 +184,24 @@ impl DirState {
         })
     }
 
-    /// Mark the enclosing block (if any) as failed; true if there was one.
-    fn fail_block(self: &Arc<Self>) -> bool {
+    /// The TSDB block directory this directory is in (or is), if any.
+    fn enclosing_block(self: &Arc<Self>) -> Option<Arc<DirState>> {
         let mut d = self.clone();
         loop {
             if d.block.is_some() {
-                d.failed.store(true, SeqCst);
-                return true;
+                return Some(d);
             }
             let next = match &d.up {
                 Up::Dir(p, _) => p.clone(),
-                Up::Root(_) => return false,
+                Up::Root(_) => return None,
             };
             d = next;
         }
+    }
+
+    /// Mark the enclosing block (if any) as failed; true if there was one.
+    fn fail_block(self: &Arc<Self>) -> bool {
+        self.enclosing_block().map(|b| b.failed.store(true, SeqCst)).is_some()
     }
 }
 
@@ -325,6 +333,7 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
         excluded: Mutex::new(Vec::new()),
         bookkeeping: AtomicU64::new(0),
         before_open: opts.before_open,
+        shard: opts.shard.clone(),
         files: AtomicU64::new(0),
         dirs: AtomicU64::new(0),
         bytes: AtomicU64::new(0),
@@ -446,6 +455,7 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
         program: format!("cellar {}", env!("CARGO_PKG_VERSION")),
         tenants,
         excluded: excluded.clone(),
+        shard: opts.shard.clone(),
     };
     let (snap_id, snap_bytes) = repo.save_snapshot(&snap)?;
     Ok(BackupReport {
@@ -514,7 +524,15 @@ fn find_parent(
     if let Some(p) = &opts.parent {
         return repo.resolve_snapshot(p).map(Some);
     }
-    Ok(repo.list_snapshots()?.into_iter().rev().find(|(_, s)| s.host == host && s.sources == sources))
+    // Shards run on changing hosts (pods): their parent is the same shard of the sources.
+    Ok(repo.list_snapshots()?.into_iter().rev().find(|(_, s)| {
+        s.sources == sources
+            && match (&opts.shard, &s.shard) {
+                (Some(a), Some(b)) => a.index == b.index && a.count == b.count,
+                (None, None) => s.host == host,
+                _ => false,
+            }
+    }))
 }
 
 fn send_job(ctx: &Ctx, tx: &Sender<FileJob>, job: FileJob) {
@@ -582,6 +600,11 @@ fn walk_entry(ctx: &Ctx, at: At, dir: &Arc<DirState>, slot: usize, jobs: &Sender
     };
     let prev = at.prev;
     match e.kind {
+        Some(NodeKind::File)
+            if ctx.shard.as_ref().is_some_and(|sh| dir.enclosing_block().is_none() && !sh.takes(&at.snap)) =>
+        {
+            fill(ctx, dir, slot, None)
+        }
         Some(NodeKind::File) => {
             let mut node = node_of(&e, NodeKind::File);
             ctx.files.fetch_add(1, Relaxed);
@@ -654,6 +677,10 @@ fn walk_entry(ctx: &Ctx, at: At, dir: &Arc<DirState>, slot: usize, jobs: &Sender
                             continue;
                         }
                         if tsdb::is_ulid(&child_name) && child_path.is_dir() {
+                            if ctx.shard.as_ref().is_some_and(|sh| !sh.takes(&child.snap)) {
+                                fill(ctx, &me, i, None);
+                                continue;
+                            }
                             let ulid = String::from_utf8_lossy(&child_name).into_owned();
                             match classify_block(&child_path, &child.snap, tenant, &ulid, marked.contains(&ulid)) {
                                 Some(tsdb::Verdict::Complete(info)) => child.block = Some(info),

@@ -218,6 +218,43 @@ pub fn apply(policy: &Policy, group_by: GroupBy, snaps: &[(Id, Snapshot)]) -> an
     Ok(out)
 }
 
+/// Apply `policy` to logical snapshots: the shards of a sharded backup are kept or removed
+/// together (judged by the newest shard's time), and an incomplete group is always kept.
+pub fn apply_logical(policy: &Policy, group_by: GroupBy, snaps: &[(Id, Snapshot)]) -> anyhow::Result<Vec<Decision>> {
+    let groups = crate::repo::snapshot::logical_groups(snaps);
+    let mut units = vec![];
+    let mut out = vec![];
+    for (members, complete) in &groups {
+        if !complete {
+            for &i in members {
+                let (id, s) = &snaps[i];
+                out.push(Decision {
+                    id: id.to_hex(),
+                    time: s.time.clone(),
+                    group: group_by.key(s),
+                    keep: true,
+                    reasons: vec!["incomplete shard group".into()],
+                });
+            }
+            continue;
+        }
+        let newest = members.iter().copied().max_by(|&a, &b| snaps[a].1.time.cmp(&snaps[b].1.time)).expect("non-empty");
+        units.push((snaps[newest].0, snaps[newest].1.clone()));
+    }
+    let decided = apply(policy, group_by, &units)?;
+    for d in decided {
+        let (members, _) = groups
+            .iter()
+            .find(|(m, c)| *c && m.iter().any(|&i| snaps[i].0.to_hex() == d.id))
+            .expect("every unit comes from a group");
+        for &i in members {
+            let (id, s) = &snaps[i];
+            out.push(Decision { id: id.to_hex(), time: s.time.clone(), ..d.clone() });
+        }
+    }
+    Ok(out)
+}
+
 /// Remove the snapshot files of the decisions that do not keep. Returns how many.
 pub fn remove(repo: &Repository, decisions: &[Decision]) -> anyhow::Result<usize> {
     let mut n = 0;
@@ -247,6 +284,7 @@ mod tests {
             program: String::new(),
             tenants: vec![],
             excluded: vec![],
+            shard: None,
         };
         (Id(*blake3::hash(format!("{t}{sources}").as_bytes()).as_bytes()), s)
     }

@@ -89,6 +89,9 @@ enum Command {
         include: Vec<String>,
         #[command(flatten)]
         blocks: BlockArgs,
+        /// For a shard of a sharded backup: restore only this shard, not its whole group.
+        #[arg(long)]
+        this_shard_only: bool,
     },
     /// List the TSDB blocks of a snapshot, and the blocks left out with their reasons.
     Blocks {
@@ -208,6 +211,23 @@ struct BackupArgs {
     /// Exit 0 even when corrupted blocks (meta.json without index or chunks) were left out.
     #[arg(long)]
     allow_corrupted: bool,
+    /// Back up only share I of N (0-based), e.g. `--shard $JOB_COMPLETION_INDEX/8` in a
+    /// Kubernetes Indexed Job: TSDB blocks go whole to one shard, other files by path. The N
+    /// shard snapshots of a group form one logical snapshot for snapshots/restore/forget.
+    #[arg(long, value_parser = parse_shard)]
+    shard: Option<(u32, u32)>,
+    /// Name of the logical snapshot the shards belong to (default: today's UTC date).
+    #[arg(long, requires = "shard")]
+    shard_group: Option<String>,
+}
+
+fn parse_shard(s: &str) -> Result<(u32, u32), String> {
+    let (i, n) = s.split_once('/').ok_or("expected I/N, e.g. 0/4")?;
+    let (i, n): (u32, u32) = (i.parse().map_err(|_| "bad shard index")?, n.parse().map_err(|_| "bad shard count")?);
+    if n == 0 || i >= n {
+        return Err(format!("shard {i}/{n}: need 0 <= I < N"));
+    }
+    Ok((i, n))
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -472,6 +492,14 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 layout: a.layout.to_layout(),
                 progress: !g.quiet && !g.json,
                 before_open: None,
+                shard: a.shard.map(|(index, count)| crate::repo::snapshot::Shard {
+                    group: a
+                        .shard_group
+                        .clone()
+                        .unwrap_or_else(|| crate::repo::snapshot::now_rfc3339()[..10].to_string()),
+                    index,
+                    count,
+                }),
             };
             let allow_corrupted = a.allow_corrupted;
             let r = backup(repo, opts)?;
@@ -511,6 +539,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Snapshots => {
             let repo = g.open()?;
             let snaps = repo.list_snapshots()?;
+            let groups = crate::repo::snapshot::logical_groups(&snaps);
+            let complete_of = |id: &crate::repo::Id| {
+                groups.iter().find(|(m, _)| m.iter().any(|&i| snaps[i].0 == *id)).is_some_and(|(_, c)| *c)
+            };
             if g.json {
                 let v: Vec<_> = snaps
                     .iter()
@@ -524,6 +556,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                                 "min_time": t.min_time, "max_time": t.max_time,
                             })).collect::<Vec<_>>(),
                             "excluded": s.excluded.len(),
+                            "shard": s.shard,
+                            "shard_group_complete": s.shard.as_ref().map(|_| complete_of(id)),
                         })
                     })
                     .collect();
@@ -532,7 +566,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 println!("{:<9} {:<20} {:<16} {:>10} {:>8}  sources", "id", "time", "host", "size", "files");
                 for (id, s) in &snaps {
                     let t = s.time.get(..19).unwrap_or(&s.time).replace('T', " ");
-                    let tags = if s.tags.is_empty() { String::new() } else { format!(" [{}]", s.tags.join(",")) };
+                    let mut tags = if s.tags.is_empty() { String::new() } else { format!(" [{}]", s.tags.join(",")) };
+                    if let Some(sh) = &s.shard {
+                        let state = if complete_of(id) { "" } else { ", group INCOMPLETE" };
+                        tags.push_str(&format!(" [shard {}/{} of {}{state}]", sh.index, sh.count, sh.group));
+                    }
                     println!(
                         "{:<9} {:<20} {:<16} {:>10} {:>8}  {}{}",
                         id.short(),
@@ -587,33 +625,70 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             })?;
             Ok(0)
         }
-        Command::Restore { snapshot, target, include, blocks } => {
+        Command::Restore { snapshot, target, include, blocks, this_shard_only } => {
             let repo = g.open()?;
             let (id, snap) = repo.resolve_snapshot(&snapshot)?;
+            // A shard stands for its whole logical snapshot.
+            let members: Vec<(crate::repo::Id, crate::repo::snapshot::Snapshot)> = match &snap.shard {
+                Some(_) if !this_shard_only => {
+                    let all = repo.list_snapshots()?;
+                    let groups = crate::repo::snapshot::logical_groups(&all);
+                    let (m, complete) = groups.iter().find(|(m, _)| m.iter().any(|&i| all[i].0 == id)).expect("found");
+                    if !complete {
+                        bail!(
+                            "snapshot {} is one of {} shards present of {} in its group; the logical snapshot is incomplete (restore it anyway with --this-shard-only)",
+                            id.short(),
+                            m.len(),
+                            snap.shard.as_ref().map(|s| s.count).unwrap_or(0)
+                        );
+                    }
+                    m.iter().map(|&i| all[i].clone()).collect()
+                }
+                _ => vec![(id, snap)],
+            };
             let filter = blocks.filter()?;
-            let prefixes = if filter.is_empty() {
-                None
-            } else {
-                repo.load_index()?;
-                Some(filter.paths(&repo, &snap)?)
-            };
-            let opts = crate::restore::RestoreOptions {
-                target,
-                include,
-                prefixes,
-                write_last: crate::layout::is_commit_record,
-                progress: !g.quiet && !g.json,
-            };
-            let r = crate::restore::restore(&repo, &snap, &opts)?;
+            let mut total = crate::restore::RestoreReport::default();
+            let mut matched = false;
+            for (_, snap) in &members {
+                let prefixes = if filter.is_empty() {
+                    None
+                } else {
+                    repo.load_index()?;
+                    match filter.paths(&repo, snap) {
+                        Ok(p) => Some(p),
+                        Err(e) if members.len() > 1 && e.downcast_ref::<crate::error::Error>().is_some() => continue,
+                        Err(e) => return Err(e),
+                    }
+                };
+                matched = true;
+                let opts = crate::restore::RestoreOptions {
+                    target: target.clone(),
+                    include: include.clone(),
+                    prefixes,
+                    write_last: crate::layout::is_commit_record,
+                    progress: !g.quiet && !g.json,
+                };
+                let r = crate::restore::restore(&repo, snap, &opts)?;
+                total.files += r.files;
+                total.dirs += r.dirs;
+                total.symlinks += r.symlinks;
+                total.bytes += r.bytes;
+            }
+            if !matched {
+                bail!(crate::error::Error::NotFound(
+                    "no block of the snapshot matches --tenant/--block/--from/--to".into()
+                ));
+            }
             if g.json {
-                print_json(&r)?;
+                print_json(&total)?;
             } else if !g.quiet {
+                let what = if members.len() > 1 { format!(" ({} shards)", members.len()) } else { String::new() };
                 println!(
-                    "restored snapshot {}: {} files, {} dirs, {}",
+                    "restored snapshot {}{what}: {} files, {} dirs, {}",
                     id.short(),
-                    r.files,
-                    r.dirs,
-                    HumanBytes(r.bytes)
+                    total.files,
+                    total.dirs,
+                    HumanBytes(total.bytes)
                 );
             }
             Ok(0)
@@ -741,7 +816,7 @@ fn print_prune(g: &Global, r: &crate::prune::PruneReport, dry_run: bool) -> anyh
 }
 
 fn run_forget(g: &Global, a: ForgetArgs) -> anyhow::Result<u8> {
-    use crate::forget::{apply, Decision, GroupBy, Policy};
+    use crate::forget::{apply_logical, Decision, GroupBy, Policy};
     let repo = g.open()?;
     let snaps = repo.list_snapshots()?;
     let policy = Policy {
@@ -775,7 +850,7 @@ fn run_forget(g: &Global, a: ForgetArgs) -> anyhow::Result<u8> {
             })
             .collect()
     } else if !policy.is_empty() {
-        apply(&policy, group_by, &snaps)?
+        apply_logical(&policy, group_by, &snaps)?
     } else {
         let Some(cfg) = &a.config else {
             bail!(
@@ -800,7 +875,7 @@ fn run_forget(g: &Global, a: ForgetArgs) -> anyhow::Result<u8> {
             }
         }
         for (name, list) in by_policy {
-            out.extend(apply(&cfg.policy[name], group_by, &list)?.into_iter().map(|mut d| {
+            out.extend(apply_logical(&cfg.policy[name], group_by, &list)?.into_iter().map(|mut d| {
                 d.group = format!("policy {name}: {}", d.group);
                 d
             }));

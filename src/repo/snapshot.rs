@@ -30,6 +30,50 @@ pub struct Snapshot {
     /// Blocks left out, and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub excluded: Vec<crate::layout::Excluded>,
+    /// Set when this snapshot is one shard of a logical snapshot taken by N workers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+}
+
+/// One share of a sharded backup (`backup --shard I/N`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Shard {
+    /// Shards with the same sources, group and count form one logical snapshot.
+    pub group: String,
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    /// The stable share a key (a block directory or file path) belongs to.
+    pub fn owner(key: &str, count: u32) -> u32 {
+        let h = blake3::hash(key.as_bytes());
+        (u64::from_le_bytes(h.as_bytes()[..8].try_into().expect("8 bytes")) % count as u64) as u32
+    }
+
+    pub fn takes(&self, key: &str) -> bool {
+        Shard::owner(key, self.count) == self.index
+    }
+}
+
+/// Snapshots grouped into logical snapshots: a plain snapshot alone, or the shards of a
+/// sharded backup. Returns (members, complete).
+pub fn logical_groups(snaps: &[(Id, Snapshot)]) -> Vec<(Vec<usize>, bool)> {
+    let mut groups: std::collections::BTreeMap<(Vec<String>, String, u32), Vec<usize>> = Default::default();
+    let mut out = vec![];
+    for (i, (_, s)) in snaps.iter().enumerate() {
+        match &s.shard {
+            None => out.push((vec![i], true)),
+            Some(sh) => groups.entry((s.sources.clone(), sh.group.clone(), sh.count)).or_default().push(i),
+        }
+    }
+    for ((_, _, count), members) in groups {
+        let have: std::collections::BTreeSet<u32> =
+            members.iter().filter_map(|&i| snaps[i].1.shard.as_ref().map(|s| s.index)).collect();
+        out.push((members, have.len() as u32 == count));
+    }
+    out.sort_by_key(|(m, _)| m[0]);
+    out
 }
 
 /// The blocks of one tenant directory of a snapshot.

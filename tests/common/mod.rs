@@ -2,6 +2,8 @@
 //! repositories, and tree comparison.
 #![allow(dead_code)]
 
+pub mod tsdb;
+
 use assert_cmd::Command;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
