@@ -24,6 +24,8 @@ use crate::repo::snapshot::{now_rfc3339, parse_time};
 use crate::repo::tree::NodeKind;
 use crate::repo::{pack_name, DeletionRecord, Id, Repository};
 
+/// A temporary file older than this is taken to be left by a crashed writer.
+pub const STALE_TEMPORARY: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
 /// A writer marker older than this is taken to be left by a crashed backup.
 pub const STALE_WRITER: time::Duration = time::Duration::hours(48);
 
@@ -65,6 +67,8 @@ pub struct PruneReport {
     /// before they became candidates.
     pub packs_waiting_for_backups: usize,
     pub index_files_rewritten: usize,
+    /// Temporary files of interrupted writes that were removed.
+    pub temporaries_removed: usize,
 }
 
 /// Every blob the current snapshots reference: trees, file content, block lists.
@@ -197,6 +201,11 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> anyhow::Result<PruneRepo
     report.packs_marked = candidates.len();
     if !opts.dry_run && !candidates.is_empty() {
         repo.save_deletion(&DeletionRecord { version: 1, created: now_rfc3339(), packs: candidates })?;
+    }
+
+    // Files of writes interrupted by a crash (a live write takes seconds, not hours).
+    if !opts.dry_run {
+        report.temporaries_removed = repo.backend().remove_stale_temporaries(STALE_TEMPORARY)?;
     }
 
     // ---- phase B: sweep records past their grace period ----

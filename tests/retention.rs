@@ -217,3 +217,73 @@ fn concurrent_backups_and_prune_keep_every_snapshot_restorable() {
     env.ok(&["prune", "--grace", "0s"]);
     assert_eq!(env.run(&["check", "--read-data"]).0, 0);
 }
+
+#[test]
+fn config_file_policies_apply_per_source_and_uncovered_snapshots_stay() {
+    let env = Env::new();
+    for name in ["mimir", "backup", "other"] {
+        let d = env.path(name);
+        for day in 0..3 {
+            write_source(&d, day, 1, 1000);
+            env.backup(&[d.to_str().unwrap()]);
+        }
+    }
+    let cfg = env.path("cellar.toml");
+    fs::write(&cfg, "[policy.mimir]\nkeep-last = 1\n\n[policy.backup]\nkeep-last = 2\n").unwrap();
+    let out: serde_json::Value =
+        serde_json::from_str(&env.ok(&["forget", "--config", cfg.to_str().unwrap(), "--json"])).unwrap();
+    assert_eq!(out["removed"], 3, "{out}");
+    let snaps: serde_json::Value = serde_json::from_str(&env.ok(&["snapshots", "--json"])).unwrap();
+    let count = |name: &str| {
+        snaps.as_array().unwrap().iter().filter(|s| s["sources"][0].as_str().unwrap().ends_with(name)).count()
+    };
+    assert_eq!((count("/mimir"), count("/backup"), count("/other")), (1, 2, 3));
+    // A typo in the config is an error, not a silent "keep everything".
+    fs::write(&cfg, "[policy.mimir]\nkeep-lsat = 1\n").unwrap();
+    assert_eq!(env.run(&["forget", "--config", cfg.to_str().unwrap()]).0, 1);
+}
+
+#[test]
+fn leftovers_of_crashed_writers_are_cleaned_up() {
+    let env = Env::new();
+    let src = env.path("s");
+    write_source(&src, 9, 2, 50_000);
+    env.backup(&[src.to_str().unwrap()]);
+    // A pack a crashed backup wrote but never indexed, and a torn temporary file.
+    let junk = b"pack bytes of a backup that crashed before writing its index".to_vec();
+    let id = blake3::hash(&junk).to_hex().to_string();
+    let orphan = env.repo.join("data").join(&id[..2]).join(&id);
+    fs::create_dir_all(orphan.parent().unwrap()).unwrap();
+    fs::write(&orphan, &junk).unwrap();
+    let tmp = env.repo.join("index/.tmp-0123456789abcdef");
+    fs::write(&tmp, b"torn").unwrap();
+    let old = filetime::FileTime::from_unix_time(1_600_000_000, 0);
+    filetime::set_file_mtime(&tmp, old).unwrap();
+    // A marker of a backup that crashed days ago must not block deletion forever.
+    let repo = cellar::repo::Repository::open(
+        std::sync::Arc::new(cellar::repo::LocalBackend::new(&env.repo)),
+        PASSWORD.as_bytes(),
+    )
+    .unwrap();
+    let stale = cellar::repo::WriterRecord {
+        version: 1,
+        started: "2020-01-01T00:00:00Z".into(),
+        host: "gone".into(),
+        pid: 1,
+        seen_deletions: None,
+    };
+    let sealed = repo.key().encrypt(&serde_json::to_vec(&stale).unwrap());
+    repo.backend().write(&format!("writers/{}", cellar::repo::Id::of_stored(&sealed)), &sealed).unwrap();
+
+    let (code, _, err) = env.run(&["check"]);
+    assert_eq!(code, 0, "an unindexed pack is a warning, not an error: {err}");
+    assert!(err.contains("not in any index"), "{err}");
+    let r: serde_json::Value = serde_json::from_str(&env.ok(&["prune", "--grace", "0s", "--json"])).unwrap();
+    assert_eq!(r["packs_deleted"], 1, "{r}");
+    assert_eq!(r["temporaries_removed"], 1, "{r}");
+    assert!(!orphan.exists() && !tmp.exists());
+    assert!(fs::read_dir(env.repo.join("writers")).unwrap().next().is_none(), "stale marker removed");
+    let (code, _, err) = env.run(&["check", "--read-data"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("warning"), "{err}");
+}

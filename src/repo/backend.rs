@@ -27,6 +27,10 @@ pub trait Backend: Send + Sync {
     fn remove(&self, name: &str) -> anyhow::Result<()>;
     /// Human-readable location for messages.
     fn location(&self) -> String;
+    /// Delete temporary files of interrupted writes older than `age`; returns how many.
+    fn remove_stale_temporaries(&self, _age: std::time::Duration) -> anyhow::Result<usize> {
+        Ok(0)
+    }
 }
 
 /// A repository or target in a local directory.
@@ -149,6 +153,27 @@ impl Backend for LocalBackend {
 
     fn location(&self) -> String {
         self.root.display().to_string()
+    }
+
+    fn remove_stale_temporaries(&self, age: std::time::Duration) -> anyhow::Result<usize> {
+        let mut n = 0;
+        let mut stack = vec![self.root.clone()];
+        while let Some(d) = stack.pop() {
+            let Ok(rd) = fs::read_dir(&d) else { continue };
+            for e in rd.flatten() {
+                let p = e.path();
+                let Ok(md) = e.metadata() else { continue };
+                if md.is_dir() {
+                    stack.push(p);
+                } else if e.file_name().to_string_lossy().starts_with(".tmp-")
+                    && md.modified().ok().and_then(|m| m.elapsed().ok()).is_some_and(|el| el >= age)
+                {
+                    fs::remove_file(&p).with_context(|| format!("removing {}", p.display()))?;
+                    n += 1;
+                }
+            }
+        }
+        Ok(n)
     }
 }
 
