@@ -144,16 +144,6 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> anyhow::Result<PruneRepo
 
     // ---- phase A: mark ----
     let doomed = state.doomed();
-    // Where each used blob lives, among packs not already doomed.
-    let mut live_copies: HashMap<Id, usize> = HashMap::new();
-    for (p, entries) in &state.packs {
-        if doomed.contains(p) || !state.stored.contains_key(p) {
-            continue;
-        }
-        for e in entries.iter().filter(|e| used.contains(&e.id)) {
-            *live_copies.entry(e.id).or_default() += 1;
-        }
-    }
     let mut candidates: Vec<Id> = vec![];
     let mut partial: Vec<(f64, Id, u64, u64)> = vec![]; // (live fraction, pack, live, total)
     let (mut total_used, mut total_unused) = (0u64, 0u64);
@@ -193,6 +183,18 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> anyhow::Result<PruneRepo
     report.packs_repacked = to_repack.len();
     report.bytes_repacked = repack_bytes;
     if !opts.dry_run && !to_repack.is_empty() {
+        // How many live packs hold each used blob of the packs to repack.
+        let wanted: HashSet<Id> =
+            to_repack.iter().flat_map(|p| state.packs[p].iter().map(|e| e.id)).filter(|id| used.contains(id)).collect();
+        let mut live_copies: HashMap<Id, usize> = HashMap::new();
+        for (p, entries) in &state.packs {
+            if doomed.contains(p) || !state.stored.contains_key(p) {
+                continue;
+            }
+            for e in entries.iter().filter(|e| wanted.contains(&e.id)) {
+                *live_copies.entry(e.id).or_default() += 1;
+            }
+        }
         repack(repo, &state, &to_repack, &used, &mut live_copies)?;
     }
     report.bytes_marked += to_repack.iter().map(|p| state.stored[p]).sum::<u64>();
@@ -209,7 +211,8 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> anyhow::Result<PruneRepo
     }
 
     // ---- phase B: sweep records past their grace period ----
-    let state = State::load(repo)?;
+    drop(state);
+    let mut state = State::load(repo)?;
     let now = time::OffsetDateTime::now_utc();
     // A running backup that has not seen a record may have loaded the index without it
     // and reused its packs: that record waits until the backup is done.
@@ -240,16 +243,23 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> anyhow::Result<PruneRepo
     // Snapshots written since phase A (concurrent backups) count too.
     let (used, _) = used_blobs(repo)?;
     let mut delete: HashSet<Id> = expired.iter().flat_map(|(_, r)| r.packs.iter().copied()).collect();
-    let mut holders: HashMap<Id, Vec<Id>> = HashMap::new();
+    // Used blobs that live in packs about to be deleted (usually few), and whether any
+    // surviving pack also holds them.
+    let mut at_risk: HashMap<Id, Vec<Id>> = HashMap::new();
+    for p in &delete {
+        for e in state.packs.get(p).into_iter().flatten().filter(|e| used.contains(&e.id)) {
+            at_risk.entry(e.id).or_default().push(*p);
+        }
+    }
     for (p, entries) in &state.packs {
-        if state.stored.contains_key(p) {
-            for e in entries.iter().filter(|e| used.contains(&e.id)) {
-                holders.entry(e.id).or_default().push(*p);
+        if !delete.contains(p) && state.stored.contains_key(p) {
+            for e in entries {
+                at_risk.remove(&e.id);
             }
         }
     }
     let mut revived = HashSet::new();
-    for hs in holders.values_mut() {
+    for hs in at_risk.values_mut() {
         if hs.iter().all(|p| delete.contains(p)) {
             hs.sort();
             delete.remove(&hs[0]);
@@ -264,8 +274,7 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> anyhow::Result<PruneRepo
     }
     // 1. One compact index without the deleted packs, superseding all index files read.
     let keep: Vec<(Id, Vec<PackEntry>)> = {
-        let mut v: Vec<_> =
-            state.packs.iter().filter(|(p, _)| !delete.contains(p)).map(|(p, e)| (*p, e.clone())).collect();
+        let mut v: Vec<_> = std::mem::take(&mut state.packs).into_iter().filter(|(p, _)| !delete.contains(p)).collect();
         v.sort_by_key(|a| a.0);
         v
     };
