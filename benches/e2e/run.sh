@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# End-to-end benchmark: cellar beside restic, borg and rustic on the same data, in
+# alternation, printing a markdown table of cellar's ratio to each peer.
+#
+#   benches/e2e/run.sh [--install] [DATASET...]      DATASET: tsdb dumps small (default: all)
+#
+# --install   apt-get install restic borgbackup; cargo install rustic-rs (slow: compiles)
+# Environment:
+#   WORK=/tmp/cellar-bench   data sets and repositories (re-used between runs)
+#   CELLAR=target/release/cellar   RUSTIC=rustic   TOOLS="cellar restic borg rustic"
+#   TSDB_SERIES=1000 TSDB_HOURS=12 (REPLICAS=3)   DUMP_DAYS=30   SMALL_FILES=100000
+# Every number is wall time in seconds on a warm page cache (this script cannot drop
+# caches), peak RSS from /usr/bin/time -v, and repository size from du. Ratios > 1 mean
+# cellar is faster/smaller.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+WORK=${WORK:-/tmp/cellar-bench}
+CELLAR=${CELLAR:-$root/target/release/cellar}
+RUSTIC=${RUSTIC:-rustic}
+TOOLS=${TOOLS:-cellar restic borg rustic}
+export CELLAR_PASSWORD=bench RESTIC_PASSWORD=bench BORG_PASSPHRASE=bench RUSTIC_PASSWORD=bench
+export BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
+
+if [ "${1:-}" = --install ]; then
+  shift
+  apt-get install -y -qq restic borgbackup >/dev/null
+  command -v rustic >/dev/null || cargo install --locked rustic-rs
+fi
+datasets=${*:-tsdb dumps small}
+[ -x "$CELLAR" ] || (cd "$root" && cargo build --release --locked >/dev/null)
+available=""
+for t in $TOOLS; do
+  case $t in
+    cellar) available+=" cellar" ;;
+    restic) command -v restic >/dev/null && available+=" restic" || echo "note: restic not installed, skipped" >&2 ;;
+    borg) command -v borg >/dev/null && available+=" borg" || echo "note: borg not installed, skipped" >&2 ;;
+    rustic) command -v "$RUSTIC" >/dev/null && available+=" rustic" || echo "note: rustic not installed, skipped" >&2 ;;
+  esac
+done
+mkdir -p "$WORK"
+
+make_data() {
+  local d=$WORK/data/$1
+  [ -e "$d/.done" ] && return
+  rm -rf "$d"
+  case $1 in
+    tsdb) REPLICAS=${REPLICAS:-3} VERIFY=0 "$root/scripts/testdata/make-mimir-bucket.sh" "$d/mimir" "${TSDB_SERIES:-1000}" "${TSDB_HOURS:-12}" >/dev/null ;;
+    dumps) mkdir -p "$d/backup" && "$root/scripts/testdata/make-pg-dumps.sh" "$d/backup" "${DUMP_DAYS:-30}" >/dev/null ;;
+    small) python3 - "$d/small" "${SMALL_FILES:-100000}" <<'PY'
+import os, random, sys
+root, n = sys.argv[1], int(sys.argv[2])
+rnd = random.Random(7)
+for i in range(n):
+    d = os.path.join(root, f"d{i // 1000:03d}")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, f"f{i:06d}.json"), "w") as f:
+        f.write('{"id": %d, "labels": {"job": "api-%d"}, "value": %f}\n' % (i, rnd.randrange(50), rnd.random()) * rnd.randrange(1, 40))
+PY
+    ;;
+  esac
+  touch "$d/.done"
+}
+
+# Add new files amounting to 5% of the data set's files.
+add_five_percent() {
+  local src=$1 n
+  n=$(find "$src" -type f ! -name .done | wc -l || true)
+  n=$(( (n + 19) / 20 ))
+  mkdir -p "$src/zz-new"
+  local files f
+  mapfile -t files < <(find "$src" -type f ! -name .done ! -path '*/zz-new/*' | sort)
+  for f in "${files[@]:0:$n}"; do
+    { cat "$f"; echo "new $RANDOM"; } >"$src/zz-new/$(basename "$f").$RANDOM"
+  done
+}
+
+# run TOOL ACTION SRC REPO TARGET -> prints "seconds kib"
+run() {
+  local tool=$1 action=$2 src=$3 repo=$4 target=${5:-} out
+  out=$(mktemp)
+  case $tool:$action in
+    cellar:init) cmd=("$CELLAR" init -r "$repo") ;;
+    cellar:backup) cmd=("$CELLAR" backup -q -r "$repo" --allow-corrupted "$src") ;;
+    cellar:restore) cmd=("$CELLAR" restore -q -r "$repo" latest --target "$target") ;;
+    restic:init) cmd=(restic -q -r "$repo" init) ;;
+    restic:backup) cmd=(restic -q -r "$repo" backup "$src") ;;
+    restic:restore) cmd=(restic -q -r "$repo" restore latest --target "$target") ;;
+    borg:init) cmd=(borg init -e repokey-blake2 "$repo") ;;
+    borg:backup) cmd=(borg create --compression zstd,3 "$repo::{now:%Y%m%d%H%M%S%f}" "$src") ;;
+    borg:restore) cmd=(bash -c "mkdir -p '$target' && cd '$target' && borg extract \"$repo::\$(borg list --last 1 --short '$repo')\"") ;;
+    rustic:init) cmd=("$RUSTIC" -r "$repo" init) ;;
+    rustic:backup) cmd=("$RUSTIC" -r "$repo" backup "$src") ;;
+    rustic:restore) cmd=("$RUSTIC" -r "$repo" restore latest "$target") ;;
+  esac
+  /usr/bin/time -f "%e %M" -o "$out" "${cmd[@]}" >/dev/null 2>"$out.err" || {
+    echo "FAILED: ${cmd[*]}" >&2; cat "$out.err" >&2; echo "nan 0"; return; }
+  cat "$out"
+  rm -f "$out" "$out.err"
+}
+
+declare -A R
+for ds in $datasets; do
+  make_data "$ds"
+  base=$WORK/data/$ds
+  for t in $available; do rm -rf "$WORK/repo-$ds-$t" "$WORK/restore-$ds-$t"; done
+  for t in $available; do run "$t" init "" "$WORK/repo-$ds-$t" >/dev/null; done
+  # Each step runs every tool before the next step (alternation), on its own copy of the
+  # source so that later steps see the same changes.
+  for t in $available; do rm -rf "$WORK/src-$ds-$t"; cp -a "$base" "$WORK/src-$ds-$t"; rm -f "$WORK/src-$ds-$t/.done"; done
+  for step in first nochange fivepct restore; do
+    for t in $available; do
+      src=$WORK/src-$ds-$t repo=$WORK/repo-$ds-$t
+      case $step in
+        first | nochange) read -r s m < <(run "$t" backup "$src" "$repo") ;;
+        fivepct) add_five_percent "$src"; read -r s m < <(run "$t" backup "$src" "$repo") ;;
+        restore) rm -rf "$WORK/restore-$ds-$t"; read -r s m < <(run "$t" restore "$src" "$repo" "$WORK/restore-$ds-$t") ;;
+      esac
+      R[$ds,$t,$step]=$s R[$ds,$t,$step-rss]=$m
+    done
+  done
+  for t in $available; do R[$ds,$t,size]=$(du -sb "$WORK/repo-$ds-$t" | cut -f1); done
+  R[$ds,input]=$(du -sb "$base" | cut -f1)
+done
+
+ratio() { python3 -c "import sys,math; a,b=float(sys.argv[1]),float(sys.argv[2]); print('n/a' if a<=0 or b<=0 or math.isnan(a) or math.isnan(b) else f'{b/a:.2f}x')" "$1" "$2"; }
+echo "## $(date -u +%Y-%m-%d) on $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; cellar $("$CELLAR" --version | cut -d' ' -f2)"
+for ds in $datasets; do
+  echo
+  echo "### $ds ($(numfmt --to=iec "${R[$ds,input]}") input)"
+  printf '| metric |'; for t in $available; do printf ' %s |' "$t"; done
+  for t in $available; do [ "$t" = cellar ] || printf ' cellar vs %s |' "$t"; done; echo
+  printf '|---|'; for t in $available; do printf -- '---|'; done; for t in $available; do [ "$t" = cellar ] || printf -- '---|'; done; echo
+  for m in first nochange fivepct restore first-rss size; do
+    case $m in first) label="first backup (s)" ;; nochange) label="no-change backup (s)" ;; fivepct) label="backup after 5% new files (s)" ;;
+      restore) label="full restore (s)" ;; first-rss) label="first backup peak RSS (KiB)" ;; size) label="repository size (bytes)" ;; esac
+    printf '| %s |' "$label"
+    for t in $available; do printf ' %s |' "${R[$ds,$t,$m]}"; done
+    for t in $available; do [ "$t" = cellar ] || printf ' %s |' "$(ratio "${R[$ds,cellar,$m]}" "${R[$ds,$t,$m]}")"; done
+    echo
+  done
+done
