@@ -351,8 +351,10 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
             std::thread::Builder::new()
                 .name(format!("cellar-read-{i}"))
                 .spawn(move || {
+                    // One window buffer per worker, reused for every file.
+                    let mut window = Vec::new();
                     for job in rx {
-                        run_job(&ctx, job);
+                        run_job(&ctx, job, &mut window);
                     }
                 })
                 .expect("spawn worker")
@@ -748,7 +750,7 @@ fn unchanged(ctx: &Ctx, prev: &Node, now: &Node) -> bool {
     }
 }
 
-fn run_job(ctx: &Ctx, job: FileJob) {
+fn run_job(ctx: &Ctx, job: FileJob, window: &mut Vec<u8>) {
     let FileJob { source, mut node, dir, slot } = job;
     if ctx.failed() {
         return fill(ctx, &dir, slot, None);
@@ -772,7 +774,7 @@ fn run_job(ctx: &Ctx, job: FileJob) {
         }
         JobSource::Reader(r) => (r, None),
     };
-    match chunk_stream(ctx, reader) {
+    match chunk_stream(ctx, reader, window) {
         Ok((content, size)) => {
             if let Some(p) = &path {
                 if size != node.size && dir.fail_block() {
@@ -814,12 +816,16 @@ enum ChunkError {
     Store(anyhow::Error),
 }
 
-fn chunk_stream(ctx: &Ctx, mut reader: Box<dyn Read + Send>) -> Result<(Vec<Id>, u64), ChunkError> {
+fn chunk_stream(
+    ctx: &Ctx,
+    mut reader: Box<dyn Read + Send>,
+    window: &mut Vec<u8>,
+) -> Result<(Vec<Id>, u64), ChunkError> {
     // The first bytes choose the chunker profile (text or binary).
     let mut prefix = Vec::with_capacity(SNIFF_LEN);
     (&mut reader).take(SNIFF_LEN as u64).read_to_end(&mut prefix).map_err(ChunkError::Read)?;
     let cutter = ctx.profiles.for_prefix(&prefix);
-    let mut wc = WindowedChunker::new(std::io::Cursor::new(prefix).chain(reader), cutter, WINDOW);
+    let mut wc = WindowedChunker::new(std::io::Cursor::new(prefix).chain(reader), cutter, WINDOW, window);
     let mut ids = Vec::new();
     loop {
         let before = wc.bytes_read();

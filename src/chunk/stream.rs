@@ -5,11 +5,13 @@ use std::io::{ErrorKind, Read};
 
 use super::Cutter;
 
-/// Reads a stream window by window and yields the chunks of each window.
-pub struct WindowedChunker<'c, R> {
+/// Reads a stream window by window and yields the chunks of each window. The window
+/// buffer is borrowed so a worker can reuse one allocation for every file it reads: for
+/// many small files, allocating a window per file costs more than the hashing.
+pub struct WindowedChunker<'c, 'b, R> {
     reader: R,
     cutter: &'c Cutter,
-    buf: Vec<u8>,
+    buf: &'b mut Vec<u8>,
     start: usize,
     filled: usize,
     eof: bool,
@@ -35,19 +37,12 @@ impl<'a> Batch<'a> {
     }
 }
 
-impl<'c, R: Read> WindowedChunker<'c, R> {
-    pub fn new(reader: R, cutter: &'c Cutter, window: usize) -> Self {
+impl<'c, 'b, R: Read> WindowedChunker<'c, 'b, R> {
+    /// `buf` grows to `window` (at least 4 × the largest chunk) once and is then reused.
+    pub fn new(reader: R, cutter: &'c Cutter, window: usize, buf: &'b mut Vec<u8>) -> Self {
         let window = window.max(4 * cutter.max_size());
-        WindowedChunker {
-            reader,
-            cutter,
-            buf: vec![0; window],
-            start: 0,
-            filled: 0,
-            eof: false,
-            lens: Vec::new(),
-            total: 0,
-        }
+        buf.resize(window, 0);
+        WindowedChunker { reader, cutter, buf, start: 0, filled: 0, eof: false, lens: Vec::new(), total: 0 }
     }
 
     /// Bytes read so far.
