@@ -33,7 +33,10 @@ use crate::repo::snapshot::TenantBlocks;
 use crate::repo::snapshot::{self, Snapshot, Summary};
 use crate::repo::tree::{Node, NodeKind, Tree};
 use crate::repo::{Id, Repository};
-use crate::source::{local, SourceEntry, StdinSource};
+use crate::repo::s3::{S3Config, S3Url, S3};
+use crate::source::local::LocalTree;
+use crate::source::s3::S3Tree;
+use crate::source::{local, SourceEntry, SourceTree, StdinSource};
 
 /// Window of a file read at once by one worker (raised to 4 × the largest chunk).
 const WINDOW: usize = 16 << 20;
@@ -61,6 +64,8 @@ pub struct BackupOptions {
     /// Back up only this stable share of the sources (TSDB blocks whole, other files by
     /// path), as one of N workers whose snapshots form one logical snapshot.
     pub shard: Option<crate::repo::snapshot::Shard>,
+    /// How to reach S3 for `s3://` sources.
+    pub s3: S3Config,
 }
 
 /// What a backup did. Printed as the last line of `backup --json`.
@@ -249,7 +254,7 @@ fn release(ctx: &Ctx, dir: &Arc<DirState>) {
 }
 
 enum JobSource {
-    Path(PathBuf),
+    Path(Arc<dyn SourceTree>, PathBuf),
     Reader(Box<dyn Read + Send>),
 }
 
@@ -270,33 +275,53 @@ fn node_of(e: &SourceEntry, kind: NodeKind) -> Node {
         content: vec![],
         subtree: None,
         target: e.target.clone(),
+        etag: e.etag.clone(),
     }
+}
+
+/// One source of a backup, resolved.
+enum Top {
+    Tree { src: Arc<dyn SourceTree>, path: PathBuf },
+    Stdin,
 }
 
 /// Back up `opts` into `repo` and write a snapshot.
 pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<BackupReport> {
-    // Resolve sources to absolute paths and their top-level names.
-    let mut tops: Vec<(Vec<u8>, PathBuf)> = Vec::new();
+    // Resolve sources (local paths, s3:// URLs) to trees and their top-level names.
+    let mut tops: Vec<(Vec<u8>, Top)> = Vec::new();
     let mut source_names: Vec<String> = Vec::new();
+    let mut s3: Option<Arc<S3>> = None;
     for s in &opts.sources {
+        let text = s.to_string_lossy();
+        if let Some(url) = S3Url::parse(&text) {
+            let client = match &s3 {
+                Some(c) => c.clone(),
+                None => s3.insert(S3::connect(&opts.s3)?).clone(),
+            };
+            let tree = S3Tree::list(client, url.clone()).with_context(|| format!("source {url}"))?;
+            let name = url.prefix.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or(&url.bucket).as_bytes().to_vec();
+            tops.push((name, Top::Tree { src: Arc::new(tree), path: PathBuf::new() }));
+            source_names.push(url.to_string());
+            continue;
+        }
         let abs = std::path::absolute(s).with_context(|| format!("source {}", s.display()))?;
         std::fs::symlink_metadata(&abs).with_context(|| format!("source {} cannot be read", s.display()))?;
         let name = local::top_name(&abs)
             .ok_or_else(|| anyhow::anyhow!("source {} has no name to store it under", s.display()))?;
-        tops.push((name, abs.clone()));
+        tops.push((name, Top::Tree { src: Arc::new(LocalTree), path: abs.clone() }));
         source_names.push(abs.display().to_string());
     }
     if let Some(st) = &opts.stdin {
         if st.name.is_empty() || st.name.contains('/') || st.name == "." || st.name == ".." {
             bail!("--stdin-name {:?} must be a plain file name", st.name);
         }
-        tops.push((st.name.as_bytes().to_vec(), PathBuf::new()));
+        tops.push((st.name.as_bytes().to_vec(), Top::Stdin));
         source_names.push(format!("stdin:{}", st.name));
     }
     if tops.is_empty() {
         bail!("nothing to back up: give at least one source path or --stdin");
     }
-    tops.sort();
+    tops.sort_by(|a, b| a.0.cmp(&b.0));
     for w in tops.windows(2) {
         if w[0].0 == w[1].0 {
             bail!(
@@ -365,37 +390,37 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
     let (root_tx, root_rx) = bounded(1);
     let root = DirState::new(Node::root_dir(None), tops.len(), Up::Root(root_tx));
     let mut stdin = opts.stdin.take();
-    for (i, (name, path)) in tops.iter().enumerate() {
+    for (i, (name, top)) in tops.iter().enumerate() {
         let prev = parent_root.as_ref().and_then(|t| t.find(name));
-        if path.as_os_str().is_empty() {
-            let st = stdin.take().expect("stdin source");
-            let e = SourceEntry {
-                name: name.clone(),
-                kind: Some(NodeKind::File),
-                size: 0,
-                mtime_ns: now_ns(),
-                mode: 0o644,
-                target: None,
-            };
-            ctx.files_new.fetch_add(1, Relaxed);
-            ctx.files.fetch_add(1, Relaxed);
-            let job = FileJob {
-                source: JobSource::Reader(st.reader),
-                node: node_of(&e, NodeKind::File),
-                dir: root.clone(),
-                slot: i,
-            };
-            send_job(&ctx, &job_tx, job);
-        } else {
-            let layout = match opts.layout {
-                _ if !path.is_dir() => Layout::Files,
-                Some(Layout::Mimir) | Some(Layout::Prometheus) => crate::layout::detect::refine_tsdb(path),
-                Some(l) => l,
-                None => crate::layout::detect(path),
-            };
-            let snap = String::from_utf8_lossy(name).into_owned();
-            let at = At { path, name, snap, prev, role: Role::for_layout(layout), block: None };
-            walk_entry(&ctx, at, &root, i, &job_tx);
+        match top {
+            Top::Stdin => {
+                let st = stdin.take().expect("stdin source");
+                let e = SourceEntry {
+                    name: name.clone(),
+                    kind: Some(NodeKind::File),
+                    size: 0,
+                    mtime_ns: now_ns(),
+                    mode: 0o644,
+                    target: None,
+                    etag: None,
+                };
+                ctx.files_new.fetch_add(1, Relaxed);
+                ctx.files.fetch_add(1, Relaxed);
+                let job =
+                    FileJob { source: JobSource::Reader(st.reader), node: node_of(&e, NodeKind::File), dir: root.clone(), slot: i };
+                send_job(&ctx, &job_tx, job);
+            }
+            Top::Tree { src, path } => {
+                let layout = match opts.layout {
+                    _ if !src.is_dir(path) => Layout::Files,
+                    Some(Layout::Mimir) | Some(Layout::Prometheus) => crate::layout::detect::refine_tsdb(src.as_ref(), path),
+                    Some(l) => l,
+                    None => crate::layout::detect(src.as_ref(), path),
+                };
+                let snap = String::from_utf8_lossy(name).into_owned();
+                let at = At { src, path, name, snap, prev, role: Role::for_layout(layout), block: None };
+                walk_entry(&ctx, at, &root, i, &job_tx);
+            }
         }
     }
     release(&ctx, &root);
@@ -571,6 +596,7 @@ impl Role {
 
 /// Where an entry is and what it is for the walker.
 struct At<'a> {
+    src: &'a Arc<dyn SourceTree>,
     path: &'a Path,
     name: &'a [u8],
     /// Path inside the snapshot, for messages and the manifest.
@@ -590,13 +616,14 @@ fn walk_entry(ctx: &Ctx, at: At, dir: &Arc<DirState>, slot: usize, jobs: &Sender
     if ctx.failed() {
         return fill(ctx, dir, slot, None);
     }
-    let e = match local::stat(path, at.name) {
+    let src = at.src;
+    let e = match src.stat(path, at.name) {
         Ok(e) => e,
         Err(err) => {
             if err.kind() == std::io::ErrorKind::NotFound && dir.fail_block() {
                 return fill(ctx, dir, slot, None);
             }
-            ctx.warn(format!("{}: {err}", path.display()));
+            ctx.warn(format!("{}: {err}", src.display(path)));
             return fill(ctx, dir, slot, None);
         }
     };
@@ -622,25 +649,25 @@ fn walk_entry(ctx: &Ctx, at: At, dir: &Arc<DirState>, slot: usize, jobs: &Sender
             } else {
                 ctx.files_new.fetch_add(1, Relaxed);
             }
-            let job = FileJob { source: JobSource::Path(path.to_path_buf()), node, dir: dir.clone(), slot };
+            let job = FileJob { source: JobSource::Path(src.clone(), path.to_path_buf()), node, dir: dir.clone(), slot };
             send_job(ctx, jobs, job);
         }
         Some(NodeKind::Symlink) => fill(ctx, dir, slot, Some(node_of(&e, NodeKind::Symlink))),
         Some(NodeKind::Dir) => {
-            let mut entries = match local::read_dir_sorted(path) {
+            let mut entries = match src.read_dir(path) {
                 Ok(v) => v,
                 Err(err) => {
                     if err.kind() == std::io::ErrorKind::NotFound && dir.fail_block() {
                         return fill(ctx, dir, slot, None);
                     }
-                    ctx.warn(format!("{}: {err}", path.display()));
+                    ctx.warn(format!("{}: {err}", src.display(path)));
                     return fill(ctx, dir, slot, None);
                 }
             };
             let prev_tree = prev.and_then(|p| p.subtree).and_then(|id| match ctx.repo.read_tree(&id) {
                 Ok(t) => Some(t),
                 Err(err) => {
-                    ctx.warn(format!("parent tree of {} unreadable, reading everything: {err:#}", path.display()));
+                    ctx.warn(format!("parent tree of {} unreadable, reading everything: {err:#}", src.display(path)));
                     None
                 }
             });
@@ -655,7 +682,7 @@ fn walk_entry(ctx: &Ctx, at: At, dir: &Arc<DirState>, slot: usize, jobs: &Sender
                 Role::Tenant(_) => entries
                     .iter()
                     .find(|(n, _)| n == tsdb::MARKERS_DIR.as_bytes())
-                    .and_then(|(_, p)| local::read_dir_sorted(p).ok())
+                    .and_then(|(_, p)| src.read_dir(p).ok())
                     .map(|m| tsdb::marked_ulids(m.iter().map(|(n, _)| n.as_slice())))
                     .unwrap_or_default(),
                 _ => Default::default(),
@@ -665,9 +692,9 @@ fn walk_entry(ctx: &Ctx, at: At, dir: &Arc<DirState>, slot: usize, jobs: &Sender
                 let snap = child_snap(&at.snap, &child_name);
                 let p = prev_tree.as_ref().and_then(|t| t.find(&child_name));
                 let mut child =
-                    At { path: &child_path, name: &child_name, snap, prev: p, role: Role::Plain, block: None };
+                    At { src, path: &child_path, name: &child_name, snap, prev: p, role: Role::Plain, block: None };
                 match &at.role {
-                    Role::TsdbRoot if child_path.is_dir() => {
+                    Role::TsdbRoot if src.is_dir(&child_path) => {
                         child.role = Role::Tenant(String::from_utf8_lossy(&child_name).into_owned());
                     }
                     Role::Tenant(tenant) => {
@@ -678,13 +705,13 @@ fn walk_entry(ctx: &Ctx, at: At, dir: &Arc<DirState>, slot: usize, jobs: &Sender
                             fill(ctx, &me, i, None);
                             continue;
                         }
-                        if tsdb::is_ulid(&child_name) && child_path.is_dir() {
+                        if tsdb::is_ulid(&child_name) && src.is_dir(&child_path) {
                             if ctx.shard.as_ref().is_some_and(|sh| !sh.takes(&child.snap)) {
                                 fill(ctx, &me, i, None);
                                 continue;
                             }
                             let ulid = String::from_utf8_lossy(&child_name).into_owned();
-                            match classify_block(&child_path, &child.snap, tenant, &ulid, marked.contains(&ulid)) {
+                            match classify_block(src.as_ref(), &child_path, &child.snap, tenant, &ulid, marked.contains(&ulid)) {
                                 Some(tsdb::Verdict::Complete(info)) => child.block = Some(info),
                                 Some(tsdb::Verdict::Excluded(reason, detail)) => {
                                     ctx.excluded.lock().push(Excluded {
@@ -718,33 +745,38 @@ fn walk_entry(ctx: &Ctx, at: At, dir: &Arc<DirState>, slot: usize, jobs: &Sender
 }
 
 /// List a block directory once and judge it; `None` if it vanished meanwhile.
-fn classify_block(dir: &Path, snap: &str, tenant: &str, ulid: &str, marked: bool) -> Option<tsdb::Verdict> {
+fn classify_block(src: &dyn SourceTree, dir: &Path, snap: &str, tenant: &str, ulid: &str, marked: bool) -> Option<tsdb::Verdict> {
     let mut files = std::collections::BTreeMap::new();
     let mut stack = vec![(dir.to_path_buf(), String::new())];
     while let Some((d, rel)) = stack.pop() {
-        let entries = match local::read_dir_sorted(&d) {
+        let entries = match src.read_dir(&d) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && d == dir => return None,
             Err(_) => continue,
         };
         for (n, p) in entries {
             let r = format!("{rel}{}", String::from_utf8_lossy(&n));
-            match std::fs::symlink_metadata(&p) {
-                Ok(md) if md.is_dir() => stack.push((p, format!("{r}/"))),
-                Ok(md) => {
-                    files.insert(r, md.len());
+            match src.stat(&p, &n) {
+                Ok(e) if e.kind == Some(NodeKind::Dir) => stack.push((p, format!("{r}/"))),
+                Ok(e) => {
+                    files.insert(r, e.size);
                 }
                 Err(_) => {}
             }
         }
     }
-    let meta = if files.contains_key("meta.json") { std::fs::read(dir.join("meta.json")).ok() } else { None };
+    let meta = if files.contains_key("meta.json") { src.read_all(&dir.join("meta.json")).ok() } else { None };
     Some(tsdb::classify(snap, tenant, ulid, &files, meta.as_deref(), marked))
 }
 
 /// Same size and mtime as in the parent, and all of its data still in the repository.
 fn unchanged(ctx: &Ctx, prev: &Node, now: &Node) -> bool {
-    prev.kind == NodeKind::File && prev.size == now.size && prev.mtime_ns == now.mtime_ns && {
+    // S3 objects are immutable: key, size and ETag identify the content. Files: size, mtime.
+    let same = match &now.etag {
+        Some(etag) => prev.etag.as_ref() == Some(etag),
+        None => prev.mtime_ns == now.mtime_ns,
+    };
+    prev.kind == NodeKind::File && prev.size == now.size && same && {
         let idx = ctx.repo.index();
         prev.content.iter().all(|id| idx.is_reusable(id))
     }
@@ -756,17 +788,17 @@ fn run_job(ctx: &Ctx, job: FileJob, window: &mut Vec<u8>) {
         return fill(ctx, &dir, slot, None);
     }
     let label = String::from_utf8_lossy(&node.name).into_owned();
-    let (reader, path): (Box<dyn Read + Send>, Option<PathBuf>) = match source {
-        JobSource::Path(p) => {
+    let (reader, path): (Box<dyn Read + Send>, Option<String>) = match source {
+        JobSource::Path(src, p) => {
             if let Some(hook) = ctx.before_open {
                 hook(&p);
             }
-            match File::open(&p) {
-                Ok(f) => (Box::new(f), Some(p)),
+            match src.open(&p) {
+                Ok(f) => (f, Some(src.display(&p))),
                 Err(e) => {
                     // A block the compactor deleted under us: drop the block, not an error.
                     if !(e.kind() == std::io::ErrorKind::NotFound && dir.fail_block()) {
-                        ctx.warn(format!("{}: {e}", p.display()));
+                        ctx.warn(format!("{}: {e}", src.display(&p)));
                     }
                     return fill(ctx, &dir, slot, None);
                 }
@@ -783,7 +815,7 @@ fn run_job(ctx: &Ctx, job: FileJob, window: &mut Vec<u8>) {
                 if size != node.size {
                     ctx.warn(format!(
                         "{}: changed while being read ({} → {} bytes); stored as read",
-                        p.display(),
+                        p,
                         node.size,
                         size
                     ));
@@ -798,7 +830,7 @@ fn run_job(ctx: &Ctx, job: FileJob, window: &mut Vec<u8>) {
         }
         Err(ChunkError::Read(e)) => {
             dir.fail_block();
-            let what = path.map(|p| p.display().to_string()).unwrap_or(label);
+            let what = path.unwrap_or(label);
             ctx.warn(format!("{what}: {e}"));
             fill(ctx, &dir, slot, None)
         }

@@ -30,7 +30,7 @@ fn index_is_read_before_chunks_and_restored_after_them() {
     let src = tempfile::tempdir().unwrap();
     let root = src.path().join("loki");
     loki_bucket(&root);
-    assert_eq!(cellar::layout::detect(&root), cellar::layout::Layout::Loki);
+    assert_eq!(cellar::layout::detect(&cellar::source::local::LocalTree, &root), cellar::layout::Layout::Loki);
 
     let dir = tempfile::tempdir().unwrap();
     let repo = lib_repo(dir.path());

@@ -43,9 +43,16 @@ pub struct Cli {
 
 #[derive(Args, Debug)]
 struct Global {
-    /// Repository location (a directory).
+    /// Repository location: a directory, or s3://BUCKET/PREFIX.
     #[arg(short = 'r', long, env = "CELLAR_REPO", global = true)]
-    repo: Option<PathBuf>,
+    repo: Option<String>,
+    /// S3 endpoint URL (overrides AWS_ENDPOINT_URL), e.g. https://s3.example.com for Ceph RGW.
+    /// Credentials, region and profiles come from the standard AWS variables and files.
+    #[arg(long, global = true)]
+    s3_endpoint: Option<String>,
+    /// Use path-style S3 addressing (automatic for IP-address and localhost endpoints).
+    #[arg(long, global = true)]
+    s3_path_style: bool,
     /// Read the repository password from this file (first line).
     #[arg(long, env = "CELLAR_PASSWORD_FILE", global = true)]
     password_file: Option<PathBuf>,
@@ -76,13 +83,14 @@ enum Command {
         /// Only below this path.
         path: Option<String>,
     },
-    /// Restore a snapshot into a directory.
+    /// Restore a snapshot into a directory or an S3 bucket.
     Restore {
         /// Snapshot id, unique prefix, or `latest`.
         snapshot: String,
-        /// Directory to restore into (created if missing). Nothing is written outside it.
+        /// Directory to restore into (created if missing; nothing is written outside it), or
+        /// s3://BUCKET/PREFIX. Either way every TSDB meta.json is written last.
         #[arg(long, short = 't')]
-        target: PathBuf,
+        target: String,
         /// Only paths matching this glob (repeatable); a matching directory brings all
         /// below it. Example: --include 'mimir/anonymous/**'
         #[arg(long)]
@@ -182,8 +190,8 @@ impl KdfArgs {
 
 #[derive(Args, Debug)]
 struct BackupArgs {
-    /// Files or directories; each is stored at the snapshot's top under its last path
-    /// component (`/data/mimir` → `mimir/`).
+    /// Files, directories or s3://BUCKET[/PREFIX]; each is stored at the snapshot's top under
+    /// its last path component (`/data/mimir` → `mimir/`, `s3://dop-mimir` → `dop-mimir/`).
     sources: Vec<PathBuf>,
     /// Read one object from standard input (`pg_dump dop | cellar backup --stdin --stdin-name dop.dump`).
     #[arg(long, requires = "stdin_name")]
@@ -416,9 +424,20 @@ pub fn main() -> ExitCode {
 }
 
 impl Global {
-    fn backend(&self) -> anyhow::Result<Arc<LocalBackend>> {
+    fn s3_config(&self) -> crate::repo::s3::S3Config {
+        crate::repo::s3::S3Config { endpoint: self.s3_endpoint.clone(), path_style: self.s3_path_style }
+    }
+
+    fn backend(&self) -> anyhow::Result<Arc<dyn crate::repo::Backend>> {
         let Some(r) = &self.repo else { bail!("no repository given: use --repo or set CELLAR_REPO") };
-        Ok(Arc::new(LocalBackend::new(r.clone())))
+        Ok(match crate::repo::s3::S3Url::parse(r) {
+            Some(url) => {
+                let s3 = crate::repo::s3::S3::connect(&self.s3_config())?;
+                Arc::new(crate::repo::s3::S3Backend::new(s3, url))
+            }
+            None if r.starts_with("s3:") => bail!("bad S3 repository {r:?}: use s3://BUCKET/PREFIX"),
+            None => Arc::new(LocalBackend::new(r)),
+        })
     }
 
     fn password(&self, confirm: bool) -> anyhow::Result<Vec<u8>> {
@@ -500,6 +519,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     index,
                     count,
                 }),
+                s3: g.s3_config(),
             };
             let allow_corrupted = a.allow_corrupted;
             let r = backup(repo, opts)?;
@@ -662,13 +682,19 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 };
                 matched = true;
                 let opts = crate::restore::RestoreOptions {
-                    target: target.clone(),
+                    target: PathBuf::from(&target),
                     include: include.clone(),
                     prefixes,
                     write_last: crate::layout::is_commit_record,
                     progress: !g.quiet && !g.json,
                 };
-                let r = crate::restore::restore(&repo, snap, &opts)?;
+                let r = match crate::repo::s3::S3Url::parse(&target) {
+                    Some(url) => {
+                        let s3 = crate::repo::s3::S3::connect(&g.s3_config())?;
+                        crate::restore::restore_to_s3(&repo, snap, &opts, &s3, &url)?
+                    }
+                    None => crate::restore::restore(&repo, snap, &opts)?,
+                };
                 total.files += r.files;
                 total.dirs += r.dirs;
                 total.symlinks += r.symlinks;

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::tsdb::is_ulid;
-use crate::source::local::read_dir_sorted;
+use crate::source::SourceTree;
 
 /// How a source is read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,35 +29,35 @@ impl Layout {
     }
 }
 
-fn has_ulid_dir(dir: &Path) -> bool {
-    read_dir_sorted(dir).map(|v| v.iter().any(|(n, p)| is_ulid(n) && p.is_dir())).unwrap_or(false)
+fn has_ulid_dir(src: &dyn SourceTree, dir: &Path) -> bool {
+    src.read_dir(dir).map(|v| v.iter().any(|(n, p)| is_ulid(n) && src.is_dir(p))).unwrap_or(false)
 }
 
 /// Guess the layout of a directory from its first two levels. Blocks at the top mean a
 /// Prometheus/Thanos layout; blocks one level down a Mimir one; an `index/` holding
 /// `index_*` tables (or Loki's cluster seed) a Loki one.
-pub fn detect(dir: &Path) -> Layout {
-    let Ok(entries) = read_dir_sorted(dir) else { return Layout::Files };
+pub fn detect(src: &dyn SourceTree, dir: &Path) -> Layout {
+    let Ok(entries) = src.read_dir(dir) else { return Layout::Files };
     if entries.iter().any(|(n, _)| n == b"loki_cluster_seed.json")
         || entries.iter().any(|(n, p)| {
             n == b"index"
-                && read_dir_sorted(p).map(|v| v.iter().any(|(t, _)| t.starts_with(b"index_"))).unwrap_or(false)
+                && src.read_dir(p).map(|v| v.iter().any(|(t, _)| t.starts_with(b"index_"))).unwrap_or(false)
         })
     {
         return Layout::Loki;
     }
-    if entries.iter().any(|(n, p)| is_ulid(n) && p.is_dir()) {
+    if entries.iter().any(|(n, p)| is_ulid(n) && src.is_dir(p)) {
         return Layout::Prometheus;
     }
-    if entries.iter().any(|(_, p)| p.is_dir() && has_ulid_dir(p)) {
+    if entries.iter().any(|(_, p)| src.is_dir(p) && has_ulid_dir(src, p)) {
         return Layout::Mimir;
     }
     Layout::Files
 }
 
 /// A forced `--layout mimir` on a directory that has blocks at the top means Prometheus.
-pub fn refine_tsdb(dir: &Path) -> Layout {
-    if has_ulid_dir(dir) {
+pub fn refine_tsdb(src: &dyn SourceTree, dir: &Path) -> Layout {
+    if has_ulid_dir(src, dir) {
         Layout::Prometheus
     } else {
         Layout::Mimir

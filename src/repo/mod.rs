@@ -17,6 +17,7 @@ pub mod id;
 pub mod index;
 pub mod keys;
 pub mod pack;
+pub mod s3;
 pub mod packer;
 pub mod snapshot;
 pub mod tree;

@@ -43,6 +43,9 @@ pub struct Node {
     /// Symlink target.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_bytes_or_string")]
     pub target: Option<Vec<u8>>,
+    /// S3 ETag of the object this file was read from (change detection for S3 sources).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -61,6 +64,7 @@ impl Node {
             content: vec![],
             subtree,
             target: None,
+            etag: None,
         }
     }
 

@@ -7,8 +7,29 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use super::SourceEntry;
+use super::{SourceEntry, SourceTree};
 use crate::repo::tree::NodeKind;
+
+/// The local file system; paths are absolute or relative to the working directory.
+pub struct LocalTree;
+
+impl SourceTree for LocalTree {
+    fn stat(&self, path: &Path, name: &[u8]) -> io::Result<SourceEntry> {
+        stat(path, name)
+    }
+
+    fn read_dir(&self, path: &Path) -> io::Result<Vec<(Vec<u8>, PathBuf)>> {
+        read_dir_sorted(path)
+    }
+
+    fn open(&self, path: &Path) -> io::Result<Box<dyn io::Read + Send>> {
+        Ok(Box::new(fs::File::open(path)?))
+    }
+
+    fn display(&self, path: &Path) -> String {
+        path.display().to_string()
+    }
+}
 
 /// Entry names of a directory, sorted by their bytes (the order trees are stored in).
 pub fn read_dir_sorted(dir: &Path) -> io::Result<Vec<(Vec<u8>, PathBuf)>> {
@@ -42,6 +63,7 @@ pub fn stat(path: &Path, name: &[u8]) -> io::Result<SourceEntry> {
         mtime_ns: md.mtime().saturating_mul(1_000_000_000).saturating_add(md.mtime_nsec()),
         mode: md.mode() & 0o7777,
         target,
+        etag: None,
     })
 }
 

@@ -1,0 +1,404 @@
+//! S3 storage: a repository in a bucket, a restore target, and the client that S3 sources
+//! use. aws-sdk-s3 runs on a private tokio runtime; the rest of cellar stays synchronous and
+//! calls in through `block_on`, so CPU stages never run on the I/O runtime.
+//!
+//! Every request is retried by the SDK's standard retry strategy (exponential backoff with
+//! jitter on 5xx, `SlowDown`/throttling, timeouts and connection errors).
+
+use anyhow::{anyhow, bail, Context};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::Client;
+use std::io::Read;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::repo::backend::Backend;
+
+/// Where and how to reach S3. Everything else (credentials, region, profile) comes from the
+/// standard AWS environment variables and shared config files.
+#[derive(Clone, Debug, Default)]
+pub struct S3Config {
+    /// Overrides `AWS_ENDPOINT_URL`.
+    pub endpoint: Option<String>,
+    /// Force path-style addressing (`http://host/bucket/key`). Used automatically for IP
+    /// address and localhost endpoints, which cannot do virtual-hosted style.
+    pub path_style: bool,
+}
+
+/// `s3://bucket/prefix` split into its parts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct S3Url {
+    pub bucket: String,
+    /// Without leading or trailing `/`; may be empty.
+    pub prefix: String,
+}
+
+impl S3Url {
+    pub fn parse(s: &str) -> Option<S3Url> {
+        let rest = s.strip_prefix("s3://")?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return None;
+        }
+        Some(S3Url { bucket: bucket.to_string(), prefix: prefix.trim_matches('/').to_string() })
+    }
+
+    /// The object key of `name` below the prefix.
+    pub fn key(&self, name: &str) -> String {
+        if self.prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}/{name}", self.prefix)
+        }
+    }
+}
+
+impl std::fmt::Display for S3Url {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.prefix.is_empty() {
+            write!(f, "s3://{}", self.bucket)
+        } else {
+            write!(f, "s3://{}/{}", self.bucket, self.prefix)
+        }
+    }
+}
+
+/// A connected S3 client with its own runtime.
+pub struct S3 {
+    rt: tokio::runtime::Runtime,
+    pub client: Client,
+    endpoint: String,
+}
+
+fn is_local_or_ip(endpoint: &str) -> bool {
+    let host = endpoint.split("://").nth(1).unwrap_or(endpoint).split(['/', ':']).next().unwrap_or("");
+    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok() || host.starts_with('[')
+}
+
+impl S3 {
+    pub fn connect(cfg: &S3Config) -> anyhow::Result<Arc<S3>> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("cellar-s3")
+            .enable_all()
+            .build()
+            .context("starting the S3 runtime")?;
+        let shared = rt.block_on(
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .retry_config(
+                    aws_config::retry::RetryConfig::standard()
+                        .with_max_attempts(8)
+                        .with_initial_backoff(Duration::from_millis(200))
+                        .with_max_backoff(Duration::from_secs(2)),
+                )
+                .timeout_config(
+                    aws_config::timeout::TimeoutConfig::builder()
+                        .connect_timeout(Duration::from_secs(10))
+                        .operation_attempt_timeout(Duration::from_secs(300))
+                        .build(),
+                )
+                .load(),
+        );
+        let mut b = aws_sdk_s3::config::Builder::from(&shared);
+        if shared.region().is_none() {
+            b = b.region(aws_sdk_s3::config::Region::new("us-east-1"));
+        }
+        let endpoint = cfg
+            .endpoint
+            .clone()
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL_S3").ok())
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
+        if let Some(e) = &cfg.endpoint {
+            b = b.endpoint_url(e);
+        }
+        let path_style = cfg.path_style || endpoint.as_deref().is_some_and(is_local_or_ip);
+        b = b.force_path_style(path_style);
+        let client = Client::from_conf(b.build());
+        Ok(Arc::new(S3 { rt, client, endpoint: endpoint.unwrap_or_else(|| "AWS S3".into()) }))
+    }
+
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+
+    /// One clear line for what went wrong, by the S3 error code or the transport failure.
+    pub fn explain<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
+        &self,
+        e: SdkError<E>,
+        what: &str,
+    ) -> anyhow::Error {
+        match &e {
+            SdkError::DispatchFailure(d) => {
+                let kind = if d.is_timeout() { "timed out" } else { "failed" };
+                anyhow!("{what}: connecting to {} {kind} (is the endpoint right and reachable?)", self.endpoint)
+            }
+            SdkError::TimeoutError(_) => anyhow!("{what}: {} did not answer in time", self.endpoint),
+            SdkError::ServiceError(s) => {
+                let status = s.raw().status().as_u16();
+                let code = e.code().unwrap_or("");
+                match code {
+                    "NoSuchKey" | "NotFound" => Error::NotFound(what.to_string()).into(),
+                    "NoSuchBucket" => anyhow!("{what}: the bucket does not exist"),
+                    "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "AccessDenied" | "InvalidToken" | "ExpiredToken" => {
+                        anyhow!("{what}: access denied by {} ({code}): check the credentials", self.endpoint)
+                    }
+                    _ if status == 404 => Error::NotFound(what.to_string()).into(),
+                    _ if status == 403 => anyhow!("{what}: access denied by {} (HTTP 403)", self.endpoint),
+                    _ => anyhow!("{what}: S3 error {code} (HTTP {status}): {}", e.message().unwrap_or("")),
+                }
+            }
+            _ => {
+                if matches!(&e, SdkError::ConstructionFailure(_)) {
+                    anyhow!("{what}: cannot build the request (are credentials configured? AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE)")
+                } else {
+                    anyhow!("{what}: {}", aws_smithy_types::error::display::DisplayErrorContext(&e))
+                }
+            }
+        }
+    }
+
+    /// List every object under `prefix` (paginated): (key, size, etag, last modified ns).
+    pub fn list_objects(&self, bucket: &str, prefix: &str) -> anyhow::Result<Vec<ObjectInfo>> {
+        let mut out = vec![];
+        let mut pages = self.client.list_objects_v2().bucket(bucket).prefix(prefix).into_paginator().send();
+        let what = format!("listing s3://{bucket}/{prefix}");
+        self.block_on(async {
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| self.explain(e, &what))?;
+                for o in page.contents() {
+                    out.push(ObjectInfo {
+                        key: o.key().unwrap_or_default().to_string(),
+                        size: o.size().unwrap_or(0) as u64,
+                        etag: o.e_tag().unwrap_or_default().trim_matches('"').to_string(),
+                        mtime_ns: o.last_modified().map(|t| t.secs() * 1_000_000_000 + t.subsec_nanos() as i64).unwrap_or(0),
+                    });
+                }
+            }
+            Ok::<_, anyhow::Error>(())
+        })?;
+        Ok(out)
+    }
+
+    /// Stream an object's bytes (a blocking reader over the async body).
+    pub fn open(self: &Arc<Self>, bucket: &str, key: &str) -> anyhow::Result<Box<dyn Read + Send>> {
+        let what = format!("reading s3://{bucket}/{key}");
+        let resp = self.block_on(self.client.get_object().bucket(bucket).key(key).send()).map_err(|e| self.explain(e, &what))?;
+        Ok(Box::new(BodyReader { s3: self.clone(), body: resp.body, buf: bytes::Bytes::new() }))
+    }
+
+    /// Upload from a reader of known size: one PUT up to 64 MiB, multipart above.
+    pub fn upload(&self, bucket: &str, key: &str, size: u64, mut r: impl Read, if_none_match: bool) -> anyhow::Result<bool> {
+        const PART: u64 = 64 << 20;
+        let what = format!("writing s3://{bucket}/{key}");
+        if size <= PART {
+            let mut data = Vec::with_capacity(size as usize);
+            r.read_to_end(&mut data)?;
+            let mut req = self.client.put_object().bucket(bucket).key(key).body(ByteStream::from(data));
+            if if_none_match {
+                req = req.if_none_match("*");
+            }
+            return match self.block_on(req.send()) {
+                Ok(_) => Ok(true),
+                Err(e) if if_none_match && e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => Ok(false),
+                Err(e) => Err(self.explain(e, &what)),
+            };
+        }
+        let up = self
+            .block_on(self.client.create_multipart_upload().bucket(bucket).key(key).send())
+            .map_err(|e| self.explain(e, &what))?;
+        let upload_id = up.upload_id().unwrap_or_default().to_string();
+        let result = (|| -> anyhow::Result<()> {
+            let mut parts = vec![];
+            let mut n = 1;
+            loop {
+                let mut chunk = Vec::with_capacity(PART as usize);
+                (&mut r).take(PART).read_to_end(&mut chunk)?;
+                if chunk.is_empty() {
+                    break;
+                }
+                let p = self
+                    .block_on(
+                        self.client
+                            .upload_part()
+                            .bucket(bucket)
+                            .key(key)
+                            .upload_id(&upload_id)
+                            .part_number(n)
+                            .body(ByteStream::from(chunk))
+                            .send(),
+                    )
+                    .map_err(|e| self.explain(e, &what))?;
+                parts.push(
+                    aws_sdk_s3::types::CompletedPart::builder().part_number(n).set_e_tag(p.e_tag().map(str::to_string)).build(),
+                );
+                n += 1;
+            }
+            let done = aws_sdk_s3::types::CompletedMultipartUpload::builder().set_parts(Some(parts)).build();
+            self.block_on(
+                self.client.complete_multipart_upload().bucket(bucket).key(key).upload_id(&upload_id).multipart_upload(done).send(),
+            )
+            .map_err(|e| self.explain(e, &what))?;
+            Ok(())
+        })();
+        if result.is_err() {
+            // Nothing half-written stays visible or billed.
+            let _ = self.block_on(self.client.abort_multipart_upload().bucket(bucket).key(key).upload_id(&upload_id).send());
+        }
+        result.map(|_| true)
+    }
+}
+
+/// One listed object.
+#[derive(Clone, Debug)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub size: u64,
+    pub etag: String,
+    pub mtime_ns: i64,
+}
+
+struct BodyReader {
+    s3: Arc<S3>,
+    body: ByteStream,
+    buf: bytes::Bytes,
+}
+
+impl Read for BodyReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.buf.is_empty() {
+            match self.s3.block_on(self.body.next()) {
+                None => return Ok(0),
+                Some(Ok(b)) => self.buf = b,
+                Some(Err(e)) => return Err(std::io::Error::other(format!("reading S3 object body: {e}"))),
+            }
+        }
+        let n = out.len().min(self.buf.len());
+        out[..n].copy_from_slice(&self.buf[..n]);
+        self.buf = self.buf.slice(n..);
+        Ok(n)
+    }
+}
+
+/// A repository (or restore target) under `s3://bucket/prefix`.
+pub struct S3Backend {
+    s3: Arc<S3>,
+    url: S3Url,
+}
+
+impl S3Backend {
+    pub fn new(s3: Arc<S3>, url: S3Url) -> Self {
+        S3Backend { s3, url }
+    }
+
+    pub fn s3(&self) -> &Arc<S3> {
+        &self.s3
+    }
+
+    pub fn url(&self) -> &S3Url {
+        &self.url
+    }
+
+    fn check_name(name: &str) -> anyhow::Result<()> {
+        if name.is_empty() || name.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+            bail!("invalid storage name {name:?}");
+        }
+        Ok(())
+    }
+
+    fn get(&self, name: &str, range: Option<(u64, u64)>) -> anyhow::Result<Vec<u8>> {
+        Self::check_name(name)?;
+        let key = self.url.key(name);
+        let what = format!("s3://{}/{key}", self.url.bucket);
+        let mut req = self.s3.client.get_object().bucket(&self.url.bucket).key(&key);
+        if let Some((off, len)) = range {
+            if len == 0 {
+                return Ok(vec![]);
+            }
+            req = req.range(format!("bytes={}-{}", off, off + len - 1));
+        }
+        let data = self.s3.block_on(async {
+            let resp = req.send().await.map_err(|e| self.s3.explain(e, &what))?;
+            let b = resp.body.collect().await.map_err(|e| anyhow!("{what}: reading body: {e}"))?;
+            Ok::<_, anyhow::Error>(b.into_bytes().to_vec())
+        })?;
+        if let Some((_, len)) = range {
+            if data.len() as u64 != len {
+                return Err(Error::Integrity(format!("{what}: got {} bytes of {len}", data.len())).into());
+            }
+        }
+        Ok(data)
+    }
+}
+
+impl Backend for S3Backend {
+    fn read(&self, name: &str) -> anyhow::Result<Vec<u8>> {
+        self.get(name, None)
+    }
+
+    fn read_range(&self, name: &str, offset: u64, len: u64) -> anyhow::Result<Vec<u8>> {
+        self.get(name, Some((offset, len)))
+    }
+
+    fn write(&self, name: &str, data: &[u8]) -> anyhow::Result<()> {
+        Self::check_name(name)?;
+        self.s3.upload(&self.url.bucket, &self.url.key(name), data.len() as u64, data, false).map(|_| ())
+    }
+
+    /// `If-None-Match: *` where the server supports it; servers that ignore the header
+    /// fall back to a check-then-write, which is only racy between two `init`s.
+    fn create_new(&self, name: &str, data: &[u8]) -> anyhow::Result<bool> {
+        Self::check_name(name)?;
+        match self.get(name, None) {
+            Ok(_) => return Ok(false),
+            Err(e) if matches!(e.downcast_ref::<Error>(), Some(Error::NotFound(_))) => {}
+            Err(e) => return Err(e),
+        }
+        self.s3.upload(&self.url.bucket, &self.url.key(name), data.len() as u64, data, true)
+    }
+
+    fn list(&self, dir: &str) -> anyhow::Result<Vec<(String, u64)>> {
+        let base = self.url.key(dir);
+        let strip = if self.url.prefix.is_empty() { 0 } else { self.url.prefix.len() + 1 };
+        let mut v: Vec<(String, u64)> = self
+            .s3
+            .list_objects(&self.url.bucket, &format!("{base}/"))?
+            .into_iter()
+            .map(|o| (o.key[strip..].to_string(), o.size))
+            .collect();
+        v.sort();
+        Ok(v)
+    }
+
+    fn remove(&self, name: &str) -> anyhow::Result<()> {
+        Self::check_name(name)?;
+        let key = self.url.key(name);
+        let what = format!("deleting s3://{}/{key}", self.url.bucket);
+        self.s3
+            .block_on(self.s3.client.delete_object().bucket(&self.url.bucket).key(&key).send())
+            .map_err(|e| self.s3.explain(e, &what))?;
+        Ok(())
+    }
+
+    fn location(&self) -> String {
+        self.url.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_and_path_style_detection() {
+        assert_eq!(S3Url::parse("s3://b/p/q/").unwrap(), S3Url { bucket: "b".into(), prefix: "p/q".into() });
+        assert_eq!(S3Url::parse("s3://b").unwrap().key("config"), "config");
+        assert_eq!(S3Url::parse("s3://b/x").unwrap().key("config"), "x/config");
+        assert!(S3Url::parse("s3:///x").is_none() && S3Url::parse("/tmp/x").is_none());
+        assert!(is_local_or_ip("http://127.0.0.1:9000"));
+        assert!(is_local_or_ip("http://localhost:9000/"));
+        assert!(is_local_or_ip("http://[::1]:9000"));
+        assert!(!is_local_or_ip("https://s3.example.com"));
+    }
+}

@@ -1,0 +1,170 @@
+//! S3 end to end against a REAL S3-compatible server (moto's server mode, started here on
+//! 127.0.0.1): a Mimir-like bucket of real promtool blocks → repository in another bucket →
+//! restore into a third bucket. Buckets are filled and read back with boto3, an independent
+//! client.
+
+mod common;
+use common::tsdb::*;
+use common::*;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+struct Moto {
+    child: Child,
+    endpoint: String,
+}
+
+impl Moto {
+    fn start() -> Moto {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut child = Command::new("python3")
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("moto server (pip install 'moto[server]')");
+        // Werkzeug announces the listening socket on stderr once it accepts connections.
+        let mut err = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        loop {
+            line.clear();
+            assert!(err.read_line(&mut line).unwrap() > 0, "moto server exited before listening");
+            if line.contains("Running on") {
+                break;
+            }
+        }
+        std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+        Moto { child, endpoint: format!("http://127.0.0.1:{port}") }
+    }
+
+    fn env(&self, c: &mut Command) {
+        c.env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ENDPOINT_URL", &self.endpoint);
+    }
+
+    /// Run a boto3 snippet with `s3` bound to a client of this server.
+    fn py(&self, code: &str, args: &[&str]) -> String {
+        let mut c = Command::new("python3");
+        self.env(&mut c);
+        let prog = format!("import boto3, sys, os, json\ns3 = boto3.client('s3', endpoint_url=os.environ['AWS_ENDPOINT_URL'])\n{code}");
+        let out = c.arg("-c").arg(prog).args(args).output().unwrap();
+        assert!(out.status.success(), "boto3: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn create_bucket(&self, b: &str) {
+        self.py("s3.create_bucket(Bucket=sys.argv[1])", &[b]);
+    }
+
+    fn upload_dir(&self, dir: &Path, bucket: &str) {
+        self.py(
+            "root, b = sys.argv[1], sys.argv[2]\nfor d, _, fs in os.walk(root):\n    for f in fs:\n        p = os.path.join(d, f)\n        s3.upload_file(p, b, os.path.relpath(p, root))",
+            &[dir.to_str().unwrap(), bucket],
+        );
+    }
+
+    /// key → sha256 of every object in a bucket.
+    fn contents(&self, bucket: &str) -> BTreeMap<String, String> {
+        let out = self.py(
+            "import hashlib\nres = {}\nfor page in s3.get_paginator('list_objects_v2').paginate(Bucket=sys.argv[1]):\n    for o in page.get('Contents', []):\n        res[o['Key']] = hashlib.sha256(s3.get_object(Bucket=sys.argv[1], Key=o['Key'])['Body'].read()).hexdigest()\nprint(json.dumps(res))",
+            &[bucket],
+        );
+        serde_json::from_str(&out).unwrap()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sha256_dir(dir: &Path) -> BTreeMap<String, String> {
+    let out = Command::new("python3")
+        .args(["-c", "import hashlib, os, sys, json\nroot = sys.argv[1]\nres = {}\nfor d, _, fs in os.walk(root):\n    for f in fs:\n        p = os.path.join(d, f)\n        res[os.path.relpath(p, root)] = hashlib.sha256(open(p, 'rb').read()).hexdigest()\nprint(json.dumps(res))"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn cellar(moto: &Moto, args: &[&str]) -> (i32, String, String) {
+    let mut c = Command::new(assert_cmd::cargo::cargo_bin("cellar"));
+    moto.env(&mut c);
+    let out = c.env("CELLAR_PASSWORD", PASSWORD).args(args).output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn mimir_bucket_to_s3_repository_to_another_bucket() {
+    let moto = Moto::start();
+    for b in ["mimir", "archive", "restored"] {
+        moto.create_bucket(b);
+    }
+    moto.upload_dir(bucket(), "mimir");
+    let repo = "s3://archive/cellar";
+    let (code, _, err) = cellar(&moto, &["init", "--repo", repo, "--kdf-memory-kib", "256"]);
+    assert_eq!(code, 0, "{err}");
+
+    let (code, out, err) = cellar(&moto, &["backup", "--repo", repo, "--json", "s3://mimir"]);
+    assert_eq!(code, 3, "corrupted blocks are reported: {err}");
+    let r: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let expected = complete_blocks(bucket());
+    assert_eq!(r["blocks"].as_u64().unwrap() as usize, expected.values().map(|s| s.len()).sum::<usize>());
+    assert_eq!((r["excluded_partial"].as_u64(), r["excluded_corrupted"].as_u64(), r["excluded_deletion_marked"].as_u64()), (Some(2), Some(2), Some(2)));
+
+    // Unchanged bucket: key, size and ETag match the parent, nothing is downloaded.
+    let (code, out, err) = cellar(&moto, &["backup", "--repo", repo, "--json", "--allow-corrupted", "s3://mimir"]);
+    assert_eq!(code, 0, "{err}");
+    let r2: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(r2["bytes_read"], 0, "{r2}");
+    assert_eq!(r2["files_unmodified"], r["total_files"]);
+
+    let (code, _, err) = cellar(&moto, &["check", "--repo", repo, "--read-data"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = cellar(&moto, &["restore", "--repo", repo, "latest", "--target", "s3://restored/mimir"]);
+    assert_eq!(code, 0, "{err}");
+
+    // Exactly the complete blocks, byte for byte, under the same keys.
+    let source = sha256_dir(bucket());
+    let want: BTreeMap<String, String> = source
+        .into_iter()
+        .filter(|(k, _)| {
+            let parts: Vec<&str> = k.split('/').collect();
+            parts.len() >= 3 && expected.get(parts[0]).is_some_and(|s| s.contains(parts[1]))
+        })
+        .map(|(k, v)| (format!("mimir/mimir/{k}"), v))
+        .collect();
+    assert_eq!(moto.contents("restored"), want);
+}
+
+#[test]
+fn s3_errors_are_one_clear_line() {
+    let moto = Moto::start();
+    moto.create_bucket("archive");
+    let (code, _, err) = cellar(&moto, &["init", "--repo", "s3://missing-bucket/x", "--kdf-memory-kib", "256"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("bucket does not exist"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    let (code, _, err) = cellar(&moto, &["init", "--repo", "s3://archive/r", "--kdf-memory-kib", "256"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = cellar(&moto, &["backup", "--repo", "s3://archive/r", "s3://no-such-source"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("bucket does not exist"), "{err}");
+    // Nothing half-written: no snapshot appeared.
+    let (_, out, _) = cellar(&moto, &["snapshots", "--repo", "s3://archive/r", "--json"]);
+    assert_eq!(out.trim(), "[]");
+
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (code, _, err) =
+        cellar(&moto, &["snapshots", "--repo", "s3://archive/r", "--s3-endpoint", &format!("http://127.0.0.1:{dead}")]);
+    assert_eq!(code, 1);
+    assert!(err.contains("reachable"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
