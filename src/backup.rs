@@ -18,7 +18,6 @@ use parking_lot::Mutex;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::HashSet;
-use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
@@ -29,11 +28,11 @@ use crate::layout::{tsdb, BlockInfo, Excluded, Layout, Reason};
 use crate::progress::Progress;
 use crate::repo::blob::{BlobKind, EncodedBlob};
 use crate::repo::packer::{save_index_for, Packer};
+use crate::repo::s3::{S3Config, S3Url, S3};
 use crate::repo::snapshot::TenantBlocks;
 use crate::repo::snapshot::{self, Snapshot, Summary};
 use crate::repo::tree::{Node, NodeKind, Tree};
 use crate::repo::{Id, Repository};
-use crate::repo::s3::{S3Config, S3Url, S3};
 use crate::source::local::LocalTree;
 use crate::source::s3::S3Tree;
 use crate::source::{local, SourceEntry, SourceTree, StdinSource};
@@ -299,7 +298,8 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
                 None => s3.insert(S3::connect(&opts.s3)?).clone(),
             };
             let tree = S3Tree::list(client, url.clone()).with_context(|| format!("source {url}"))?;
-            let name = url.prefix.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or(&url.bucket).as_bytes().to_vec();
+            let name =
+                url.prefix.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or(&url.bucket).as_bytes().to_vec();
             tops.push((name, Top::Tree { src: Arc::new(tree), path: PathBuf::new() }));
             source_names.push(url.to_string());
             continue;
@@ -406,14 +406,20 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
                 };
                 ctx.files_new.fetch_add(1, Relaxed);
                 ctx.files.fetch_add(1, Relaxed);
-                let job =
-                    FileJob { source: JobSource::Reader(st.reader), node: node_of(&e, NodeKind::File), dir: root.clone(), slot: i };
+                let job = FileJob {
+                    source: JobSource::Reader(st.reader),
+                    node: node_of(&e, NodeKind::File),
+                    dir: root.clone(),
+                    slot: i,
+                };
                 send_job(&ctx, &job_tx, job);
             }
             Top::Tree { src, path } => {
                 let layout = match opts.layout {
                     _ if !src.is_dir(path) => Layout::Files,
-                    Some(Layout::Mimir) | Some(Layout::Prometheus) => crate::layout::detect::refine_tsdb(src.as_ref(), path),
+                    Some(Layout::Mimir) | Some(Layout::Prometheus) => {
+                        crate::layout::detect::refine_tsdb(src.as_ref(), path)
+                    }
                     Some(l) => l,
                     None => crate::layout::detect(src.as_ref(), path),
                 };
@@ -649,7 +655,8 @@ fn walk_entry(ctx: &Ctx, at: At, dir: &Arc<DirState>, slot: usize, jobs: &Sender
             } else {
                 ctx.files_new.fetch_add(1, Relaxed);
             }
-            let job = FileJob { source: JobSource::Path(src.clone(), path.to_path_buf()), node, dir: dir.clone(), slot };
+            let job =
+                FileJob { source: JobSource::Path(src.clone(), path.to_path_buf()), node, dir: dir.clone(), slot };
             send_job(ctx, jobs, job);
         }
         Some(NodeKind::Symlink) => fill(ctx, dir, slot, Some(node_of(&e, NodeKind::Symlink))),
@@ -711,7 +718,14 @@ fn walk_entry(ctx: &Ctx, at: At, dir: &Arc<DirState>, slot: usize, jobs: &Sender
                                 continue;
                             }
                             let ulid = String::from_utf8_lossy(&child_name).into_owned();
-                            match classify_block(src.as_ref(), &child_path, &child.snap, tenant, &ulid, marked.contains(&ulid)) {
+                            match classify_block(
+                                src.as_ref(),
+                                &child_path,
+                                &child.snap,
+                                tenant,
+                                &ulid,
+                                marked.contains(&ulid),
+                            ) {
                                 Some(tsdb::Verdict::Complete(info)) => child.block = Some(info),
                                 Some(tsdb::Verdict::Excluded(reason, detail)) => {
                                     ctx.excluded.lock().push(Excluded {
@@ -745,7 +759,14 @@ fn walk_entry(ctx: &Ctx, at: At, dir: &Arc<DirState>, slot: usize, jobs: &Sender
 }
 
 /// List a block directory once and judge it; `None` if it vanished meanwhile.
-fn classify_block(src: &dyn SourceTree, dir: &Path, snap: &str, tenant: &str, ulid: &str, marked: bool) -> Option<tsdb::Verdict> {
+fn classify_block(
+    src: &dyn SourceTree,
+    dir: &Path,
+    snap: &str,
+    tenant: &str,
+    ulid: &str,
+    marked: bool,
+) -> Option<tsdb::Verdict> {
     let mut files = std::collections::BTreeMap::new();
     let mut stack = vec![(dir.to_path_buf(), String::new())];
     while let Some((d, rel)) = stack.pop() {
@@ -815,9 +836,7 @@ fn run_job(ctx: &Ctx, job: FileJob, window: &mut Vec<u8>) {
                 if size != node.size {
                     ctx.warn(format!(
                         "{}: changed while being read ({} → {} bytes); stored as read",
-                        p,
-                        node.size,
-                        size
+                        p, node.size, size
                     ));
                     ctx.bytes.fetch_add(size.wrapping_sub(node.size), Relaxed);
                 }

@@ -50,7 +50,9 @@ impl Moto {
     fn py(&self, code: &str, args: &[&str]) -> String {
         let mut c = Command::new("python3");
         self.env(&mut c);
-        let prog = format!("import boto3, sys, os, json\ns3 = boto3.client('s3', endpoint_url=os.environ['AWS_ENDPOINT_URL'])\n{code}");
+        let prog = format!(
+            "import boto3, sys, os, json\ns3 = boto3.client('s3', endpoint_url=os.environ['AWS_ENDPOINT_URL'])\n{code}"
+        );
         let out = c.arg("-c").arg(prog).args(args).output().unwrap();
         assert!(out.status.success(), "boto3: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap()
@@ -97,7 +99,11 @@ fn cellar(moto: &Moto, args: &[&str]) -> (i32, String, String) {
     let mut c = Command::new(assert_cmd::cargo::cargo_bin("cellar"));
     moto.env(&mut c);
     let out = c.env("CELLAR_PASSWORD", PASSWORD).args(args).output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -116,7 +122,10 @@ fn mimir_bucket_to_s3_repository_to_another_bucket() {
     let r: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
     let expected = complete_blocks(bucket());
     assert_eq!(r["blocks"].as_u64().unwrap() as usize, expected.values().map(|s| s.len()).sum::<usize>());
-    assert_eq!((r["excluded_partial"].as_u64(), r["excluded_corrupted"].as_u64(), r["excluded_deletion_marked"].as_u64()), (Some(2), Some(2), Some(2)));
+    assert_eq!(
+        (r["excluded_partial"].as_u64(), r["excluded_corrupted"].as_u64(), r["excluded_deletion_marked"].as_u64()),
+        (Some(2), Some(2), Some(2))
+    );
 
     // Unchanged bucket: key, size and ETag match the parent, nothing is downloaded.
     let (code, out, err) = cellar(&moto, &["backup", "--repo", repo, "--json", "--allow-corrupted", "s3://mimir"]);

@@ -40,8 +40,7 @@ pub fn detect(src: &dyn SourceTree, dir: &Path) -> Layout {
     let Ok(entries) = src.read_dir(dir) else { return Layout::Files };
     if entries.iter().any(|(n, _)| n == b"loki_cluster_seed.json")
         || entries.iter().any(|(n, p)| {
-            n == b"index"
-                && src.read_dir(p).map(|v| v.iter().any(|(t, _)| t.starts_with(b"index_"))).unwrap_or(false)
+            n == b"index" && src.read_dir(p).map(|v| v.iter().any(|(t, _)| t.starts_with(b"index_"))).unwrap_or(false)
         })
     {
         return Layout::Loki;

@@ -17,8 +17,8 @@ pub mod id;
 pub mod index;
 pub mod keys;
 pub mod pack;
-pub mod s3;
 pub mod packer;
+pub mod s3;
 pub mod snapshot;
 pub mod tree;
 

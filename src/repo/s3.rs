@@ -141,7 +141,11 @@ impl S3 {
                 match code {
                     "NoSuchKey" | "NotFound" => Error::NotFound(what.to_string()).into(),
                     "NoSuchBucket" => anyhow!("{what}: the bucket does not exist"),
-                    "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "AccessDenied" | "InvalidToken" | "ExpiredToken" => {
+                    "InvalidAccessKeyId"
+                    | "SignatureDoesNotMatch"
+                    | "AccessDenied"
+                    | "InvalidToken"
+                    | "ExpiredToken" => {
                         anyhow!("{what}: access denied by {} ({code}): check the credentials", self.endpoint)
                     }
                     _ if status == 404 => Error::NotFound(what.to_string()).into(),
@@ -172,7 +176,10 @@ impl S3 {
                         key: o.key().unwrap_or_default().to_string(),
                         size: o.size().unwrap_or(0) as u64,
                         etag: o.e_tag().unwrap_or_default().trim_matches('"').to_string(),
-                        mtime_ns: o.last_modified().map(|t| t.secs() * 1_000_000_000 + t.subsec_nanos() as i64).unwrap_or(0),
+                        mtime_ns: o
+                            .last_modified()
+                            .map(|t| t.secs() * 1_000_000_000 + t.subsec_nanos() as i64)
+                            .unwrap_or(0),
                     });
                 }
             }
@@ -184,12 +191,21 @@ impl S3 {
     /// Stream an object's bytes (a blocking reader over the async body).
     pub fn open(self: &Arc<Self>, bucket: &str, key: &str) -> anyhow::Result<Box<dyn Read + Send>> {
         let what = format!("reading s3://{bucket}/{key}");
-        let resp = self.block_on(self.client.get_object().bucket(bucket).key(key).send()).map_err(|e| self.explain(e, &what))?;
+        let resp = self
+            .block_on(self.client.get_object().bucket(bucket).key(key).send())
+            .map_err(|e| self.explain(e, &what))?;
         Ok(Box::new(BodyReader { s3: self.clone(), body: resp.body, buf: bytes::Bytes::new() }))
     }
 
     /// Upload from a reader of known size: one PUT up to 64 MiB, multipart above.
-    pub fn upload(&self, bucket: &str, key: &str, size: u64, mut r: impl Read, if_none_match: bool) -> anyhow::Result<bool> {
+    pub fn upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        size: u64,
+        mut r: impl Read,
+        if_none_match: bool,
+    ) -> anyhow::Result<bool> {
         const PART: u64 = 64 << 20;
         let what = format!("writing s3://{bucket}/{key}");
         if size <= PART {
@@ -231,20 +247,30 @@ impl S3 {
                     )
                     .map_err(|e| self.explain(e, &what))?;
                 parts.push(
-                    aws_sdk_s3::types::CompletedPart::builder().part_number(n).set_e_tag(p.e_tag().map(str::to_string)).build(),
+                    aws_sdk_s3::types::CompletedPart::builder()
+                        .part_number(n)
+                        .set_e_tag(p.e_tag().map(str::to_string))
+                        .build(),
                 );
                 n += 1;
             }
             let done = aws_sdk_s3::types::CompletedMultipartUpload::builder().set_parts(Some(parts)).build();
             self.block_on(
-                self.client.complete_multipart_upload().bucket(bucket).key(key).upload_id(&upload_id).multipart_upload(done).send(),
+                self.client
+                    .complete_multipart_upload()
+                    .bucket(bucket)
+                    .key(key)
+                    .upload_id(&upload_id)
+                    .multipart_upload(done)
+                    .send(),
             )
             .map_err(|e| self.explain(e, &what))?;
             Ok(())
         })();
         if result.is_err() {
             // Nothing half-written stays visible or billed.
-            let _ = self.block_on(self.client.abort_multipart_upload().bucket(bucket).key(key).upload_id(&upload_id).send());
+            let _ = self
+                .block_on(self.client.abort_multipart_upload().bucket(bucket).key(key).upload_id(&upload_id).send());
         }
         result.map(|_| true)
     }
