@@ -28,7 +28,7 @@ use crate::layout::{tsdb, BlockInfo, Excluded, Layout, Reason};
 use crate::progress::Progress;
 use crate::repo::blob::{BlobKind, EncodedBlob};
 use crate::repo::packer::{save_index_for, Packer};
-use crate::repo::s3::{S3Config, S3Url, S3};
+use crate::repo::s3::{S3Config, S3};
 use crate::repo::snapshot::TenantBlocks;
 use crate::repo::snapshot::{self, Snapshot, Summary};
 use crate::repo::tree::{Node, NodeKind, Tree};
@@ -65,6 +65,11 @@ pub struct BackupOptions {
     pub shard: Option<crate::repo::snapshot::Shard>,
     /// How to reach S3 for `s3://` sources.
     pub s3: S3Config,
+    /// Objects read at once (default: one per core, 8 when a source is in S3, where reads
+    /// wait on the network). Each reader holds one 16 MiB window.
+    pub readers: Option<usize>,
+    /// Named remotes for `remote:NAME` sources.
+    pub user_config: crate::userconfig::UserConfig,
 }
 
 /// What a backup did. Printed as the last line of `backup --json`.
@@ -292,11 +297,9 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
     let mut s3: Option<Arc<S3>> = None;
     for s in &opts.sources {
         let text = s.to_string_lossy();
-        if let Some(url) = S3Url::parse(&text) {
-            let client = match &s3 {
-                Some(c) => c.clone(),
-                None => s3.insert(S3::connect(&opts.s3)?).clone(),
-            };
+        if let crate::location::Location::S3(url, cfg) = crate::location::resolve(&text, &opts.s3, &opts.user_config)? {
+            let client = S3::connect(&cfg)?;
+            s3 = Some(client.clone());
             let tree = S3Tree::list(client, url.clone()).with_context(|| format!("source {url}"))?;
             let name =
                 url.prefix.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or(&url.bucket).as_bytes().to_vec();
@@ -370,7 +373,8 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
     });
 
     let (job_tx, job_rx) = bounded::<FileJob>(JOB_QUEUE);
-    let workers: Vec<_> = (0..rayon::current_num_threads().max(1))
+    let readers = opts.readers.unwrap_or(if s3.is_some() { 8 } else { rayon::current_num_threads() }).max(1);
+    let workers: Vec<_> = (0..readers)
         .map(|i| {
             let (ctx, rx) = (ctx.clone(), job_rx.clone());
             std::thread::Builder::new()

@@ -12,6 +12,7 @@ pub mod dump;
 pub mod error;
 pub mod forget;
 pub mod layout;
+pub mod location;
 pub mod progress;
 pub mod prune;
 pub mod repo;

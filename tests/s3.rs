@@ -177,3 +177,82 @@ fn s3_errors_are_one_clear_line() {
     assert!(err.contains("reachable"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+#[test]
+fn import_dop_writes_private_remotes_that_back_up_bucket_to_bucket() {
+    use std::os::unix::fs::PermissionsExt;
+    let moto = Moto::start();
+    for b in ["dop-mimir", "dop-loki", "dop-backup"] {
+        moto.create_bucket(b);
+    }
+    moto.upload_dir(bucket(), "dop-mimir");
+    let b64 = |s: &str| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, s);
+    let secret = "wJalrXUtnFEMI-very-secret";
+    // The shape of `kubectl get secrets,configmaps -o json`.
+    let items: Vec<serde_json::Value> = ["mimir", "loki", "backup"]
+        .iter()
+        .flat_map(|n| {
+            [
+                serde_json::json!({"kind": "Secret", "metadata": {"name": format!("{n}-s3")},
+                    "data": {"AWS_ACCESS_KEY_ID": b64(&format!("key-{n}")), "AWS_SECRET_ACCESS_KEY": b64(secret)}}),
+                serde_json::json!({"kind": "ConfigMap", "metadata": {"name": format!("{n}-s3")},
+                    "data": {"BUCKET_NAME": format!("dop-{n}")}}),
+            ]
+        })
+        .collect();
+    let input = serde_json::to_vec(&serde_json::json!({"kind": "List", "items": items})).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("etc/cellar.toml");
+    let mut c = Command::new(assert_cmd::cargo::cargo_bin("cellar"));
+    moto.env(&mut c);
+    let mut child = c
+        .args(["--config", cfg.to_str().unwrap(), "config", "import-dop", "--endpoint", &moto.endpoint])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), &input).unwrap();
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{printed}");
+    assert!(!printed.contains(secret), "a secret was printed: {printed}");
+    let cfg_text = std::fs::read_to_string(&cfg).unwrap();
+    assert!(!cfg_text.contains(secret), "the config file must not hold secrets");
+    for n in ["mimir", "loki", "backup"] {
+        let f = dir.path().join(format!("etc/{n}.credentials"));
+        assert_eq!(std::fs::metadata(&f).unwrap().permissions().mode() & 0o777, 0o600);
+        assert!(std::fs::read_to_string(&f).unwrap().contains(&format!("key-{n}")));
+    }
+    assert!(cfg_text.contains("dop-mimir") && cfg_text.contains("[remote.backup]"), "{cfg_text}");
+
+    // The remotes work: bucket to bucket, with the endpoint and keys from the config only.
+    let run = |args: &[&str]| {
+        let out = Command::new(assert_cmd::cargo::cargo_bin("cellar"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap())
+            .env("CELLAR_PASSWORD", PASSWORD)
+            .arg("--config")
+            .arg(&cfg)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, _, err) = run(&["--repo", "remote:backup/cellar", "init", "--kdf-memory-kib", "256"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, out, err) =
+        run(&["--repo", "remote:backup/cellar", "backup", "--allow-corrupted", "--json", "remote:mimir"]);
+    assert_eq!(code, Some(0), "{err}");
+    let r: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        r["blocks"].as_u64().unwrap() as usize,
+        complete_blocks(bucket()).values().map(|s| s.len()).sum::<usize>()
+    );
+    assert!(moto.contents("dop-backup").keys().any(|k| k.starts_with("cellar/snapshots/")));
+}

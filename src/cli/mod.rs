@@ -53,6 +53,10 @@ struct Global {
     /// Use path-style S3 addressing (automatic for IP-address and localhost endpoints).
     #[arg(long, global = true)]
     s3_path_style: bool,
+    /// Configuration file: retention policies and named S3 remotes (`remote:NAME`).
+    /// Default: ~/.config/cellar/config.toml if it exists.
+    #[arg(long, env = "CELLAR_CONFIG", global = true)]
+    config: Option<PathBuf>,
     /// Read the repository password from this file (first line).
     #[arg(long, env = "CELLAR_PASSWORD_FILE", global = true)]
     password_file: Option<PathBuf>,
@@ -136,6 +140,9 @@ enum Command {
     /// Manage the passwords (key files) that open the repository.
     #[command(subcommand)]
     Key(KeyCmd),
+    /// The configuration file: named S3 remotes and retention policies.
+    #[command(subcommand)]
+    Config(ConfigCmd),
 }
 
 /// Chunk sizes are fixed at init. Two profiles: `default` for binary objects (TSDB blocks,
@@ -227,6 +234,10 @@ struct BackupArgs {
     /// Name of the logical snapshot the shards belong to (default: today's UTC date).
     #[arg(long, requires = "shard")]
     shard_group: Option<String>,
+    /// Objects read at once (default: one per core; 8 when a source is in S3). Each reader
+    /// holds a 16 MiB window, so this also bounds memory.
+    #[arg(long)]
+    read_concurrency: Option<usize>,
 }
 
 fn parse_shard(s: &str) -> Result<(u32, u32), String> {
@@ -319,9 +330,6 @@ struct ForgetArgs {
     /// Apply the policy to each group of snapshots with the same… (host, sources, tags).
     #[arg(long, default_value = "sources")]
     group_by: String,
-    /// Configuration file with `[policy.<source name>]` tables.
-    #[arg(long, env = "CELLAR_CONFIG")]
-    config: Option<PathBuf>,
     /// Show what would be kept (and why) and removed; change nothing.
     #[arg(long, short = 'n')]
     dry_run: bool,
@@ -362,6 +370,22 @@ impl PruneArgs {
             dry_run,
         })
     }
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCmd {
+    /// Create remotes `mimir`, `loki` and `backup` from the platform's secrets, replacing
+    /// the backup guide's jq: `kubectl -n d8-observability-platform get secrets,configmaps
+    /// -o json | cellar config import-dop --endpoint https://s3.<baseDomain>`. Credentials
+    /// are written to files with mode 0600 and never printed.
+    ImportDop {
+        /// The platform's S3 endpoint, e.g. https://s3.example.com.
+        #[arg(long)]
+        endpoint: String,
+        /// Directory for the credentials files (default: beside the config file).
+        #[arg(long)]
+        credentials_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -424,19 +448,29 @@ pub fn main() -> ExitCode {
 }
 
 impl Global {
+    fn user_config(&self) -> anyhow::Result<crate::userconfig::UserConfig> {
+        crate::userconfig::UserConfig::load_or_default(self.config.as_deref())
+    }
+
+    fn locate(&self, spec: &str) -> anyhow::Result<crate::location::Location> {
+        crate::location::resolve(spec, &self.s3_config(), &self.user_config()?)
+    }
+
     fn s3_config(&self) -> crate::repo::s3::S3Config {
-        crate::repo::s3::S3Config { endpoint: self.s3_endpoint.clone(), path_style: self.s3_path_style }
+        crate::repo::s3::S3Config {
+            endpoint: self.s3_endpoint.clone(),
+            path_style: self.s3_path_style,
+            ..Default::default()
+        }
     }
 
     fn backend(&self) -> anyhow::Result<Arc<dyn crate::repo::Backend>> {
         let Some(r) = &self.repo else { bail!("no repository given: use --repo or set CELLAR_REPO") };
-        Ok(match crate::repo::s3::S3Url::parse(r) {
-            Some(url) => {
-                let s3 = crate::repo::s3::S3::connect(&self.s3_config())?;
-                Arc::new(crate::repo::s3::S3Backend::new(s3, url))
+        Ok(match self.locate(r)? {
+            crate::location::Location::S3(url, cfg) => {
+                Arc::new(crate::repo::s3::S3Backend::new(crate::repo::s3::S3::connect(&cfg)?, url))
             }
-            None if r.starts_with("s3:") => bail!("bad S3 repository {r:?}: use s3://BUCKET/PREFIX"),
-            None => Arc::new(LocalBackend::new(r)),
+            crate::location::Location::Local(p) => Arc::new(LocalBackend::new(p)),
         })
     }
 
@@ -520,6 +554,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     count,
                 }),
                 s3: g.s3_config(),
+                readers: a.read_concurrency,
+                user_config: g.user_config()?,
             };
             let allow_corrupted = a.allow_corrupted;
             let r = backup(repo, opts)?;
@@ -688,12 +724,12 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     write_last: crate::layout::is_commit_record,
                     progress: !g.quiet && !g.json,
                 };
-                let r = match crate::repo::s3::S3Url::parse(&target) {
-                    Some(url) => {
-                        let s3 = crate::repo::s3::S3::connect(&g.s3_config())?;
+                let r = match g.locate(&target)? {
+                    crate::location::Location::S3(url, cfg) => {
+                        let s3 = crate::repo::s3::S3::connect(&cfg)?;
                         crate::restore::restore_to_s3(&repo, snap, &opts, &s3, &url)?
                     }
-                    None => crate::restore::restore(&repo, snap, &opts)?,
+                    crate::location::Location::Local(_) => crate::restore::restore(&repo, snap, &opts)?,
                 };
                 total.files += r.files;
                 total.dirs += r.dirs;
@@ -808,6 +844,29 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Key(k) => run_key(g, k),
+        Command::Config(ConfigCmd::ImportDop { endpoint, credentials_dir }) => {
+            let path = match &g.config {
+                Some(p) => p.clone(),
+                None => crate::userconfig::UserConfig::default_path()
+                    .context("no --config and no HOME to place the config in")?,
+            };
+            let creds = credentials_dir.unwrap_or_else(|| path.parent().map(|p| p.to_path_buf()).unwrap_or_default());
+            let mut input = vec![];
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut input)?;
+            let names = crate::userconfig::import_dop(&input, &endpoint, &path, &creds)?;
+            if g.json {
+                print_json(&serde_json::json!({"config": path, "remotes": names}))?;
+            } else {
+                println!(
+                    "wrote remotes {} to {} (credentials in {}, mode 0600)",
+                    names.join(", "),
+                    path.display(),
+                    creds.display()
+                );
+                println!("try: cellar --config {} backup remote:{}", path.display(), names[0]);
+            }
+            Ok(0)
+        }
         Command::Forget(a) => run_forget(g, a),
         Command::Prune { dry_run, opts } => {
             let repo = g.open()?;
@@ -878,14 +937,9 @@ fn run_forget(g: &Global, a: ForgetArgs) -> anyhow::Result<u8> {
     } else if !policy.is_empty() {
         apply_logical(&policy, group_by, &snaps)?
     } else {
-        let Some(cfg) = &a.config else {
-            bail!(
-                "no retention policy: give --keep-* options, snapshot ids, or --config with [policy.<source>] tables"
-            );
-        };
-        let cfg = crate::userconfig::UserConfig::load(cfg)?;
+        let cfg = g.user_config()?;
         if cfg.policy.is_empty() {
-            bail!("the config file has no [policy.<source>] tables");
+            bail!("no retention policy: give --keep-* options, snapshot ids, or a config file (--config) with [policy.<source>] tables");
         }
         let mut out = vec![];
         let mut uncovered = vec![];

@@ -18,13 +18,29 @@ use crate::repo::backend::Backend;
 
 /// Where and how to reach S3. Everything else (credentials, region, profile) comes from the
 /// standard AWS environment variables and shared config files.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct S3Config {
     /// Overrides `AWS_ENDPOINT_URL`.
     pub endpoint: Option<String>,
     /// Force path-style addressing (`http://host/bucket/key`). Used automatically for IP
     /// address and localhost endpoints, which cannot do virtual-hosted style.
     pub path_style: bool,
+    /// Static credentials (from a remote's credentials file); else the AWS default chain.
+    pub access_key: Option<String>,
+    pub secret_key: Option<String>,
+    pub region: Option<String>,
+}
+
+impl std::fmt::Debug for S3Config {
+    /// Never prints the secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("endpoint", &self.endpoint)
+            .field("path_style", &self.path_style)
+            .field("access_key", &self.access_key)
+            .field("region", &self.region)
+            .finish_non_exhaustive()
+    }
 }
 
 /// `s3://bucket/prefix` split into its parts.
@@ -102,8 +118,13 @@ impl S3 {
                 .load(),
         );
         let mut b = aws_sdk_s3::config::Builder::from(&shared);
-        if shared.region().is_none() {
+        if let Some(r) = &cfg.region {
+            b = b.region(aws_sdk_s3::config::Region::new(r.clone()));
+        } else if shared.region().is_none() {
             b = b.region(aws_sdk_s3::config::Region::new("us-east-1"));
+        }
+        if let (Some(k), Some(s)) = (&cfg.access_key, &cfg.secret_key) {
+            b = b.credentials_provider(aws_sdk_s3::config::Credentials::new(k, s, None, None, "cellar-remote"));
         }
         let endpoint = cfg
             .endpoint
