@@ -8,6 +8,7 @@ pub mod backup;
 pub mod check;
 pub mod chunk;
 pub mod cli;
+pub mod copy;
 pub mod dump;
 pub mod error;
 pub mod forget;

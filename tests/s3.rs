@@ -256,3 +256,48 @@ fn import_dop_writes_private_remotes_that_back_up_bucket_to_bucket() {
     );
     assert!(moto.contents("dop-backup").keys().any(|k| k.starts_with("cellar/snapshots/")));
 }
+
+#[test]
+fn copy_to_an_offsite_s3_repository_moves_only_missing_data() {
+    let moto = Moto::start();
+    moto.create_bucket("offsite");
+    let env = Env::new();
+    let src = env.path("data");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("a"), pseudo_random(3 << 20, 1)).unwrap();
+    std::fs::write(src.join("b"), pseudo_random(1 << 20, 2)).unwrap();
+    env.backup(&[src.to_str().unwrap()]);
+    let offsite = "s3://offsite/cellar";
+    let (code, _, err) = cellar(&moto, &["init", "--repo", offsite, "--kdf-memory-kib", "256"]);
+    assert_eq!(code, 0, "{err}");
+    let local = env.repo.to_str().unwrap();
+
+    let (code, out, err) = cellar(&moto, &["copy", "--repo", local, "--to-repo", offsite, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let first: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(first["snapshots_copied"].as_array().unwrap().len(), 1);
+    assert!(first["bytes_added"].as_u64().unwrap() > 4 << 20);
+
+    // Again: nothing to do.
+    let (_, out, _) = cellar(&moto, &["copy", "--repo", local, "--to-repo", offsite, "--json"]);
+    let again: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(again["snapshots_copied"].as_array().unwrap().len(), 0);
+    assert_eq!(again["snapshots_already_present"], 1);
+    assert_eq!(again["blobs_stored"], 0);
+
+    // A new snapshot sharing most data: only the new file's data travels.
+    std::fs::write(src.join("c"), pseudo_random(1 << 20, 3)).unwrap();
+    env.backup(&[src.to_str().unwrap()]);
+    let (_, out, _) = cellar(&moto, &["copy", "--repo", local, "--to-repo", offsite, "latest", "--json"]);
+    let third: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(third["snapshots_copied"].as_array().unwrap().len(), 1);
+    assert!(third["bytes_added"].as_u64().unwrap() < (1 << 20) + (64 << 10), "{third}");
+
+    let (code, _, err) = cellar(&moto, &["check", "--repo", offsite, "--read-data"]);
+    assert_eq!(code, 0, "{err}");
+    let out_dir = env.path("restored");
+    let (code, _, err) =
+        cellar(&moto, &["restore", "--repo", offsite, "latest", "--target", out_dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_same_tree(&src, &out_dir.join("data"));
+}

@@ -140,6 +140,18 @@ enum Command {
     /// Manage the passwords (key files) that open the repository.
     #[command(subcommand)]
     Key(KeyCmd),
+    /// Copy snapshots into another repository (e.g. an offsite S3 one), storing only the
+    /// data it lacks. Without snapshot ids, copies all of them.
+    Copy {
+        /// Snapshots to copy (ids, prefixes or `latest`); all when none are given.
+        snapshots: Vec<String>,
+        /// Destination repository: a directory, s3://BUCKET/PREFIX or remote:NAME/PREFIX.
+        #[arg(long)]
+        to_repo: String,
+        /// Password file of the destination (else CELLAR_TO_PASSWORD, else the source's password).
+        #[arg(long)]
+        to_password_file: Option<PathBuf>,
+    },
     /// The configuration file: named S3 remotes and retention policies.
     #[command(subcommand)]
     Config(ConfigCmd),
@@ -844,6 +856,47 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Key(k) => run_key(g, k),
+        Command::Copy { snapshots, to_repo, to_password_file } => {
+            let src = g.open()?;
+            let dst_backend: Arc<dyn crate::repo::Backend> = match g.locate(&to_repo)? {
+                crate::location::Location::S3(url, cfg) => {
+                    Arc::new(crate::repo::s3::S3Backend::new(crate::repo::s3::S3::connect(&cfg)?, url))
+                }
+                crate::location::Location::Local(p) => Arc::new(LocalBackend::new(p)),
+            };
+            crate::repo::read_config(dst_backend.as_ref()).context("destination repository")?;
+            let pw = if to_password_file.is_some() || std::env::var_os("CELLAR_TO_PASSWORD").is_some() {
+                PasswordSource {
+                    insecure_no_password: false,
+                    file: to_password_file.as_deref(),
+                    env: "CELLAR_TO_PASSWORD",
+                    prompt: "destination password: ",
+                }
+                .get(false)?
+            } else {
+                g.password(false)?
+            };
+            let dst = Arc::new(Repository::open(dst_backend, &pw).context("opening the destination repository")?);
+            let all = src.list_snapshots()?;
+            let chosen: Vec<(crate::repo::Id, crate::repo::snapshot::Snapshot)> = if snapshots.is_empty() {
+                all
+            } else {
+                snapshots.iter().map(|s| src.resolve_snapshot(s)).collect::<anyhow::Result<_>>()?
+            };
+            let r = crate::copy::copy(&src, dst, &chosen)?;
+            if g.json {
+                print_json(&r)?;
+            } else {
+                println!(
+                    "copied {} snapshots ({} already present): {} blobs stored, {} added",
+                    r.snapshots_copied.len(),
+                    r.snapshots_already_present,
+                    r.blobs_stored,
+                    HumanBytes(r.bytes_added)
+                );
+            }
+            Ok(0)
+        }
         Command::Config(ConfigCmd::ImportDop { endpoint, credentials_dir }) => {
             let path = match &g.config {
                 Some(p) => p.clone(),
