@@ -14,6 +14,7 @@ use std::process::{Child, Command, Stdio};
 struct Moto {
     child: Child,
     endpoint: String,
+    cache: tempfile::TempDir,
 }
 
 impl Moto {
@@ -36,14 +37,15 @@ impl Moto {
             }
         }
         std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
-        Moto { child, endpoint: format!("http://127.0.0.1:{port}") }
+        Moto { child, endpoint: format!("http://127.0.0.1:{port}"), cache: tempfile::tempdir().unwrap() }
     }
 
     fn env(&self, c: &mut Command) {
         c.env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_REGION", "us-east-1")
-            .env("AWS_ENDPOINT_URL", &self.endpoint);
+            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("CELLAR_CACHE_DIR", self.cache.path());
     }
 
     /// Run a boto3 snippet with `s3` bound to a client of this server.
@@ -300,4 +302,60 @@ fn copy_to_an_offsite_s3_repository_moves_only_missing_data() {
         cellar(&moto, &["restore", "--repo", offsite, "latest", "--target", out_dir.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     assert_same_tree(&src, &out_dir.join("data"));
+}
+
+#[test]
+fn metadata_cache_is_used_and_verified() {
+    let moto = Moto::start();
+    moto.create_bucket("archive");
+    let repo = "s3://archive/c";
+    assert_eq!(cellar(&moto, &["init", "--repo", repo, "--kdf-memory-kib", "256"]).0, 0);
+    let env = Env::new();
+    let src = env.path("d");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("f"), b"cached").unwrap();
+    let (code, out, err) = cellar(&moto, &["backup", "--repo", repo, "--json", src.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let id = serde_json::from_str::<serde_json::Value>(out.lines().last().unwrap()).unwrap()["snapshot_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(cellar(&moto, &["snapshots", "--repo", repo]).0, 0);
+    let key = format!("c/snapshots/{id}");
+    let good = moto.py(
+        "sys.stdout.buffer.write(s3.get_object(Bucket='archive', Key=sys.argv[1])['Body'].read().hex().encode())",
+        &[&key],
+    );
+
+    // Damage the object in S3: the verified cache still serves the right bytes …
+    moto.py("s3.put_object(Bucket='archive', Key=sys.argv[1], Body=b'damaged')", &[&key]);
+    let (code, _, err) = cellar(&moto, &["snapshots", "--repo", repo]);
+    assert_eq!(code, 0, "{err}");
+    // … and without the cache the damage is reported, not used.
+    let (code, _, err) = cellar(&moto, &["snapshots", "--repo", repo, "--no-cache"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("integrity"), "{err}");
+
+    // Damage the cache instead: it is detected and refilled from the (repaired) bucket.
+    moto.py("s3.put_object(Bucket='archive', Key=sys.argv[1], Body=bytes.fromhex(sys.argv[2]))", &[&key, &good]);
+    let cached: Vec<_> = walk_cache(moto.cache.path()).into_iter().filter(|p| p.ends_with(&id)).collect();
+    assert_eq!(cached.len(), 1, "the snapshot file is cached");
+    std::fs::write(&cached[0], b"bad cache").unwrap();
+    let (code, out, err) = cellar(&moto, &["snapshots", "--repo", repo, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&id));
+    assert_eq!(hex::encode(std::fs::read(&cached[0]).unwrap()), good);
+}
+
+fn walk_cache(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk_cache(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }

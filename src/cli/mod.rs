@@ -53,6 +53,10 @@ struct Global {
     /// Use path-style S3 addressing (automatic for IP-address and localhost endpoints).
     #[arg(long, global = true)]
     s3_path_style: bool,
+    /// Do not use the local cache of a remote repository's metadata (~/.cache/cellar, or
+    /// CELLAR_CACHE_DIR). The cache is verified on every read either way.
+    #[arg(long, global = true)]
+    no_cache: bool,
     /// Configuration file: retention policies and named S3 remotes (`remote:NAME`).
     /// Default: ~/.config/cellar/config.toml if it exists.
     #[arg(long, env = "CELLAR_CONFIG", global = true)]
@@ -480,7 +484,13 @@ impl Global {
         let Some(r) = &self.repo else { bail!("no repository given: use --repo or set CELLAR_REPO") };
         Ok(match self.locate(r)? {
             crate::location::Location::S3(url, cfg) => {
-                Arc::new(crate::repo::s3::S3Backend::new(crate::repo::s3::S3::connect(&cfg)?, url))
+                let s3: Arc<dyn crate::repo::Backend> =
+                    Arc::new(crate::repo::s3::S3Backend::new(crate::repo::s3::S3::connect(&cfg)?, url));
+                if self.no_cache {
+                    s3
+                } else {
+                    crate::repo::cache::with_cache(s3)
+                }
             }
             crate::location::Location::Local(p) => Arc::new(LocalBackend::new(p)),
         })

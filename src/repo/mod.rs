@@ -11,6 +11,7 @@
 
 pub mod backend;
 pub mod blob;
+pub mod cache;
 pub mod config;
 pub mod crypto;
 pub mod id;
