@@ -532,7 +532,7 @@ fn block_lists(ctx: &Ctx) -> anyhow::Result<Vec<TenantBlocks>> {
     let mut out = vec![];
     for (path, mut blocks) in by_tenant {
         blocks.sort_by(|a, b| a.ulid.cmp(&b.ulid));
-        let list = ctx.store(BlobKind::Data, &serde_json::to_vec(&blocks)?)?;
+        let list = ctx.store(BlobKind::Tree, &serde_json::to_vec(&blocks)?)?;
         out.push(TenantBlocks {
             path,
             tenant: blocks[0].tenant.clone(),

@@ -121,6 +121,9 @@ pub fn check(repo: &Repository, read_data: bool) -> anyhow::Result<CheckReport> 
     }
 
     if read_data {
+        // Reading everything means restoring cold packs first.
+        let names: Vec<String> = indexed.keys().filter(|p| packs.contains_key(p)).map(pack_name).collect();
+        repo.backend().prepare_read(&names, true)?;
         let mut list: Vec<(&Id, &Vec<_>)> = indexed.iter().collect();
         list.sort_by_key(|(p, _)| **p);
         let errs: Vec<String> = list

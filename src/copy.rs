@@ -110,7 +110,8 @@ pub fn copy(src: &Repository, dst: Arc<Repository>, snaps: &[(Id, Snapshot)]) ->
             let mut c = s.clone();
             c.tree = m.tree(&s.tree).with_context(|| format!("copying snapshot {}", id.short()))?;
             for t in &mut c.tenants {
-                t.list = m.blob(&t.list)?;
+                let plain = m.src.read_blob(&t.list)?;
+                t.list = m.put(BlobKind::Tree, &plain)?;
             }
             c.parent = None;
             if existing.iter().any(|(_, e)| same_snapshot(e, &c)) {

@@ -63,6 +63,9 @@ impl Read for ContentReader<'_> {
 pub fn dump(repo: &Repository, snap: &Snapshot, path: &str, out: &mut dyn Write) -> anyhow::Result<()> {
     repo.load_index()?;
     let node = lookup(repo, snap, path)?;
+    if node.kind == NodeKind::File {
+        crate::restore::prepare_cold(repo, std::iter::once(&node), false)?;
+    }
     match node.kind {
         NodeKind::File => {
             let n = std::io::copy(&mut ContentReader::new(repo, &node.content), out)?;

@@ -17,7 +17,7 @@ use anyhow::Context;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 
-use crate::repo::blob::EncodedBlob;
+use crate::repo::blob::{BlobKind, EncodedBlob};
 use crate::repo::index::IndexFile;
 use crate::repo::pack::{PackBuilder, PackEntry};
 use crate::repo::snapshot::{now_rfc3339, parse_time};
@@ -37,11 +37,19 @@ pub struct PruneOptions {
     /// How long candidate packs wait before deletion. Must exceed the longest backup.
     pub grace: time::Duration,
     pub dry_run: bool,
+    /// Repack data packs even in a cold storage class (each must be restored first).
+    pub repack_cold: bool,
 }
 
 impl Default for PruneOptions {
     fn default() -> Self {
-        PruneOptions { max_unused: 0.05, max_repack_bytes: u64::MAX, grace: time::Duration::hours(6), dry_run: false }
+        PruneOptions {
+            max_unused: 0.05,
+            max_repack_bytes: u64::MAX,
+            grace: time::Duration::hours(6),
+            dry_run: false,
+            repack_cold: false,
+        }
     }
 }
 
@@ -144,6 +152,7 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> anyhow::Result<PruneRepo
 
     // ---- phase A: mark ----
     let doomed = state.doomed();
+    let cold_repo = repo.settings().pack_storage_class.is_some();
     let mut candidates: Vec<Id> = vec![];
     let mut partial: Vec<(f64, Id, u64, u64)> = vec![]; // (live fraction, pack, live, total)
     let (mut total_used, mut total_unused) = (0u64, 0u64);
@@ -162,7 +171,9 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> anyhow::Result<PruneRepo
         if live == 0 {
             candidates.push(*p);
             report.bytes_marked += size;
-        } else if live < all {
+        } else if live < all && (!cold_repo || opts.repack_cold || entries.iter().all(|e| e.kind == BlobKind::Tree)) {
+            // Cold data packs are never read back for repacking unless asked: decided
+            // from hot metadata only.
             partial.push((live as f64 / all as f64, *p, live, all));
         }
         total_used += live;
@@ -306,7 +317,8 @@ fn repack(
     live_copies: &mut HashMap<Id, usize>,
 ) -> anyhow::Result<()> {
     let target = repo.settings().pack_size as usize;
-    let mut pb = PackBuilder::new(target);
+    // Metadata and data stay in separate packs (data packs may be cold).
+    let mut builders = [PackBuilder::new(target), PackBuilder::default()];
     let mut written = vec![];
     for p in packs {
         let bytes = repo.backend().read(&pack_name(p)).with_context(|| format!("repacking {}", p.short()))?;
@@ -329,6 +341,8 @@ fn repack(
                 compression: e.compression,
             };
             repo.decode_blob(&e.id, &loc, sealed).with_context(|| format!("repacking {}", p.short()))?;
+            let slot = (e.kind == BlobKind::Tree) as usize;
+            let pb = &mut builders[slot];
             pb.add(&EncodedBlob {
                 id: e.id,
                 kind: e.kind,
@@ -337,12 +351,14 @@ fn repack(
                 sealed: sealed.to_vec(),
             });
             if pb.len() >= target {
-                written.push(write_pack(repo, std::mem::replace(&mut pb, PackBuilder::new(target)))?);
+                written.push(write_pack(repo, std::mem::take(pb), slot == 0)?);
             }
         }
     }
-    if !pb.is_empty() {
-        written.push(write_pack(repo, pb)?);
+    for (slot, pb) in builders.into_iter().enumerate() {
+        if !pb.is_empty() {
+            written.push(write_pack(repo, pb, slot == 0)?);
+        }
     }
     if !written.is_empty() {
         repo.save_index(&IndexFile { supersedes: vec![], packs: written })?;
@@ -350,8 +366,8 @@ fn repack(
     Ok(())
 }
 
-fn write_pack(repo: &Repository, pb: PackBuilder) -> anyhow::Result<(Id, Vec<PackEntry>)> {
+fn write_pack(repo: &Repository, pb: PackBuilder, cold: bool) -> anyhow::Result<(Id, Vec<PackEntry>)> {
     let (id, bytes, entries) = pb.finish(repo.key());
-    repo.backend().write(&pack_name(&id), &bytes)?;
+    repo.write_pack(&id, &bytes, cold)?;
     Ok((id, entries))
 }

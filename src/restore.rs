@@ -39,6 +39,8 @@ pub struct RestoreOptions {
     /// Files for which this returns true are written last (after all others, via rename).
     pub write_last: fn(&str) -> bool,
     pub progress: bool,
+    /// With packs in cold storage: only request their restore and return (`--no-wait`).
+    pub no_wait: bool,
 }
 
 impl RestoreOptions {
@@ -49,6 +51,7 @@ impl RestoreOptions {
             prefixes: None,
             write_last: |_| false,
             progress: false,
+            no_wait: false,
         }
     }
 }
@@ -62,6 +65,28 @@ pub struct RestoreReport {
     /// Snapshot paths in the order their files were completed (commit-record files last).
     #[serde(skip)]
     pub completion_order: Vec<String>,
+    /// With `no_wait`: packs in cold storage whose restore was requested (nothing written).
+    pub cold_packs_requested: Vec<String>,
+}
+
+/// The packs holding these files' data, made readable first if they sit in cold storage
+/// (restore requested for exactly these, then waited for unless `no_wait`). Returns the
+/// packs still pending.
+pub fn prepare_cold<'a>(
+    repo: &Repository,
+    nodes: impl Iterator<Item = &'a Node>,
+    no_wait: bool,
+) -> anyhow::Result<Vec<String>> {
+    let idx = repo.index();
+    let mut packs = std::collections::BTreeSet::new();
+    for n in nodes {
+        for id in &n.content {
+            packs.insert(pack_name(&idx.pack_id(idx.locate(id)?.pack)));
+        }
+    }
+    drop(idx);
+    let packs: Vec<String> = packs.into_iter().collect();
+    repo.backend().prepare_read(&packs, !no_wait)
 }
 
 /// A snapshot entry with its path below the snapshot root.
@@ -159,13 +184,18 @@ pub fn restore_to_s3(
         }
         Ok(())
     })?;
+    let pending = prepare_cold(repo, phases.iter().flatten().map(|e| &e.node), opts.no_wait)?;
+    if !pending.is_empty() {
+        report.cold_packs_requested = pending;
+        return Ok(report);
+    }
     let progress = Progress::new(opts.progress, "restore");
     for phase in &phases {
         // Each phase completes before the next starts: no commit record before its data.
         phase.par_iter().try_for_each(|e| -> anyhow::Result<()> {
             let key = url.key(&e.path);
             let mut reader = CountingReader { inner: crate::dump::ContentReader::new(repo, &e.node.content), n: 0 };
-            s3.upload(&url.bucket, &key, e.node.size, &mut reader, false)?;
+            s3.upload(&url.bucket, &key, e.node.size, &mut reader, false, None)?;
             if reader.n != e.node.size {
                 bail!("{}: produced {} bytes, expected {}", e.path, reader.n, e.node.size);
             }
@@ -262,6 +292,11 @@ pub fn restore(repo: &Repository, snap: &Snapshot, opts: &RestoreOptions) -> any
     }
 
     let mut report = RestoreReport::default();
+    let pending = prepare_cold(repo, files.iter().flatten().map(|f| &f.node), opts.no_wait)?;
+    if !pending.is_empty() {
+        report.cold_packs_requested = pending;
+        return Ok(report);
+    }
     for d in &want_dirs {
         make_dir(&target, d)?;
         report.dirs += 1;

@@ -45,7 +45,8 @@ fn no_password_and_no_terminal_is_an_error_not_a_hang() {
 fn corrupted_pack_is_found_by_check_read_data_and_restore_refuses_it() {
     let env = env_with_data();
     assert_eq!(env.run(&["check", "--read-data"]).0, 0);
-    let p = &packs(&env)[0];
+    // The data pack (metadata lives in a separate, smaller pack).
+    let p = &packs(&env).into_iter().max_by_key(|p| fs::metadata(p).unwrap().len()).unwrap();
     let mut b = fs::read(p).unwrap();
     b[1000] ^= 0x01;
     fs::write(p, &b).unwrap();

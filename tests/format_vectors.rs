@@ -150,6 +150,7 @@ fn make_vector_repository() {
         pack_size: 1 << 20,
         zstd_level: 3,
         kdf: KdfParams { m_kib: 256, t: 1, p: 1 },
+        pack_storage_class: None,
     };
     let repo = Repository::init(Arc::new(LocalBackend::new(VECTOR_REPO)), VECTOR_PASSWORD, &opts).unwrap();
     let bo = cellar::backup::BackupOptions {

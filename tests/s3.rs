@@ -359,3 +359,92 @@ fn walk_cache(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// Data packs in GLACIER: everyday commands never touch them (moto refuses to read cold
+/// objects, so any read would fail), and restore requests exactly the packs it needs.
+#[test]
+fn cold_packs_are_not_read_by_metadata_commands_and_restored_on_demand() {
+    let moto = Moto::start();
+    moto.create_bucket("cold");
+    let repo = "s3://cold/r";
+    let (code, _, err) = cellar(
+        &moto,
+        &["init", "--repo", repo, "--kdf-memory-kib", "256", "--pack-size", "1M", "--pack-storage-class", "GLACIER"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let env = Env::new();
+    let src = env.path("d");
+    std::fs::create_dir(&src).unwrap();
+    for i in 0..3 {
+        std::fs::write(src.join(format!("f{i}")), pseudo_random(2_500_000, i)).unwrap();
+    }
+    let (code, _, err) = cellar(&moto, &["backup", "--repo", repo, src.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let classes: BTreeMap<String, String> = serde_json::from_str(&moto.py(
+        "res = {}\nfor o in s3.list_objects_v2(Bucket='cold')['Contents']:\n    res[o['Key']] = o.get('StorageClass', 'STANDARD')\nprint(json.dumps(res))",
+        &[],
+    ))
+    .unwrap();
+    let cold: Vec<&String> = classes.iter().filter(|(_, c)| *c == "GLACIER").map(|(k, _)| k).collect();
+    assert!(cold.len() >= 3, "data packs are cold: {classes:?}");
+    assert!(cold.iter().all(|k| k.starts_with("r/data/")));
+    assert!(classes.iter().any(|(k, c)| k.starts_with("r/data/") && c == "STANDARD"), "metadata packs stay hot");
+
+    for args in [
+        vec!["snapshots"],
+        vec!["ls", "latest"],
+        vec!["check"],
+        vec!["stats"],
+        vec!["forget", "--keep-last", "1", "--dry-run"],
+        vec!["prune", "--dry-run"],
+    ] {
+        let mut a = vec!["--repo", repo];
+        a.extend(args.iter());
+        let (code, _, err) = cellar(&moto, &a);
+        assert_eq!(code, 0, "{args:?} must not read cold packs: {err}");
+    }
+
+    let target = env.path("out");
+    let (code, out, err) = cellar(
+        &moto,
+        &[
+            "restore",
+            "--repo",
+            repo,
+            "latest",
+            "--target",
+            target.to_str().unwrap(),
+            "--include",
+            "d/f1",
+            "--no-wait",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let requested: std::collections::BTreeSet<String> = serde_json::from_str::<serde_json::Value>(&out).unwrap()
+        ["cold_packs_requested"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| format!("r/{}", v.as_str().unwrap()))
+        .collect();
+    assert!(!target.join("d/f1").exists(), "--no-wait writes nothing");
+    let restoring: std::collections::BTreeSet<String> = serde_json::from_str::<Vec<String>>(&moto.py(
+        "res = []\nfor o in s3.list_objects_v2(Bucket='cold')['Contents']:\n    if 'Restore' in s3.head_object(Bucket='cold', Key=o['Key']):\n        res.append(o['Key'])\nprint(json.dumps(res))",
+        &[],
+    ))
+    .unwrap()
+    .into_iter()
+    .collect();
+    assert_eq!(restoring, requested, "restore requested exactly the packs it needs");
+    assert!(!requested.is_empty() && requested.len() < cold.len(), "one file needs some packs, not all");
+
+    let (code, _, err) = cellar(
+        &moto,
+        &["restore", "--repo", repo, "latest", "--target", target.to_str().unwrap(), "--include", "d/f1"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(std::fs::read(target.join("d/f1")).unwrap(), pseudo_random(2_500_000, 1));
+    let (code, _, err) = cellar(&moto, &["check", "--repo", repo, "--read-data"]);
+    assert_eq!(code, 0, "{err}");
+}

@@ -108,6 +108,10 @@ enum Command {
         /// For a shard of a sharded backup: restore only this shard, not its whole group.
         #[arg(long)]
         this_shard_only: bool,
+        /// With packs in cold storage (GLACIER …): request their restore, print what was
+        /// requested, and exit instead of waiting.
+        #[arg(long)]
+        no_wait: bool,
     },
     /// List the TSDB blocks of a snapshot, and the blocks left out with their reasons.
     Blocks {
@@ -191,6 +195,11 @@ struct InitArgs {
     /// zstd level for compressible blobs.
     #[arg(long, default_value_t = 3)]
     compression_level: i32,
+    /// S3 storage class for data packs, e.g. GLACIER, DEEP_ARCHIVE, STANDARD_IA. Config,
+    /// keys, index, snapshots and metadata packs stay in the default class, so listing,
+    /// forget, prune planning and check (without --read-data) never touch cold objects.
+    #[arg(long)]
+    pack_storage_class: Option<String>,
     #[command(flatten)]
     kdf: KdfArgs,
 }
@@ -370,6 +379,9 @@ struct PruneArgs {
     /// themselves in `writers/`; markers older than 48 h count as crashed).
     #[arg(long, default_value = "6h")]
     grace: String,
+    /// Also repack data packs in a cold storage class (each is restored and read first).
+    #[arg(long)]
+    repack_cold: bool,
 }
 
 impl PruneArgs {
@@ -384,6 +396,7 @@ impl PruneArgs {
             max_repack_bytes: self.max_repack_size.unwrap_or(u64::MAX),
             grace: crate::forget::parse_duration(&self.grace)?,
             dry_run,
+            repack_cold: self.repack_cold,
         })
     }
 }
@@ -540,6 +553,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             opts.pack_size = a.pack_size;
             opts.zstd_level = a.compression_level;
             opts.kdf = a.kdf.params();
+            opts.pack_storage_class = a.pack_storage_class.clone();
             let repo = Repository::init(backend, &pw, &opts)?;
             if g.json {
                 print_json(&serde_json::json!({"id": repo.config().id, "version": repo.config().version}))?;
@@ -703,7 +717,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             })?;
             Ok(0)
         }
-        Command::Restore { snapshot, target, include, blocks, this_shard_only } => {
+        Command::Restore { snapshot, target, include, blocks, this_shard_only, no_wait } => {
             let repo = g.open()?;
             let (id, snap) = repo.resolve_snapshot(&snapshot)?;
             // A shard stands for its whole logical snapshot.
@@ -745,6 +759,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     prefixes,
                     write_last: crate::layout::is_commit_record,
                     progress: !g.quiet && !g.json,
+                    no_wait,
                 };
                 let r = match g.locate(&target)? {
                     crate::location::Location::S3(url, cfg) => {
@@ -753,6 +768,15 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     }
                     crate::location::Location::Local(_) => crate::restore::restore(&repo, snap, &opts)?,
                 };
+                if !r.cold_packs_requested.is_empty() {
+                    let n = r.cold_packs_requested.len();
+                    if g.json {
+                        print_json(&serde_json::json!({"cold_packs_requested": r.cold_packs_requested}))?;
+                    } else {
+                        println!("requested restore of {n} cold packs; run the restore again once they are available");
+                    }
+                    return Ok(0);
+                }
                 total.files += r.files;
                 total.dirs += r.dirs;
                 total.symlinks += r.symlinks;

@@ -27,6 +27,16 @@ pub trait Backend: Send + Sync {
     fn remove(&self, name: &str) -> anyhow::Result<()>;
     /// Human-readable location for messages.
     fn location(&self) -> String;
+    /// Write in a storage class (cold storage for data packs); stores without classes ignore it.
+    fn write_with_class(&self, name: &str, data: &[u8], _class: Option<&str>) -> anyhow::Result<()> {
+        self.write(name, data)
+    }
+    /// Make files readable that may sit in cold storage (S3 GLACIER/DEEP_ARCHIVE): request
+    /// a temporary copy of each one that needs it and, with `wait`, return once all are
+    /// readable. Returns the names for which a restore was requested or still runs.
+    fn prepare_read(&self, _names: &[String], _wait: bool) -> anyhow::Result<Vec<String>> {
+        Ok(vec![])
+    }
     /// Delete temporary files of interrupted writes older than `age`; returns how many.
     fn remove_stale_temporaries(&self, _age: std::time::Duration) -> anyhow::Result<usize> {
         Ok(0)

@@ -80,6 +80,14 @@ impl Backend for CachedBackend {
         Ok(())
     }
 
+    fn write_with_class(&self, name: &str, data: &[u8], class: Option<&str>) -> anyhow::Result<()> {
+        self.inner.write_with_class(name, data, class)
+    }
+
+    fn prepare_read(&self, names: &[String], wait: bool) -> anyhow::Result<Vec<String>> {
+        self.inner.prepare_read(names, wait)
+    }
+
     fn create_new(&self, name: &str, data: &[u8]) -> anyhow::Result<bool> {
         self.inner.create_new(name, data)
     }

@@ -37,6 +37,9 @@ pub struct Settings {
     pub pack_size: u64,
     /// zstd level used when compression pays.
     pub zstd_level: i32,
+    /// S3 storage class for data packs (e.g. GLACIER); metadata stays in the default class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pack_storage_class: Option<String>,
 }
 
 impl Settings {

@@ -93,6 +93,8 @@ pub struct InitOptions {
     pub pack_size: u64,
     pub zstd_level: i32,
     pub kdf: KdfParams,
+    /// S3 storage class for data packs (cold storage); `None` keeps the bucket's default.
+    pub pack_storage_class: Option<String>,
 }
 
 impl Default for InitOptions {
@@ -100,7 +102,13 @@ impl Default for InitOptions {
         let mut chunkers = BTreeMap::new();
         chunkers.insert(crate::chunk::PROFILE_DEFAULT.to_string(), ChunkerParams::default_for_new_repo());
         chunkers.insert(crate::chunk::PROFILE_TEXT.to_string(), ChunkerParams::text_for_new_repo());
-        InitOptions { chunkers, pack_size: 16 << 20, zstd_level: 3, kdf: KdfParams::default() }
+        InitOptions {
+            chunkers,
+            pack_size: 16 << 20,
+            zstd_level: 3,
+            kdf: KdfParams::default(),
+            pack_storage_class: None,
+        }
     }
 }
 
@@ -136,6 +144,7 @@ impl Repository {
             chunkers,
             pack_size: opts.pack_size,
             zstd_level: opts.zstd_level,
+            pack_storage_class: opts.pack_storage_class.clone(),
         };
         settings.validate()?;
         let config = Config::new(hex::encode(crypto::random::<16>()), &settings, &key);
@@ -312,6 +321,12 @@ impl Repository {
 
     pub fn decode_blob(&self, id: &Id, loc: &BlobLoc, sealed: &[u8]) -> anyhow::Result<Vec<u8>> {
         blob::decode(&self.key, &self.id_key, id, loc.compression, loc.raw_len, sealed)
+    }
+
+    /// Write a pack; data packs (`cold`) go to the repository's cold storage class if any.
+    pub fn write_pack(&self, id: &Id, bytes: &[u8], cold: bool) -> anyhow::Result<()> {
+        let class = if cold { self.settings.pack_storage_class.as_deref() } else { None };
+        self.backend.write_with_class(&pack_name(id), bytes, class)
     }
 
     pub fn read_tree(&self, id: &Id) -> anyhow::Result<Tree> {

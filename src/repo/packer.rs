@@ -6,11 +6,11 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use crate::repo::blob::EncodedBlob;
+use crate::repo::blob::{BlobKind, EncodedBlob};
 use crate::repo::id::Id;
 use crate::repo::index::IndexFile;
 use crate::repo::pack::{PackBuilder, PackEntry};
-use crate::repo::{pack_name, Repository};
+use crate::repo::Repository;
 
 /// Blobs waiting for the packer. Each is at most one chunk, so this bounds memory at about
 /// `QUEUE * max_chunk` on top of the pack being built.
@@ -50,25 +50,32 @@ impl Packer {
     }
 }
 
+/// Metadata (trees, block lists) and file data go to separate packs: data packs may live in
+/// a cold storage class, metadata packs never do, so listing, planning and checking never
+/// wait for a cold object.
 fn run(repo: &Repository, rx: Receiver<EncodedBlob>) -> anyhow::Result<PackerResult> {
     let target = repo.settings().pack_size as usize;
     let mut res = PackerResult::default();
-    let mut pb = PackBuilder::new(target + (1 << 20));
+    let mut data = PackBuilder::new(target + (1 << 20));
+    let mut meta = PackBuilder::default();
     for blob in rx {
+        let (pb, cold) = if blob.kind == BlobKind::Tree { (&mut meta, false) } else { (&mut data, true) };
         pb.add(&blob);
         if pb.len() >= target {
-            flush(repo, std::mem::replace(&mut pb, PackBuilder::new(target + (1 << 20))), &mut res)?;
+            flush(repo, std::mem::take(pb), cold, &mut res)?;
         }
     }
-    if !pb.is_empty() {
-        flush(repo, pb, &mut res)?;
+    for (pb, cold) in [(data, true), (meta, false)] {
+        if !pb.is_empty() {
+            flush(repo, pb, cold, &mut res)?;
+        }
     }
     Ok(res)
 }
 
-fn flush(repo: &Repository, pb: PackBuilder, res: &mut PackerResult) -> anyhow::Result<()> {
+fn flush(repo: &Repository, pb: PackBuilder, cold: bool, res: &mut PackerResult) -> anyhow::Result<()> {
     let (id, bytes, entries) = pb.finish(repo.key());
-    repo.backend().write(&pack_name(&id), &bytes)?;
+    repo.write_pack(&id, &bytes, cold)?;
     res.bytes_written += bytes.len() as u64;
     res.packs.push((id, entries));
     Ok(())

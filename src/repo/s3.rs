@@ -226,13 +226,16 @@ impl S3 {
         size: u64,
         mut r: impl Read,
         if_none_match: bool,
+        class: Option<&str>,
     ) -> anyhow::Result<bool> {
+        let class = class.map(aws_sdk_s3::types::StorageClass::from);
         const PART: u64 = 64 << 20;
         let what = format!("writing s3://{bucket}/{key}");
         if size <= PART {
             let mut data = Vec::with_capacity(size as usize);
             r.read_to_end(&mut data)?;
-            let mut req = self.client.put_object().bucket(bucket).key(key).body(ByteStream::from(data));
+            let mut req =
+                self.client.put_object().bucket(bucket).key(key).set_storage_class(class).body(ByteStream::from(data));
             if if_none_match {
                 req = req.if_none_match("*");
             }
@@ -243,7 +246,7 @@ impl S3 {
             };
         }
         let up = self
-            .block_on(self.client.create_multipart_upload().bucket(bucket).key(key).send())
+            .block_on(self.client.create_multipart_upload().bucket(bucket).key(key).set_storage_class(class).send())
             .map_err(|e| self.explain(e, &what))?;
         let upload_id = up.upload_id().unwrap_or_default().to_string();
         let result = (|| -> anyhow::Result<()> {
@@ -379,6 +382,58 @@ impl S3Backend {
     }
 }
 
+impl S3Backend {
+    /// For each object: readable now (hot, or a finished restore) → nothing; cold →
+    /// request a temporary copy (RestoreObject) unless one is already on its way. Returns
+    /// the names not yet readable.
+    fn request_restores(&self, names: &[String]) -> anyhow::Result<Vec<String>> {
+        let mut pending = vec![];
+        for name in names {
+            let key = self.url.key(name);
+            let what = format!("s3://{}/{key}", self.url.bucket);
+            let head = self
+                .s3
+                .block_on(self.s3.client.head_object().bucket(&self.url.bucket).key(&key).send())
+                .map_err(|e| self.s3.explain(e, &what))?;
+            let cold = matches!(
+                head.storage_class(),
+                Some(aws_sdk_s3::types::StorageClass::Glacier | aws_sdk_s3::types::StorageClass::DeepArchive)
+            );
+            if !cold {
+                continue;
+            }
+            match head.restore() {
+                Some(r) if r.contains("ongoing-request=\"false\"") => continue, // restored copy available
+                Some(_) => {}                                                   // restore running
+                None => {
+                    let req = aws_sdk_s3::types::RestoreRequest::builder()
+                        .days(2)
+                        .glacier_job_parameters(
+                            aws_sdk_s3::types::GlacierJobParameters::builder()
+                                .tier(aws_sdk_s3::types::Tier::Standard)
+                                .build()
+                                .map_err(|e| anyhow!("{e}"))?,
+                        )
+                        .build();
+                    self.s3
+                        .block_on(
+                            self.s3
+                                .client
+                                .restore_object()
+                                .bucket(&self.url.bucket)
+                                .key(&key)
+                                .restore_request(req)
+                                .send(),
+                        )
+                        .map_err(|e| self.s3.explain(e, &format!("requesting restore of {what}")))?;
+                }
+            }
+            pending.push(name.clone());
+        }
+        Ok(pending)
+    }
+}
+
 impl Backend for S3Backend {
     fn read(&self, name: &str) -> anyhow::Result<Vec<u8>> {
         self.get(name, None)
@@ -389,8 +444,32 @@ impl Backend for S3Backend {
     }
 
     fn write(&self, name: &str, data: &[u8]) -> anyhow::Result<()> {
+        self.write_with_class(name, data, None)
+    }
+
+    fn write_with_class(&self, name: &str, data: &[u8], class: Option<&str>) -> anyhow::Result<()> {
         Self::check_name(name)?;
-        self.s3.upload(&self.url.bucket, &self.url.key(name), data.len() as u64, data, false).map(|_| ())
+        self.s3.upload(&self.url.bucket, &self.url.key(name), data.len() as u64, data, false, class).map(|_| ())
+    }
+
+    fn prepare_read(&self, names: &[String], wait: bool) -> anyhow::Result<Vec<String>> {
+        let mut pending = self.request_restores(names)?;
+        if !wait || pending.is_empty() {
+            return Ok(pending);
+        }
+        let total = pending.len();
+        let started = std::time::Instant::now();
+        while !pending.is_empty() {
+            eprintln!(
+                "cellar: waiting for {} of {total} cold packs to be restored from {} ({}s so far)",
+                pending.len(),
+                self.url,
+                started.elapsed().as_secs()
+            );
+            std::thread::sleep(Duration::from_secs(if cfg!(debug_assertions) { 1 } else { 60 }));
+            pending = self.request_restores(&pending)?;
+        }
+        Ok(vec![])
     }
 
     /// `If-None-Match: *` where the server supports it; servers that ignore the header
@@ -402,7 +481,7 @@ impl Backend for S3Backend {
             Err(e) if matches!(e.downcast_ref::<Error>(), Some(Error::NotFound(_))) => {}
             Err(e) => return Err(e),
         }
-        self.s3.upload(&self.url.bucket, &self.url.key(name), data.len() as u64, data, true)
+        self.s3.upload(&self.url.bucket, &self.url.key(name), data.len() as u64, data, true, None)
     }
 
     fn list(&self, dir: &str) -> anyhow::Result<Vec<(String, u64)>> {
