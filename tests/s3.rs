@@ -19,8 +19,13 @@ struct Moto {
 
 impl Moto {
     fn start() -> Moto {
+        Self::start_with(&[])
+    }
+
+    fn start_with(env: &[(&str, &str)]) -> Moto {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut child = Command::new("python3")
+            .envs(env.iter().copied())
             .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -447,4 +452,39 @@ fn cold_packs_are_not_read_by_metadata_commands_and_restored_on_demand() {
     assert_eq!(std::fs::read(target.join("d/f1")).unwrap(), pseudo_random(2_500_000, 1));
     let (code, _, err) = cellar(&moto, &["check", "--repo", repo, "--read-data"]);
     assert_eq!(code, 0, "{err}");
+}
+
+/// With a server that checks signatures (moto enforces IAM after its first N requests,
+/// used here to create a user and its key), a wrong secret is one clear line.
+#[test]
+fn wrong_credentials_are_one_clear_line() {
+    let moto = Moto::start_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", "4")]);
+    let keys = moto.py(
+        "iam = boto3.client('iam', region_name='us-east-1', endpoint_url=os.environ['AWS_ENDPOINT_URL'])\n\
+         iam.create_user(UserName='cellar')\n\
+         iam.put_user_policy(UserName='cellar', PolicyName='s3', PolicyDocument=json.dumps({'Version': '2012-10-17', 'Statement': [{'Effect': 'Allow', 'Action': 's3:*', 'Resource': '*'}]}))\n\
+         k = iam.create_access_key(UserName='cellar')['AccessKey']\n\
+         s3.create_bucket(Bucket='authed')\n\
+         print(k['AccessKeyId'], k['SecretAccessKey'])",
+        &[],
+    );
+    let (id, secret) = keys.trim().split_once(' ').unwrap();
+    let run = |secret: &str| {
+        let mut c = Command::new(assert_cmd::cargo::cargo_bin("cellar"));
+        moto.env(&mut c);
+        let out = c
+            .env("AWS_ACCESS_KEY_ID", id)
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .env("CELLAR_PASSWORD", PASSWORD)
+            .args(["init", "--repo", "s3://authed/r", "--kdf-memory-kib", "256"])
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, err) = run("not-the-secret");
+    assert_eq!(code, Some(1));
+    assert!(err.contains("check the credentials"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let (code, err) = run(secret);
+    assert_eq!(code, Some(0), "the right key works: {err}");
 }
