@@ -488,3 +488,94 @@ fn wrong_credentials_are_one_clear_line() {
     let (code, err) = run(secret);
     assert_eq!(code, Some(0), "the right key works: {err}");
 }
+
+/// A recording proxy in front of moto (tests/support/s3_proxy.py): sees the order of
+/// requests on the wire, and can cut one download short.
+struct Proxy {
+    child: Child,
+    endpoint: String,
+}
+
+impl Proxy {
+    fn start(moto: &Moto, log: &Path, cut: Option<&str>) -> Proxy {
+        let mut c = Command::new("python3");
+        c.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/s3_proxy.py")).arg(&moto.endpoint).arg(log);
+        if let Some(cut) = cut {
+            c.arg(cut);
+        }
+        let mut child = c.stdout(Stdio::piped()).spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let port = line.trim().strip_prefix("listening ").expect("proxy announces its port").to_string();
+        Proxy { child, endpoint: format!("http://127.0.0.1:{port}") }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn reads_resume_after_a_reset_and_s3_restores_put_meta_json_last() {
+    let moto = Moto::start();
+    for b in ["mimir", "archive", "restored"] {
+        moto.create_bucket(b);
+    }
+    moto.upload_dir(bucket(), "mimir");
+    let repo = "s3://archive/r";
+    assert_eq!(cellar(&moto, &["init", "--repo", repo, "--kdf-memory-kib", "256"]).0, 0);
+
+    // 1. A segment download is cut in the middle: the read resumes with a ranged GET.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("backup.log");
+    let proxy = Proxy::start(&moto, &log, Some("/chunks/000001"));
+    let (code, out, err) = cellar(
+        &moto,
+        &["backup", "--repo", repo, "--json", "--allow-corrupted", "--s3-endpoint", &proxy.endpoint, "s3://mimir"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let r: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert!(r["errors"].as_array().unwrap().is_empty(), "{r}");
+    let requests = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        requests.lines().any(|l| l.starts_with("GET /mimir/") && l.contains("/chunks/000001") && l.contains("bytes=")),
+        "no resumed (ranged) GET:\n{requests}"
+    );
+    drop(proxy);
+
+    // 2. Restore through the proxy: the PUT order on the wire puts every meta.json after
+    //    every other object of its block.
+    let log = dir.path().join("restore.log");
+    let proxy = Proxy::start(&moto, &log, None);
+    let (code, _, err) = cellar(
+        &moto,
+        &["restore", "--repo", repo, "latest", "--target", "s3://restored/m", "--s3-endpoint", &proxy.endpoint],
+    );
+    assert_eq!(code, 0, "{err}");
+    let puts: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("PUT /restored/"))
+        .map(|l| l.split(' ').nth(1).unwrap().split('?').next().unwrap().to_string())
+        .collect();
+    let metas: Vec<usize> = (0..puts.len()).filter(|&i| puts[i].ends_with("/meta.json")).collect();
+    assert_eq!(metas.len(), complete_blocks(bucket()).values().map(|s| s.len()).sum::<usize>());
+    for &i in &metas {
+        let block = puts[i].trim_end_matches("meta.json");
+        let last_other = puts.iter().rposition(|p| p.starts_with(block) && !p.ends_with("/meta.json")).unwrap();
+        assert!(last_other < i, "{} was uploaded before the rest of its block", puts[i]);
+    }
+    // And the bytes that crossed the cut connection are exact.
+    let want: BTreeMap<String, String> = sha256_dir(bucket())
+        .into_iter()
+        .filter(|(k, _)| {
+            let p: Vec<&str> = k.split('/').collect();
+            p.len() >= 3 && complete_blocks(bucket()).get(p[0]).is_some_and(|s| s.contains(p[1]))
+        })
+        .map(|(k, v)| (format!("m/mimir/{k}"), v))
+        .collect();
+    assert_eq!(moto.contents("restored"), want);
+}

@@ -209,13 +209,26 @@ impl S3 {
         Ok(out)
     }
 
-    /// Stream an object's bytes (a blocking reader over the async body).
+    /// Stream an object's bytes (a blocking reader over the async body). A body that
+    /// breaks off is resumed with a ranged GET from where it stopped, pinned to the same
+    /// ETag, so a reset connection costs only the rest of the object and a replaced object
+    /// is detected instead of mixed.
     pub fn open(self: &Arc<Self>, bucket: &str, key: &str) -> anyhow::Result<Box<dyn Read + Send>> {
         let what = format!("reading s3://{bucket}/{key}");
         let resp = self
             .block_on(self.client.get_object().bucket(bucket).key(key).send())
             .map_err(|e| self.explain(e, &what))?;
-        Ok(Box::new(BodyReader { s3: self.clone(), body: resp.body, buf: bytes::Bytes::new() }))
+        let etag = resp.e_tag().map(str::to_string);
+        Ok(Box::new(BodyReader {
+            s3: self.clone(),
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            etag,
+            offset: 0,
+            resumes: 0,
+            body: resp.body,
+            buf: bytes::Bytes::new(),
+        }))
     }
 
     /// Upload from a reader of known size: one PUT up to 64 MiB, multipart above.
@@ -309,10 +322,50 @@ pub struct ObjectInfo {
     pub mtime_ns: i64,
 }
 
+/// How often a broken object body is resumed before the read fails.
+const MAX_RESUMES: u32 = 5;
+
 struct BodyReader {
     s3: Arc<S3>,
+    bucket: String,
+    key: String,
+    etag: Option<String>,
+    /// Bytes delivered so far.
+    offset: u64,
+    resumes: u32,
     body: ByteStream,
     buf: bytes::Bytes,
+}
+
+impl BodyReader {
+    fn resume(&mut self, cause: String) -> std::io::Result<()> {
+        if self.resumes >= MAX_RESUMES {
+            return Err(std::io::Error::other(format!(
+                "reading s3://{}/{}: {cause} (gave up after {MAX_RESUMES} resumes)",
+                self.bucket, self.key
+            )));
+        }
+        self.resumes += 1;
+        let mut req =
+            self.s3.client.get_object().bucket(&self.bucket).key(&self.key).range(format!("bytes={}-", self.offset));
+        if let Some(e) = &self.etag {
+            req = req.if_match(e);
+        }
+        let what = format!("resuming s3://{}/{} at byte {}", self.bucket, self.key, self.offset);
+        let resp = self.s3.block_on(req.send()).map_err(|e| {
+            // 412: the object was replaced meanwhile; 404: deleted. Either way the caller
+            // must not get a mix of two objects.
+            let e = self.s3.explain(e, &what);
+            let kind = if matches!(e.downcast_ref::<Error>(), Some(Error::NotFound(_))) {
+                std::io::ErrorKind::NotFound
+            } else {
+                std::io::ErrorKind::Other
+            };
+            std::io::Error::new(kind, format!("{e:#}"))
+        })?;
+        self.body = resp.body;
+        Ok(())
+    }
 }
 
 impl Read for BodyReader {
@@ -321,12 +374,13 @@ impl Read for BodyReader {
             match self.s3.block_on(self.body.next()) {
                 None => return Ok(0),
                 Some(Ok(b)) => self.buf = b,
-                Some(Err(e)) => return Err(std::io::Error::other(format!("reading S3 object body: {e}"))),
+                Some(Err(e)) => self.resume(format!("body broke off: {e}"))?,
             }
         }
         let n = out.len().min(self.buf.len());
         out[..n].copy_from_slice(&self.buf[..n]);
         self.buf = self.buf.slice(n..);
+        self.offset += n as u64;
         Ok(n)
     }
 }

@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""A recording HTTP proxy in front of a real S3 server, for tests.
+
+Usage: s3_proxy.py UPSTREAM_URL LOG_FILE [CUT_SUBSTRING]
+Prints "listening PORT" once it accepts connections. Every request is forwarded unchanged
+(path-style S3, so the signature stays valid) and logged as "METHOD PATH RANGE" in arrival
+order. If CUT_SUBSTRING is given, the first GET whose path contains it gets the full headers
+but only half of its body, then the connection is closed (a reset mid-download)."""
+import http.client
+import sys
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+upstream = urllib.parse.urlparse(sys.argv[1])
+log = open(sys.argv[2], "a", buffering=1)
+cut = sys.argv[3] if len(sys.argv) > 3 else None
+lock = threading.Lock()
+state = {"cut_done": False}
+
+
+class Proxy(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def forward(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n) if n else None
+        with lock:
+            log.write(f"{self.command} {self.path} {self.headers.get('Range', '-')}\n")
+            do_cut = self.command == "GET" and cut and cut in self.path and not state["cut_done"]
+            if do_cut:
+                state["cut_done"] = True
+        conn = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=60)
+        conn.request(self.command, self.path, body=body, headers=dict(self.headers))
+        resp = conn.getresponse()
+        data = resp.read()
+        self.send_response_only(resp.status, resp.reason)
+        for k, v in resp.getheaders():
+            if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if do_cut and len(data) > 1:
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = forward
+
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+print(f"listening {server.server_address[1]}", flush=True)
+server.serve_forever()
