@@ -498,7 +498,12 @@ struct Proxy {
 
 impl Proxy {
     fn start(moto: &Moto, log: &Path, cut: Option<&str>) -> Proxy {
+        Self::start_with(moto, log, cut, 0)
+    }
+
+    fn start_with(moto: &Moto, log: &Path, cut: Option<&str>, slowdown: u32) -> Proxy {
         let mut c = Command::new("python3");
+        c.env("SLOWDOWN", slowdown.to_string());
         c.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/s3_proxy.py")).arg(&moto.endpoint).arg(log);
         if let Some(cut) = cut {
             c.arg(cut);
@@ -578,4 +583,49 @@ fn reads_resume_after_a_reset_and_s3_restores_put_meta_json_last() {
         .map(|(k, v)| (format!("m/mimir/{k}"), v))
         .collect();
     assert_eq!(moto.contents("restored"), want);
+}
+
+/// Throttling (503 SlowDown) is retried with backoff; and a second backup of an unchanged
+/// bucket issues listing requests only: not one object is downloaded again.
+#[test]
+fn slowdown_is_retried_and_an_unchanged_bucket_costs_only_the_listing() {
+    let moto = Moto::start();
+    for b in ["many", "archive"] {
+        moto.create_bucket(b);
+    }
+    moto.py(
+        "for i in range(1500):\n    s3.put_object(Bucket='many', Key=f'tenant-{i % 3}/obj-{i:05d}', Body=os.urandom(100) + str(i).encode())",
+        &[],
+    );
+    let repo = "s3://archive/r";
+    assert_eq!(cellar(&moto, &["init", "--repo", repo, "--kdf-memory-kib", "256"]).0, 0);
+    let dir = tempfile::tempdir().unwrap();
+
+    let log = dir.path().join("first.log");
+    let proxy = Proxy::start_with(&moto, &log, None, 5);
+    let (code, out, err) =
+        cellar(&moto, &["backup", "--repo", repo, "--json", "--s3-endpoint", &proxy.endpoint, "s3://many"]);
+    assert_eq!(code, 0, "throttled requests must be retried: {err}");
+    let r: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(r["files_new"], 1500);
+    let first = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(first.lines().filter(|l| l.ends_with("THROTTLED")).count(), 5);
+    drop(proxy);
+
+    let log = dir.path().join("second.log");
+    let proxy = Proxy::start(&moto, &log, None);
+    let (code, out, err) =
+        cellar(&moto, &["backup", "--repo", repo, "--json", "--s3-endpoint", &proxy.endpoint, "s3://many"]);
+    assert_eq!(code, 0, "{err}");
+    let r: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(r["files_unmodified"], 1500);
+    assert_eq!(r["bytes_read"], 0);
+    let second = std::fs::read_to_string(&log).unwrap();
+    let source_requests: Vec<&str> = second.lines().filter(|l| l.contains(" /many")).collect();
+    assert!(!source_requests.is_empty());
+    assert!(
+        source_requests.iter().all(|l| l.starts_with("GET /many?") || l.starts_with("GET /many/?")),
+        "only listing requests on the source bucket: {:?}",
+        source_requests.iter().filter(|l| !l.contains("list-type")).take(3).collect::<Vec<_>>()
+    );
 }

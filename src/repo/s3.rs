@@ -292,17 +292,21 @@ impl S3 {
                 n += 1;
             }
             let done = aws_sdk_s3::types::CompletedMultipartUpload::builder().set_parts(Some(parts)).build();
-            self.block_on(
-                self.client
-                    .complete_multipart_upload()
-                    .bucket(bucket)
-                    .key(key)
-                    .upload_id(&upload_id)
-                    .multipart_upload(done)
-                    .send(),
-            )
-            .map_err(|e| self.explain(e, &what))?;
-            Ok(())
+            let mut req = self
+                .client
+                .complete_multipart_upload()
+                .bucket(bucket)
+                .key(key)
+                .upload_id(&upload_id)
+                .multipart_upload(done);
+            if if_none_match {
+                req = req.if_none_match("*");
+            }
+            match self.block_on(req.send()) {
+                Ok(_) => Ok(()),
+                Err(e) if if_none_match && e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => Ok(()),
+                Err(e) => Err(self.explain(e, &what)),
+            }
         })();
         if result.is_err() {
             // Nothing half-written stays visible or billed.
@@ -389,11 +393,13 @@ impl Read for BodyReader {
 pub struct S3Backend {
     s3: Arc<S3>,
     url: S3Url,
+    /// Send `If-None-Match: *` on creates; cleared when the server rejects the header.
+    conditional: std::sync::atomic::AtomicBool,
 }
 
 impl S3Backend {
     pub fn new(s3: Arc<S3>, url: S3Url) -> Self {
-        S3Backend { s3, url }
+        S3Backend { s3, url, conditional: std::sync::atomic::AtomicBool::new(true) }
     }
 
     pub fn s3(&self) -> &Arc<S3> {
@@ -501,9 +507,21 @@ impl Backend for S3Backend {
         self.write_with_class(name, data, None)
     }
 
+    /// Repository files are created once under content-derived names: `If-None-Match: *`
+    /// makes that explicit, and "already exists" (412) means the same bytes are there. A
+    /// server that does not support the header (501) gets plain PUTs from then on.
     fn write_with_class(&self, name: &str, data: &[u8], class: Option<&str>) -> anyhow::Result<()> {
+        use std::sync::atomic::Ordering::Relaxed;
         Self::check_name(name)?;
-        self.s3.upload(&self.url.bucket, &self.url.key(name), data.len() as u64, data, false, class).map(|_| ())
+        let key = self.url.key(name);
+        if self.conditional.load(Relaxed) {
+            match self.s3.upload(&self.url.bucket, &key, data.len() as u64, data, true, class) {
+                Ok(_) => return Ok(()),
+                Err(e) if format!("{e:#}").contains("HTTP 501") => self.conditional.store(false, Relaxed),
+                Err(e) => return Err(e),
+            }
+        }
+        self.s3.upload(&self.url.bucket, &key, data.len() as u64, data, false, class).map(|_| ())
     }
 
     fn prepare_read(&self, names: &[String], wait: bool) -> anyhow::Result<Vec<String>> {

@@ -5,7 +5,10 @@ Usage: s3_proxy.py UPSTREAM_URL LOG_FILE [CUT_SUBSTRING]
 Prints "listening PORT" once it accepts connections. Every request is forwarded unchanged
 (path-style S3, so the signature stays valid) and logged as "METHOD PATH RANGE" in arrival
 order. If CUT_SUBSTRING is given, the first GET whose path contains it gets the full headers
-but only half of its body, then the connection is closed (a reset mid-download)."""
+but only half of its body, then the connection is closed (a reset mid-download). With
+SLOWDOWN=N in the environment, the first N requests are answered `503 SlowDown` (throttling)
+without reaching the server."""
+import os
 import http.client
 import sys
 import threading
@@ -16,7 +19,7 @@ upstream = urllib.parse.urlparse(sys.argv[1])
 log = open(sys.argv[2], "a", buffering=1)
 cut = sys.argv[3] if len(sys.argv) > 3 else None
 lock = threading.Lock()
-state = {"cut_done": False}
+state = {"cut_done": False, "slowdown": int(os.environ.get("SLOWDOWN", "0"))}
 
 
 class Proxy(BaseHTTPRequestHandler):
@@ -29,7 +32,18 @@ class Proxy(BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(n) if n else None
         with lock:
-            log.write(f"{self.command} {self.path} {self.headers.get('Range', '-')}\n")
+            throttle = state["slowdown"] > 0
+            state["slowdown"] -= throttle
+            log.write(f"{self.command} {self.path} {self.headers.get('Range', '-')}{' THROTTLED' if throttle else ''}\n")
+        if throttle:
+            msg = b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
+            self.send_response(503, "Slow Down")
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("Content-Length", str(len(msg)))
+            self.end_headers()
+            self.wfile.write(msg)
+            return
+        with lock:
             do_cut = self.command == "GET" and cut and cut in self.path and not state["cut_done"]
             if do_cut:
                 state["cut_done"] = True
