@@ -144,15 +144,7 @@ fn read_pack(repo: &Repository, pack: &Id, indexed: &[crate::repo::pack::PackEnt
     let header = parse_pack(repo.key(), &bytes).context("header")?;
     anyhow::ensure!(header == indexed, "header does not match the index");
     for e in &header {
-        let loc = crate::repo::index::BlobLoc {
-            pack: 0,
-            offset: e.offset,
-            stored_len: e.stored_len,
-            raw_len: e.raw_len,
-            kind: e.kind,
-            compression: e.compression,
-        };
-        repo.decode_blob(&e.id, &loc, &bytes[e.offset as usize..(e.offset + e.stored_len) as usize])?;
+        repo.decode_entry(e, &bytes)?;
     }
     Ok(())
 }

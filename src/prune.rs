@@ -330,17 +330,9 @@ fn repack(
                 }
                 continue;
             }
-            let sealed = &bytes[e.offset as usize..(e.offset + e.stored_len) as usize];
             // Verify before copying: never spread damage into a new pack.
-            let loc = crate::repo::index::BlobLoc {
-                pack: 0,
-                offset: e.offset,
-                stored_len: e.stored_len,
-                raw_len: e.raw_len,
-                kind: e.kind,
-                compression: e.compression,
-            };
-            repo.decode_blob(&e.id, &loc, sealed).with_context(|| format!("repacking {}", p.short()))?;
+            repo.decode_entry(e, &bytes).with_context(|| format!("repacking {}", p.short()))?;
+            let sealed = &bytes[e.offset as usize..(e.offset + e.stored_len) as usize];
             let slot = (e.kind == BlobKind::Tree) as usize;
             let pb = &mut builders[slot];
             pb.add(&EncodedBlob {

@@ -157,6 +157,16 @@ impl Repository {
             backend.remove(&format!("keys/{key_id}"))?;
             bail!("a repository already exists at {}", backend.location());
         }
+        Repository::assemble(backend, key, key_id, config, settings)
+    }
+
+    fn assemble(
+        backend: Arc<dyn Backend>,
+        key: MasterKey,
+        key_id: Id,
+        config: Config,
+        settings: Settings,
+    ) -> anyhow::Result<Repository> {
         let id_key = settings.id_key()?;
         Ok(Repository {
             backend,
@@ -180,17 +190,7 @@ impl Repository {
         for (key_id, kf) in keys {
             if let Some(key) = kf.open(password)? {
                 let settings = config.settings(&key)?;
-                let id_key = settings.id_key()?;
-                return Ok(Repository {
-                    backend,
-                    key,
-                    key_id,
-                    config,
-                    settings,
-                    id_key,
-                    index: RwLock::new(Index::default()),
-                    seen_deletions: RwLock::default(),
-                });
+                return Repository::assemble(backend, key, key_id, config, settings);
             }
         }
         Err(Error::WrongPassword.into())
@@ -321,6 +321,14 @@ impl Repository {
 
     pub fn decode_blob(&self, id: &Id, loc: &BlobLoc, sealed: &[u8]) -> anyhow::Result<Vec<u8>> {
         blob::decode(&self.key, &self.id_key, id, loc.compression, loc.raw_len, sealed)
+    }
+
+    /// Decrypt and verify one blob of a pack held whole in memory (check, repack).
+    pub fn decode_entry(&self, e: &pack::PackEntry, pack: &[u8]) -> anyhow::Result<Vec<u8>> {
+        let sealed = pack
+            .get(e.offset as usize..e.offset as usize + e.stored_len as usize)
+            .ok_or_else(|| Error::Integrity(format!("blob {} lies outside its pack", e.id.short())))?;
+        blob::decode(&self.key, &self.id_key, &e.id, e.compression, e.raw_len, sealed)
     }
 
     /// Write a pack; data packs (`cold`) go to the repository's cold storage class if any.
