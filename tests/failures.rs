@@ -196,23 +196,10 @@ fn disk_full_fails_cleanly_and_keeps_the_repository_valid() {
     assert!(err.contains("No space left"), "{err}");
     let snaps: serde_json::Value = serde_json::from_str(&env.ok(&["snapshots", "--json", "--repo", r])).unwrap();
     assert_eq!(snaps.as_array().unwrap().len(), 1, "no snapshot may be written by a failed backup");
-    let leftovers: Vec<_> = walk_files(&repo).into_iter().filter(|p| p.to_string_lossy().contains(".tmp-")).collect();
+    let leftovers: Vec<_> = files_under(&repo).into_iter().filter(|p| p.to_string_lossy().contains(".tmp-")).collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
     let (code, _, err) = env.run(&["check", "--read-data", "--repo", r]);
     assert_eq!(code, 0, "{err}");
     let out = env.cmd().args(["dump", "latest", "s/small", "--repo", r]).output().unwrap();
     assert_eq!(out.stdout, b"fits", "the earlier snapshot still restores");
-}
-
-fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = vec![];
-    for e in fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk_files(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }

@@ -78,7 +78,7 @@ fn dry_runs_change_nothing() {
     write_source(&src, 6, 2, 100_000);
     env.backup(&[src.to_str().unwrap()]);
     let listing = |p: &Path| {
-        let mut v: Vec<_> = walkdir(p);
+        let mut v: Vec<_> = files_under(p);
         v.sort();
         v
     };
@@ -89,19 +89,6 @@ fn dry_runs_change_nothing() {
         serde_json::from_str(&env.ok(&["prune", "--dry-run", "--grace", "0s", "--json"])).unwrap();
     assert_eq!(r["packs_marked"], 0, "nothing is unused while both snapshots exist: {r}");
     assert_eq!(listing(&env.repo), before);
-}
-
-fn walkdir(p: &Path) -> Vec<PathBuf> {
-    let mut out = vec![];
-    for e in fs::read_dir(p).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walkdir(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 static REPO_DIR: OnceLock<PathBuf> = OnceLock::new();
@@ -207,7 +194,7 @@ fn concurrent_backups_and_prune_keep_every_snapshot_restorable() {
         write_source(&want, *i as u64 * 100, 3, 200_000);
         write_source(&want.join("changing"), *i as u64 * 100 + round + 1, 3, 200_000);
         let got = out.join(format!("src{i}"));
-        for f in walkdir(&want) {
+        for f in files_under(&want) {
             let rel = f.strip_prefix(&want).unwrap();
             assert_eq!(fs::read(got.join(rel)).unwrap(), fs::read(&f).unwrap(), "snapshot {id}: {}", rel.display());
         }

@@ -343,26 +343,13 @@ fn metadata_cache_is_used_and_verified() {
 
     // Damage the cache instead: it is detected and refilled from the (repaired) bucket.
     moto.py("s3.put_object(Bucket='archive', Key=sys.argv[1], Body=bytes.fromhex(sys.argv[2]))", &[&key, &good]);
-    let cached: Vec<_> = walk_cache(moto.cache.path()).into_iter().filter(|p| p.ends_with(&id)).collect();
+    let cached: Vec<_> = files_under(moto.cache.path()).into_iter().filter(|p| p.ends_with(&id)).collect();
     assert_eq!(cached.len(), 1, "the snapshot file is cached");
     std::fs::write(&cached[0], b"bad cache").unwrap();
     let (code, out, err) = cellar(&moto, &["snapshots", "--repo", repo, "--json"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains(&id));
     assert_eq!(hex::encode(std::fs::read(&cached[0]).unwrap()), good);
-}
-
-fn walk_cache(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = vec![];
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk_cache(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 /// Data packs in GLACIER: everyday commands never touch them (moto refuses to read cold

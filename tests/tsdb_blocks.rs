@@ -118,13 +118,7 @@ fn meta_json_appears_after_every_other_file_of_its_block() {
     let target = env.path("restored");
     // First restore creates the directories, so the watcher sees every file event later.
     env.ok(&["restore", "latest", "--target", target.to_str().unwrap()]);
-    let mut files = vec![];
-    for e in walk(&target) {
-        if e.is_file() {
-            files.push(e);
-        }
-    }
-    for f in &files {
+    for f in &files_under(&target) {
         fs::remove_file(f).unwrap();
     }
     let mut watcher = Command::new("inotifywait")
@@ -174,18 +168,6 @@ fn meta_json_appears_after_every_other_file_of_its_block() {
         "meta.json written in place"
     );
     assert_eq!(checked, complete_blocks(b).values().map(|s| s.len()).sum::<usize>());
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = vec![];
-    for e in fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        }
-        out.push(p);
-    }
-    out
 }
 
 static VICTIM: OnceLock<PathBuf> = OnceLock::new();

@@ -166,3 +166,17 @@ pub fn lib_repo(dir: &Path) -> std::sync::Arc<cellar::repo::Repository> {
     let backend = std::sync::Arc::new(cellar::repo::LocalBackend::new(dir));
     std::sync::Arc::new(cellar::repo::Repository::init(backend, PASSWORD.as_bytes(), &opts).unwrap())
 }
+
+/// Every file below `dir` (recursively), in no particular order.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    for e in fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
