@@ -150,7 +150,7 @@ impl Ctx {
     fn store(&self, kind: BlobKind, data: &[u8]) -> anyhow::Result<Id> {
         let id = self.repo.blob_id(data);
         if self.claim(&id) {
-            let b = crate::repo::blob::encode(self.repo.key(), self.repo.settings().zstd_level, id, kind, data);
+            let b = self.repo.encode_blob(id, kind, data);
             self.packer.send(b).map_err(|_| anyhow::anyhow!("the pack writer stopped"))?;
             self.blobs_new.fetch_add(1, Relaxed);
         }

@@ -42,7 +42,7 @@ impl Mapper<'_> {
         let id = self.dst.blob_id(plain);
         if !self.dst.index().is_reusable(&id) && self.claimed.insert(id) {
             self.packer
-                .send(self.dst.encode_blob(kind, plain))
+                .send(self.dst.encode_blob(id, kind, plain))
                 .map_err(|_| anyhow::anyhow!("the pack writer stopped"))?;
             self.report.blobs_stored += 1;
         }

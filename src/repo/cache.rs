@@ -13,6 +13,8 @@ use crate::repo::id::Id;
 pub struct CachedBackend {
     inner: Arc<dyn Backend>,
     dir: PathBuf,
+    /// `config` is written once at init and never changes: read once per process.
+    config: Vec<u8>,
 }
 
 /// Directories whose files are immutable and named by their hash.
@@ -22,12 +24,12 @@ fn cacheable(name: &str) -> bool {
 
 impl CachedBackend {
     /// Cache under `$XDG_CACHE_HOME/cellar/<repository id>` (or `~/.cache/…`).
-    pub fn new(inner: Arc<dyn Backend>, repo_id: &str) -> Option<CachedBackend> {
+    pub fn new(inner: Arc<dyn Backend>, repo_id: &str, config: Vec<u8>) -> Option<CachedBackend> {
         let base = std::env::var_os("CELLAR_CACHE_DIR")
             .map(PathBuf::from)
             .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("cellar")))
             .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/cellar")))?;
-        Some(CachedBackend { inner, dir: base.join(repo_id) })
+        Some(CachedBackend { inner, dir: base.join(repo_id), config })
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -57,6 +59,9 @@ impl CachedBackend {
 
 impl Backend for CachedBackend {
     fn read(&self, name: &str) -> anyhow::Result<Vec<u8>> {
+        if name == "config" {
+            return Ok(self.config.clone());
+        }
         if !cacheable(name) {
             return self.inner.read(name);
         }
@@ -128,7 +133,11 @@ impl Backend for CachedBackend {
 /// Wrap a remote backend in the cache, keyed by the repository id from its config. Without
 /// a repository yet (init) or a place for the cache, the backend is used as it is.
 pub fn with_cache(inner: Arc<dyn Backend>) -> Arc<dyn Backend> {
-    match crate::repo::read_config(inner.as_ref()).ok().and_then(|c| CachedBackend::new(inner.clone(), &c.id)) {
+    let cached = inner.read("config").ok().and_then(|bytes| {
+        let c = crate::repo::config::Config::parse(&bytes).ok()?;
+        CachedBackend::new(inner.clone(), &c.id, bytes)
+    });
+    match cached {
         Some(c) => Arc::new(c),
         None => inner,
     }

@@ -299,8 +299,10 @@ impl Repository {
         blob::blob_id(&self.id_key, data)
     }
 
-    pub fn encode_blob(&self, kind: BlobKind, data: &[u8]) -> EncodedBlob {
-        blob::encode(&self.key, self.settings.zstd_level, self.blob_id(data), kind, data)
+    /// Compress (if it pays) and seal a blob whose id the caller already computed (for
+    /// deduplication), so the data is hashed once.
+    pub fn encode_blob(&self, id: Id, kind: BlobKind, data: &[u8]) -> EncodedBlob {
+        blob::encode(&self.key, self.settings.zstd_level, id, kind, data)
     }
 
     pub fn locate(&self, id: &Id) -> anyhow::Result<(Id, BlobLoc)> {
