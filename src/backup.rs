@@ -350,7 +350,7 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
     let progress = Progress::new(opts.progress, "backup");
     let packer = Packer::start(repo.clone());
     let ctx = Arc::new(Ctx {
-        profiles: Profiles::new(&repo.settings().chunkers),
+        profiles: Profiles::new(&repo.settings().chunkers)?,
         repo: repo.clone(),
         packer: packer.sender(),
         claimed: Mutex::new(HashSet::new()),
@@ -493,6 +493,7 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
         tenants,
         excluded: excluded.clone(),
         shard: opts.shard.clone(),
+        thinned: None,
     };
     let (snap_id, snap_bytes) = repo.save_snapshot(&snap)?;
     Ok(BackupReport {
@@ -879,8 +880,8 @@ fn chunk_stream(
     // The first bytes choose the chunker profile (text or binary).
     let mut prefix = Vec::with_capacity(SNIFF_LEN);
     (&mut reader).take(SNIFF_LEN as u64).read_to_end(&mut prefix).map_err(ChunkError::Read)?;
-    let cutter = ctx.profiles.for_prefix(&prefix);
-    let mut wc = WindowedChunker::new(std::io::Cursor::new(prefix).chain(reader), cutter, WINDOW, window);
+    let chunking = ctx.profiles.for_prefix(&prefix);
+    let mut wc = WindowedChunker::new(std::io::Cursor::new(prefix).chain(reader), chunking, WINDOW, window);
     let mut ids = Vec::new();
     loop {
         let before = wc.bytes_read();

@@ -40,11 +40,16 @@ pub struct Policy {
     pub keep_within: Option<String>,
     #[serde(default)]
     pub keep_tag: Vec<String>,
+    /// Thin snapshots older than this (`0s`: all) by replacing TSDB blocks with the
+    /// compacted blocks that hold their samples (`forget --thin-compacted`, [`crate::thin`]).
+    #[serde(default)]
+    pub thin_compacted: Option<String>,
 }
 
 impl Policy {
+    /// True when no rule keeps anything (thinning is not a keep rule).
     pub fn is_empty(&self) -> bool {
-        *self == Policy::default()
+        Policy { thin_compacted: None, ..self.clone() } == Policy::default()
     }
 }
 
@@ -285,6 +290,7 @@ mod tests {
             tenants: vec![],
             excluded: vec![],
             shard: None,
+            thinned: None,
         };
         (Id(*blake3::hash(format!("{t}{sources}").as_bytes()).as_bytes()), s)
     }

@@ -20,6 +20,7 @@ pub mod repo;
 pub mod restore;
 pub mod source;
 pub mod stats;
+pub mod thin;
 pub mod userconfig;
 
 pub use error::{Error, Result};

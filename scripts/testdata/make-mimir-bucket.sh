@@ -26,6 +26,12 @@ Environment:
   START=1743465600  first sample, unix seconds (2025-04-01T00:00:00Z; keep it 2h-aligned)
   SEED=42           generator seed (sample data is deterministic; ULIDs are not)
   DROP_RATE=0.0005  probability that an ingester misses one replicated sample
+  COMPACT=0         1: also run the real Prometheus compactor (the `prometheus` server on a
+                    copy of each tenant's ingester blocks) and add its merged blocks, like
+                    Mimir's compactor does: one level-2 block per 2h range merging the
+                    replicas (meta.json compaction.sources lists them). 2: additionally
+                    compact those into 6h/18h blocks (levels 3+). Each stage takes ~1 min
+                    (Prometheus compacts one minute after start); tenants run in parallel.
   FORCE=0           1: wipe a non-empty OUT_DIR first (otherwise refuse)
   VERIFY=1          0: skip the final `promtool tsdb list` / `promtool tsdb analyze` check
 
@@ -50,6 +56,7 @@ START=${START:-1743465600}
 SEED=${SEED:-42}
 DROP_RATE=${DROP_RATE:-0.0005}
 FORCE=${FORCE:-0}
+COMPACT=${COMPACT:-0}
 VERIFY=${VERIFY:-1}
 BLOCK_DURATION=2h
 
@@ -99,9 +106,9 @@ make_blocks() {
 }
 
 # Rewrite meta.json files with a Mimir/Thanos "thanos" section (real file sizes).
-# Args: tenant block_dir...
+# Args: tenant block_dir...   (SOURCE=compactor for merged blocks)
 mimirize() {
-  python3 - "$@" <<'PY'
+  SOURCE=${SOURCE:-ingester} python3 - "$@" <<'PY'
 import json, os, sys
 tenant, dirs = sys.argv[1], sys.argv[2:]
 for d in dirs:
@@ -116,7 +123,7 @@ for d in dirs:
         "version": 1,
         "labels": {"__org_id__": tenant},
         "downsample": {"resolution": 0},
-        "source": "ingester",
+        "source": os.environ["SOURCE"],
         "segment_files": segs,
         "files": files,
     }
@@ -166,6 +173,76 @@ with gzip.open(os.path.join(tdir, "bucket-index.json.gz"), "wt") as f:
 PY
 }
 
+# Run the real Prometheus TSDB compactor over the blocks in each of "$@" (data dirs, one
+# per tenant, in parallel) until no blocks overlap and no range compaction is pending.
+# max-block-duration bounds the ranges: 2h = only merge overlapping replicas.
+compact_dirs() {
+  local maxdur=$1; shift
+  local pids=() i=0 d
+  printf 'global: {}\n' > "$WORK/prometheus.yml"
+  for d in "$@"; do
+    prometheus --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$d" \
+      --storage.tsdb.retention.time=100y --storage.tsdb.min-block-duration=2h \
+      --storage.tsdb.max-block-duration="$maxdur" --web.listen-address="127.0.0.1:0" \
+      > "$d.log" 2>&1 &
+    pids+=($!)
+    i=$((i + 1))
+  done
+  # Prometheus compacts a minute after start; it logs "compact blocks" per new block and
+  # its planner is done when the block set satisfies expect_done (polled, not slept).
+  local deadline=$(( $(date +%s) + 600 ))
+  for d in "$@"; do
+    until python3 - "$d" "$maxdur" <<'PY'
+import json, os, sys
+d, maxdur = sys.argv[1], sys.argv[2]
+if any(n.endswith(".tmp-for-creation") or n.endswith(".tmp-for-deletion") for n in os.listdir(d)):
+    sys.exit(1)
+metas = []
+for n in os.listdir(d):
+    p = os.path.join(d, n, "meta.json")
+    if os.path.exists(p):
+        metas.append(json.load(open(p)))
+metas.sort(key=lambda m: m["minTime"])
+# no overlaps left
+for a, b in zip(metas, metas[1:]):
+    if b["minTime"] < a["maxTime"]:
+        sys.exit(1)
+if maxdur != "2h":
+    # Range compaction: every 6h-aligned range except the newest holds one block.
+    H = 3600 * 1000
+    groups = {}
+    for m in metas:
+        groups.setdefault(m["minTime"] // (6 * H), []).append(m)
+    newest = max(groups)
+    if any(len(g) > 1 for k, g in groups.items() if k != newest):
+        sys.exit(1)
+sys.exit(0)
+PY
+    do
+      (( $(date +%s) < deadline )) || { kill "${pids[@]}" 2>/dev/null; die "prometheus did not compact $d in time (log: $d.log)"; }
+      sleep 2
+    done
+  done
+  kill "${pids[@]}" 2>/dev/null || true
+  wait "${pids[@]}" 2>/dev/null || true
+}
+
+# Blocks of data dir $2 that are not in tenant dir $1 (the compactor's output) move
+# there, with a Mimir meta.json (source: compactor). Sets MADE=(ULID...).
+adopt_compacted() {
+  local tdir=$1 d=$2 b
+  MADE=()
+  for b in "$d"/*/; do
+    b=${b%/}
+    [[ -f "$b/meta.json" && ! -e "$tdir/$(basename "$b")" ]] || continue
+    rm -f "$b/tombstones"
+    cp -a "$b" "$tdir/"
+    MADE+=("$tdir/$(basename "$b")")
+  done
+  ((${#MADE[@]} > 0)) && SOURCE=compactor mimirize "$(basename "$tdir")" "${MADE[@]}"
+  return 0
+}
+
 ti=0
 for tenant in $TENANTS; do
   tdir=$OUT_DIR/$tenant
@@ -183,6 +260,10 @@ for tenant in $TENANTS; do
   done
   ((${#new[@]} > 0)) || die "promtool produced no blocks for $tenant"
   mimirize "$tenant" "${new[@]}"
+  if [[ "$COMPACT" != 0 ]]; then
+    mkdir -p "$WORK/prom-$tenant"
+    cp -a "${new[@]}" "$WORK/prom-$tenant/"
+  fi
 
   if [[ "$EXTRAS" == 1 ]]; then
     xs=$(( SERIES / 4 > 10 ? SERIES / 4 : 10 ))
@@ -211,6 +292,20 @@ for tenant in $TENANTS; do
   fi
   ti=$((ti + 1))
 done
+
+if [[ "$COMPACT" != 0 ]]; then
+  command -v prometheus >/dev/null || die "prometheus not found; install it with: apt-get install -y prometheus"
+  dirs=()
+  for tenant in $TENANTS; do dirs+=("$WORK/prom-$tenant"); done
+  echo "== compacting replicas with the Prometheus compactor (~1 min)" >&2
+  compact_dirs 2h "${dirs[@]}"
+  for tenant in $TENANTS; do adopt_compacted "$OUT_DIR/$tenant" "$WORK/prom-$tenant"; done
+  if [[ "$COMPACT" == 2 ]]; then
+    echo "== compacting 2h blocks into 6h/18h blocks (~1 min)" >&2
+    compact_dirs 24h "${dirs[@]}"
+    for tenant in $TENANTS; do adopt_compacted "$OUT_DIR/$tenant" "$WORK/prom-$tenant"; done
+  fi
+fi
 
 # Summary
 echo

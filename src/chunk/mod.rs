@@ -5,10 +5,19 @@
 mod fastcdc2020;
 mod profile;
 mod stream;
+pub mod tsdb_records;
 
 pub use fastcdc2020::Cutter;
-pub use profile::{looks_like_text, Profiles, PROFILE_DEFAULT, PROFILE_TEXT, SNIFF_LEN};
+pub use profile::{
+    looks_like_text, Chunking, Profiles, PROFILE_DEFAULT, PROFILE_TEXT, PROFILE_TSDB_SEGMENT, SNIFF_LEN,
+};
 pub use stream::{Batch, WindowedChunker};
+pub use tsdb_records::RecordCutter;
+
+/// FastCDC, the content-defined chunker for any bytes.
+pub const ALGO_FASTCDC: &str = "fastcdc-v2020";
+/// Record-aware cutting of TSDB chunk segment files ([`tsdb_records`]); only `max` is used.
+pub const ALGO_TSDB_RECORDS: &str = "tsdb-records-v1";
 
 use anyhow::{bail, ensure};
 use serde::{Deserialize, Serialize};
@@ -16,7 +25,7 @@ use serde::{Deserialize, Serialize};
 /// Parameters of one chunker profile, stored sealed in the repository settings.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct ChunkerParams {
-    /// `"fastcdc-v2020"` is the only algorithm of format v1.
+    /// [`ALGO_FASTCDC`], or [`ALGO_TSDB_RECORDS`] for the `tsdb-segment` profile.
     pub algorithm: String,
     pub min: u32,
     pub avg: u32,
@@ -42,13 +51,27 @@ impl ChunkerParams {
         Self::with_sizes(1 << 10, 4 << 10, 16 << 10)
     }
 
+    /// Profile `tsdb-segment`: TSDB chunk records grouped per series and 2h range, at most
+    /// 64 KiB a group (format-spec/chunking.md).
+    pub fn tsdb_records_for_new_repo() -> Self {
+        ChunkerParams { algorithm: ALGO_TSDB_RECORDS.into(), min: 0, avg: 0, max: 64 << 10, normalization: 0, seed: 0 }
+    }
+
     pub fn with_sizes(min: u32, avg: u32, max: u32) -> Self {
-        ChunkerParams { algorithm: "fastcdc-v2020".into(), min, avg, max, normalization: 1, seed: 0 }
+        ChunkerParams { algorithm: ALGO_FASTCDC.into(), min, avg, max, normalization: 1, seed: 0 }
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
-        if self.algorithm != "fastcdc-v2020" {
-            bail!("unknown chunker algorithm {:?}", self.algorithm);
+        if self.algorithm == ALGO_TSDB_RECORDS {
+            ensure!(
+                (4 << 10..=4 << 20).contains(&self.max),
+                "record group size {} out of range 4 KiB..=4 MiB",
+                self.max
+            );
+            return Ok(());
+        }
+        if self.algorithm != ALGO_FASTCDC {
+            bail!("unknown chunker algorithm {:?} (made by a newer cellar?)", self.algorithm);
         }
         use fastcdc::v2020::*;
         ensure!(

@@ -3,10 +3,15 @@
 
 use std::collections::BTreeMap;
 
-use super::{ChunkerParams, Cutter};
+use anyhow::Context;
+
+use super::tsdb_records::{is_segment, RecordCutter};
+use super::{ChunkerParams, Cutter, ALGO_TSDB_RECORDS};
 
 pub const PROFILE_DEFAULT: &str = "default";
 pub const PROFILE_TEXT: &str = "text";
+/// Prometheus TSDB chunk segment files (`chunks/NNNNNN`), recognised by magic and version.
+pub const PROFILE_TSDB_SEGMENT: &str = "tsdb-segment";
 /// Bytes examined to classify an object.
 pub const SNIFF_LEN: usize = 8192;
 
@@ -20,25 +25,56 @@ pub fn looks_like_text(prefix: &[u8]) -> bool {
     !prefix.contains(&0) && printable * 100 >= prefix.len() * 97 && newlines > 0
 }
 
+/// How one object is cut.
+#[derive(Clone, Copy)]
+pub enum Chunking<'a> {
+    Cdc(&'a Cutter),
+    /// Record-aware, with the content-defined cutter for whatever does not parse.
+    Records(&'a RecordCutter, &'a Cutter),
+}
+
+impl Chunking<'_> {
+    pub fn max_size(&self) -> usize {
+        match self {
+            Chunking::Cdc(c) => c.max_size(),
+            Chunking::Records(r, c) => r.max_size().max(c.max_size()),
+        }
+    }
+}
+
 /// Cutters for every profile of a repository, built once per backup.
 pub struct Profiles {
     cutters: BTreeMap<String, Cutter>,
+    records: Option<RecordCutter>,
 }
 
 impl Profiles {
-    pub fn new(params: &BTreeMap<String, ChunkerParams>) -> Profiles {
-        Profiles { cutters: params.iter().map(|(k, p)| (k.clone(), Cutter::new(p))).collect() }
+    /// Fails on a profile this build cannot cut with (a repository made by a newer cellar):
+    /// writing with different cuts would silently lose deduplication.
+    pub fn new(params: &BTreeMap<String, ChunkerParams>) -> anyhow::Result<Profiles> {
+        let mut cutters = BTreeMap::new();
+        let mut records = None;
+        for (k, p) in params {
+            p.validate().with_context(|| format!("chunker profile {k:?}"))?;
+            if p.algorithm == ALGO_TSDB_RECORDS {
+                records = Some(RecordCutter::new(p.max as usize));
+            } else {
+                cutters.insert(k.clone(), Cutter::new(p));
+            }
+        }
+        anyhow::ensure!(cutters.contains_key(PROFILE_DEFAULT), "no default chunker profile");
+        Ok(Profiles { cutters, records })
     }
 
-    /// The cutter for an object starting with `prefix`; falls back to `default` when the
+    /// The chunking for an object starting with `prefix`; falls back to `default` when the
     /// repository has no profile of that kind (repositories made before it existed).
-    pub fn for_prefix(&self, prefix: &[u8]) -> &Cutter {
+    pub fn for_prefix(&self, prefix: &[u8]) -> Chunking<'_> {
+        let default = &self.cutters[PROFILE_DEFAULT];
+        if let Some(r) = self.records.as_ref().filter(|_| is_segment(prefix)) {
+            return Chunking::Records(r, default);
+        }
         let kind = if looks_like_text(prefix) { PROFILE_TEXT } else { PROFILE_DEFAULT };
-        self.cutters.get(kind).unwrap_or_else(|| &self.cutters[PROFILE_DEFAULT])
-    }
-
-    pub fn max_size(&self) -> usize {
-        self.cutters.values().map(|c| c.max_size()).max().unwrap_or(0)
+        Chunking::Cdc(self.cutters.get(kind).unwrap_or(default))
     }
 }
 

@@ -3,14 +3,16 @@
 
 use std::io::{ErrorKind, Read};
 
-use super::Cutter;
+use super::Chunking;
 
 /// Reads a stream window by window and yields the chunks of each window. The window
 /// buffer is borrowed so a worker can reuse one allocation for every file it reads: for
 /// many small files, allocating a window per file costs more than the hashing.
 pub struct WindowedChunker<'c, 'b, R> {
     reader: R,
-    cutter: &'c Cutter,
+    chunking: Chunking<'c>,
+    /// Bytes cut so far (0: the next window starts the object).
+    cut_total: u64,
     buf: &'b mut Vec<u8>,
     start: usize,
     filled: usize,
@@ -39,10 +41,20 @@ impl<'a> Batch<'a> {
 
 impl<'c, 'b, R: Read> WindowedChunker<'c, 'b, R> {
     /// `buf` grows to `window` (at least 4 × the largest chunk) once and is then reused.
-    pub fn new(reader: R, cutter: &'c Cutter, window: usize, buf: &'b mut Vec<u8>) -> Self {
-        let window = window.max(4 * cutter.max_size());
+    pub fn new(reader: R, chunking: Chunking<'c>, window: usize, buf: &'b mut Vec<u8>) -> Self {
+        let window = window.max(4 * chunking.max_size());
         buf.resize(window, 0);
-        WindowedChunker { reader, cutter, buf, start: 0, filled: 0, eof: false, lens: Vec::new(), total: 0 }
+        WindowedChunker {
+            reader,
+            chunking,
+            cut_total: 0,
+            buf,
+            start: 0,
+            filled: 0,
+            eof: false,
+            lens: Vec::new(),
+            total: 0,
+        }
     }
 
     /// Bytes read so far.
@@ -71,8 +83,22 @@ impl<'c, 'b, R: Read> WindowedChunker<'c, 'b, R> {
             return Ok(None);
         }
         self.lens.clear();
-        let used = self.cutter.cut(&self.buf[..self.filled], self.eof, &mut self.lens);
+        let data = &self.buf[..self.filled];
+        let used = match self.chunking {
+            Chunking::Cdc(c) => c.cut(data, self.eof, &mut self.lens),
+            Chunking::Records(r, fallback) => {
+                let rc = r.cut(data, self.cut_total == 0, self.eof, &mut self.lens);
+                if rc.invalid {
+                    // Not (or no longer) a valid segment file: cut the rest generically.
+                    self.chunking = Chunking::Cdc(fallback);
+                    rc.used + fallback.cut(&data[rc.used..], self.eof, &mut self.lens)
+                } else {
+                    rc.used
+                }
+            }
+        };
         self.start = used;
+        self.cut_total += used as u64;
         Ok(Some(Batch { data: &self.buf[..used], lens: &self.lens }))
     }
 }

@@ -189,6 +189,13 @@ struct InitArgs {
     /// Maximum chunk size of the text profile.
     #[arg(long, value_parser = parse_size, default_value = "16K")]
     text_chunk_max: u64,
+    /// Largest group of TSDB chunk records cut from a `chunks/NNNNNN` segment file. Records
+    /// are grouped per series and 2h range so replicas and compacted blocks share them.
+    #[arg(long, value_parser = parse_size, default_value = "64K")]
+    tsdb_group_max: u64,
+    /// Cut TSDB segment files like any binary file (content-defined), not at records.
+    #[arg(long)]
+    no_tsdb_records: bool,
     /// Target pack file size.
     #[arg(long, value_parser = parse_size, default_value = "16M")]
     pack_size: u64,
@@ -355,6 +362,13 @@ struct ForgetArgs {
     /// Apply the policy to each group of snapshots with the same… (host, sources, tags).
     #[arg(long, default_value = "sources")]
     group_by: String,
+    /// First rewrite snapshots older than AGE (default 0s: all) so that TSDB blocks whose
+    /// samples a compacted block in the repository holds (its compaction.sources include
+    /// theirs, same tenant) are replaced by that block; prune then reclaims the raw
+    /// replicas and intermediate levels. Blocks no compacted block covers are kept.
+    /// Works without --keep-* options too.
+    #[arg(long, value_name = "AGE", num_args = 0..=1, require_equals = true, default_missing_value = "0s")]
+    thin_compacted: Option<String>,
     /// Show what would be kept (and why) and removed; change nothing.
     #[arg(long, short = 'n')]
     dry_run: bool,
@@ -550,6 +564,13 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 c.validate().with_context(|| format!("{kind} chunk sizes"))?;
                 opts.chunkers.insert(kind.into(), c);
             }
+            if a.no_tsdb_records {
+                opts.chunkers.remove(crate::chunk::PROFILE_TSDB_SEGMENT);
+            } else {
+                let c = ChunkerParams { max: a.tsdb_group_max as u32, ..ChunkerParams::tsdb_records_for_new_repo() };
+                c.validate().context("--tsdb-group-max")?;
+                opts.chunkers.insert(crate::chunk::PROFILE_TSDB_SEGMENT.into(), c);
+            }
             opts.pack_size = a.pack_size;
             opts.zstd_level = a.compression_level;
             opts.kdf = a.kdf.params();
@@ -650,6 +671,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                             "excluded": s.excluded.len(),
                             "shard": s.shard,
                             "shard_group_complete": s.shard.as_ref().map(|_| complete_of(id)),
+                            "thinned": s.thinned,
                         })
                     })
                     .collect();
@@ -662,6 +684,13 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     if let Some(sh) = &s.shard {
                         let state = if complete_of(id) { "" } else { ", group INCOMPLETE" };
                         tags.push_str(&format!(" [shard {}/{} of {}{state}]", sh.index, sh.count, sh.group));
+                    }
+                    if let Some(th) = &s.thinned {
+                        tags.push_str(&format!(
+                            " [thinned from {}: {} blocks replaced]",
+                            th.original.short(),
+                            th.replaced.len()
+                        ));
                     }
                     println!(
                         "{:<9} {:<20} {:<16} {:>10} {:>8}  {}{}",
@@ -987,9 +1016,53 @@ fn print_prune(g: &Global, r: &crate::prune::PruneReport, dry_run: bool) -> anyh
     Ok(())
 }
 
+fn print_thin(g: &Global, r: &crate::thin::ThinReport, dry_run: bool) -> anyhow::Result<()> {
+    if g.json {
+        return print_json(&serde_json::json!({"thin": r}));
+    }
+    for (old, new, subs) in &r.rewritten {
+        let arrow = if dry_run { "would be rewritten".to_string() } else { format!("→ {}", &new[..8]) };
+        println!("thin {} {arrow}: {} blocks replaced by compacted blocks", &old[..8], subs.len());
+        for s in subs {
+            println!("  {} {} → {}", s.tenant, s.block, s.by);
+        }
+    }
+    println!(
+        "{} snapshots {}thinned, {} had nothing to replace{}",
+        r.rewritten.len(),
+        if dry_run { "would be " } else { "" },
+        r.unchanged,
+        if r.covers_skipped > 0 {
+            format!(", {} compacted blocks not usable (data marked by a prune)", r.covers_skipped)
+        } else {
+            String::new()
+        }
+    );
+    Ok(())
+}
+
 fn run_forget(g: &Global, a: ForgetArgs) -> anyhow::Result<u8> {
     use crate::forget::{apply_logical, Decision, GroupBy, Policy};
     let repo = g.open()?;
+    let cfg_policies = if a.ids.is_empty() { g.user_config()?.policy } else { Default::default() };
+    let thin_cli = a.thin_compacted.as_deref().map(crate::forget::parse_duration).transpose()?;
+    let thin_cfg: Vec<(String, time::Duration)> = cfg_policies
+        .iter()
+        .filter_map(|(k, p)| {
+            p.thin_compacted.as_deref().map(|d| crate::forget::parse_duration(d).map(|d| (k.clone(), d)))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let thinning = thin_cli.is_some() || !thin_cfg.is_empty();
+    if thinning {
+        let age = |s: &crate::repo::snapshot::Snapshot| {
+            thin_cli.or_else(|| {
+                let name = s.sources.iter().map(|src| crate::userconfig::source_name(src)).next()?;
+                thin_cfg.iter().find(|(k, _)| k == name).map(|(_, d)| *d)
+            })
+        };
+        let r = crate::thin::thin(&repo, &age, a.dry_run)?;
+        print_thin(g, &r, a.dry_run)?;
+    }
     let snaps = repo.list_snapshots()?;
     let policy = Policy {
         keep_last: a.keep_last,
@@ -1000,8 +1073,18 @@ fn run_forget(g: &Global, a: ForgetArgs) -> anyhow::Result<u8> {
         keep_yearly: a.keep_yearly,
         keep_within: a.keep_within.clone(),
         keep_tag: a.keep_tag.clone(),
+        thin_compacted: None,
     };
     let group_by = GroupBy::parse(&a.group_by)?;
+    let keep_rules_in_config = cfg_policies.values().any(|p| !p.is_empty());
+    if thinning && a.ids.is_empty() && policy.is_empty() && !keep_rules_in_config {
+        // Thinning only.
+        if a.prune && !a.dry_run {
+            let r = crate::prune::prune(&repo, &a.prune_opts.options(false)?)?;
+            print_prune(g, &r, false)?;
+        }
+        return Ok(0);
+    }
     let decisions: Vec<Decision> = if !a.ids.is_empty() {
         if !policy.is_empty() {
             bail!("give snapshot ids or a policy, not both");
@@ -1024,8 +1107,8 @@ fn run_forget(g: &Global, a: ForgetArgs) -> anyhow::Result<u8> {
     } else if !policy.is_empty() {
         apply_logical(&policy, group_by, &snaps)?
     } else {
-        let cfg = g.user_config()?;
-        if cfg.policy.is_empty() {
+        let cfg = crate::userconfig::UserConfig { policy: cfg_policies, ..Default::default() };
+        if !keep_rules_in_config {
             bail!("no retention policy: give --keep-* options, snapshot ids, or a config file (--config) with [policy.<source>] tables");
         }
         let mut out = vec![];
@@ -1033,7 +1116,11 @@ fn run_forget(g: &Global, a: ForgetArgs) -> anyhow::Result<u8> {
         let mut by_policy: std::collections::BTreeMap<&str, Vec<(crate::repo::Id, crate::repo::snapshot::Snapshot)>> =
             Default::default();
         for (id, s) in &snaps {
-            match s.sources.iter().map(|src| crate::userconfig::source_name(src)).find(|n| cfg.policy.contains_key(*n))
+            match s
+                .sources
+                .iter()
+                .map(|src| crate::userconfig::source_name(src))
+                .find(|n| cfg.policy.get(*n).is_some_and(|p| !p.is_empty()))
             {
                 Some(name) => {
                     by_policy.entry(cfg.policy.get_key_value(name).unwrap().0).or_default().push((*id, s.clone()))

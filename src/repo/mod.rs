@@ -102,6 +102,7 @@ impl Default for InitOptions {
         let mut chunkers = BTreeMap::new();
         chunkers.insert(crate::chunk::PROFILE_DEFAULT.to_string(), ChunkerParams::default_for_new_repo());
         chunkers.insert(crate::chunk::PROFILE_TEXT.to_string(), ChunkerParams::text_for_new_repo());
+        chunkers.insert(crate::chunk::PROFILE_TSDB_SEGMENT.to_string(), ChunkerParams::tsdb_records_for_new_repo());
         InitOptions {
             chunkers,
             pack_size: 16 << 20,
@@ -147,6 +148,7 @@ impl Repository {
             pack_storage_class: opts.pack_storage_class.clone(),
         };
         settings.validate()?;
+        crate::chunk::Profiles::new(&settings.chunkers)?;
         let config = Config::new(hex::encode(crypto::random::<16>()), &settings, &key);
         let kf = KeyFile::create(&key, password, opts.kdf)?;
         let kbytes = serde_json::to_vec_pretty(&kf)?;

@@ -33,6 +33,10 @@ pub struct Snapshot {
     /// Set when this snapshot is one shard of a logical snapshot taken by N workers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<Shard>,
+    /// Set when `forget --thin-compacted` rewrote this snapshot (blocks replaced by the
+    /// compacted blocks that hold their samples).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinned: Option<crate::thin::Thinned>,
 }
 
 /// One share of a sharded backup (`backup --shard I/N`).

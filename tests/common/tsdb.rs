@@ -63,3 +63,76 @@ pub fn promtool_list(dir: &Path) -> BTreeSet<String> {
         .filter_map(|l| l.split_whitespace().next().map(str::to_string))
         .collect()
 }
+
+/// A one-tenant bucket where the real Prometheus compactor has merged each 2h range's six
+/// ingester replicas into one level-2 block (`compaction.sources` = the replicas). Takes
+/// about a minute (Prometheus compacts a minute after it starts).
+pub fn compacted_bucket() -> &'static Path {
+    static B: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    &B.get_or_init(|| {
+        let d = tempfile::tempdir().unwrap();
+        let out = d.path().join("mimir");
+        let st = Command::new("bash")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/testdata/make-mimir-bucket.sh"))
+            .arg(&out)
+            .args(["60", "6"])
+            .env("REPLICAS", "3")
+            .env("COMPACT", "1")
+            .env("TENANTS", "anonymous")
+            .env("VERIFY", "0")
+            .output()
+            .unwrap();
+        assert!(st.status.success(), "generating blocks failed: {}", String::from_utf8_lossy(&st.stderr));
+        (d, out)
+    })
+    .1
+}
+
+/// A block's meta.json, the fields tests need.
+pub struct Meta {
+    pub ulid: String,
+    pub min_time: i64,
+    pub max_time: i64,
+    pub level: u64,
+    pub sources: BTreeSet<String>,
+}
+
+pub fn read_meta(block: &Path) -> Meta {
+    let m: serde_json::Value = serde_json::from_slice(&fs::read(block.join("meta.json")).unwrap()).unwrap();
+    Meta {
+        ulid: m["ulid"].as_str().unwrap().into(),
+        min_time: m["minTime"].as_i64().unwrap(),
+        max_time: m["maxTime"].as_i64().unwrap(),
+        level: m["compaction"]["level"].as_u64().unwrap(),
+        sources: m["compaction"]["sources"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().into()).collect(),
+    }
+}
+
+/// Every block directory under `dir` with its meta.json.
+pub fn metas(dir: &Path) -> Vec<(PathBuf, Meta)> {
+    let mut v: Vec<(PathBuf, Meta)> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("meta.json").exists())
+        .map(|p| {
+            let m = read_meta(&p);
+            (p, m)
+        })
+        .collect();
+    v.sort_by(|a, b| a.1.ulid.cmp(&b.1.ulid));
+    v
+}
+
+/// Copy a directory tree (blocks are small).
+pub fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let dst = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_dir(&p, &dst);
+        } else {
+            fs::copy(&p, &dst).unwrap();
+        }
+    }
+}
