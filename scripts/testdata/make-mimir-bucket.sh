@@ -208,14 +208,17 @@ for a, b in zip(metas, metas[1:]):
     if b["minTime"] < a["maxTime"]:
         sys.exit(1)
 if maxdur != "2h":
-    # Range compaction: every 6h-aligned range except the newest holds one block.
+    # Range compaction (ranges 6h and 18h): every aligned range but the newest holds at
+    # most one block, like Prometheus' planner leaves it.
     H = 3600 * 1000
-    groups = {}
-    for m in metas:
-        groups.setdefault(m["minTime"] // (6 * H), []).append(m)
-    newest = max(groups)
-    if any(len(g) > 1 for k, g in groups.items() if k != newest):
-        sys.exit(1)
+    for r in (6 * H, 18 * H):
+        groups = {}
+        for m in metas:
+            groups.setdefault(m["minTime"] // r, []).append(m)
+        newest = max(groups)
+        if any(len(g) > 1 and max(x["maxTime"] for x in g) - min(x["minTime"] for x in g) <= r
+               for k, g in groups.items() if k != newest):
+            sys.exit(1)
 sys.exit(0)
 PY
     do

@@ -36,7 +36,7 @@ use crate::error::Error;
 use blob::{BlobKind, EncodedBlob};
 use config::{Config, Settings};
 use crypto::{KdfParams, MasterKey};
-use index::{BlobLoc, Index, IndexFile};
+use index::{BlobLoc, Index, IndexBuilder, IndexFile};
 use keys::KeyFile;
 use snapshot::Snapshot;
 use tree::Tree;
@@ -263,15 +263,17 @@ impl Repository {
     }
 
     fn try_load_index(&self) -> anyhow::Result<()> {
-        let mut idx = Index::default();
         let records = self.list_deletions()?;
         *self.seen_deletions.write() = records.iter().map(|(id, _)| *id).collect();
-        idx.set_doomed(records.into_iter().flat_map(|(_, r)| r.packs));
-        for (name, _) in self.backend.list("index")? {
+        let files = self.backend.list("index")?;
+        let expected = files.iter().map(|(_, size)| *size as usize / 48).sum();
+        let mut b = IndexBuilder::new(expected)?;
+        b.set_doomed(records.into_iter().flat_map(|(_, r)| r.packs));
+        for (name, _) in files {
             let f = self.read_index_file(&name)?;
-            idx.add_file(&f);
+            b.add_file(&f)?;
         }
-        *self.index.write() = idx;
+        *self.index.write() = b.finish()?;
         Ok(())
     }
 
