@@ -307,11 +307,15 @@ pub fn restore(repo: &Repository, snap: &Snapshot, opts: &RestoreOptions) -> any
     let progress = Progress::new(opts.progress, "restore");
     for phase in &files {
         restore_files(repo, phase, &progress)?;
-        for f in phase {
+        // Per-file syscalls (rename, chmod, utimes) dominate restores of many small files:
+        // spread them over the cores.
+        phase.par_iter().try_for_each(|f| -> anyhow::Result<()> {
             if f.write_to != f.dest {
                 fs::rename(&f.write_to, &f.dest).with_context(|| format!("renaming into {}", f.dest.display()))?;
             }
-            set_meta(&f.dest, &f.node)?;
+            set_meta(&f.dest, &f.node)
+        })?;
+        for f in phase {
             report.files += 1;
             report.bytes += f.node.size;
             report.completion_order.push(f.path.clone());
@@ -354,11 +358,12 @@ fn make_dir(target: &Path, rel: &Path) -> anyhow::Result<()> {
     }
 }
 
-fn open_nofollow(p: &Path, create: bool) -> anyhow::Result<fs::File> {
+/// Open for writing, creating the file if needed; `truncate` empties an existing one.
+fn open_nofollow(p: &Path, truncate: bool) -> anyhow::Result<fs::File> {
     OpenOptions::new()
         .write(true)
-        .create(create)
-        .truncate(create)
+        .create(true)
+        .truncate(truncate)
         .custom_flags(libc::O_NOFOLLOW)
         .open(p)
         .with_context(|| format!("opening {} for writing", p.display()))
@@ -366,11 +371,14 @@ fn open_nofollow(p: &Path, create: bool) -> anyhow::Result<fs::File> {
 
 fn restore_files(repo: &Repository, files: &[PlannedFile], progress: &Progress) -> anyhow::Result<()> {
     // Create every file at its final length; empty files are done here.
+    // Empty files are made here; the others by the first worker that writes to them.
+    files.par_iter().filter(|f| f.node.content.is_empty()).try_for_each(|f| -> anyhow::Result<()> {
+        open_nofollow(&f.write_to, true)?.set_len(f.node.size)?;
+        Ok(())
+    })?;
     let idx = repo.index();
     let mut by_pack: BTreeMap<u32, BTreeMap<u32, BlobUse>> = BTreeMap::new();
     for (fi, f) in files.iter().enumerate() {
-        let file = open_nofollow(&f.write_to, true)?;
-        file.set_len(f.node.size)?;
         let mut off = 0u64;
         for id in &f.node.content {
             let loc = idx.locate(id).with_context(|| format!("restoring {}", f.path))?;
@@ -411,7 +419,11 @@ fn restore_files(repo: &Repository, files: &[PlannedFile], progress: &Progress) 
                             if open.len() == OPEN_FILES {
                                 open.remove(0);
                             }
-                            open.push((fi, open_nofollow(&f.write_to, false)?));
+                            // Created without truncating (other workers may have written
+                            // parts already); the length fixes what was there before.
+                            let file = open_nofollow(&f.write_to, false)?;
+                            file.set_len(f.node.size).with_context(|| format!("sizing {}", f.write_to.display()))?;
+                            open.push((fi, file));
                             open.len() - 1
                         }
                     };

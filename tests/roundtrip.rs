@@ -146,3 +146,23 @@ fn several_sources_and_stdin_in_one_snapshot() {
     assert_eq!(env.dump("latest", "b.txt"), b"B");
     assert_eq!(env.dump("latest", "a/f"), b"A");
 }
+
+#[test]
+fn restoring_over_an_older_copy_replaces_every_file_exactly() {
+    let env = Env::new();
+    let src = env.path("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("short"), b"abc").unwrap();
+    fs::write(src.join("long"), pseudo_random(300_000, 3)).unwrap();
+    fs::write(src.join("empty"), b"").unwrap();
+    env.backup(&[src.to_str().unwrap()]);
+    // The target already holds other versions: longer, shorter, non-empty.
+    let target = env.path("t");
+    let dst = target.join("src");
+    fs::create_dir_all(&dst).unwrap();
+    fs::write(dst.join("short"), pseudo_random(100_000, 4)).unwrap();
+    fs::write(dst.join("long"), b"x").unwrap();
+    fs::write(dst.join("empty"), b"not empty").unwrap();
+    env.ok(&["restore", "latest", "--target", target.to_str().unwrap()]);
+    assert_same_tree(&src, &dst);
+}

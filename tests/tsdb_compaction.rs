@@ -167,9 +167,17 @@ fn thinning_replaces_covered_blocks_only_and_prune_reclaims_the_replicas() {
     let day2 = snapshot_blocks(&env, "latest");
     let before = env.stats()["stored_bytes"].as_u64().unwrap();
 
-    // A dry run changes nothing.
+    // A dry run changes nothing; a policy in the config file thins like the option does,
+    // and a snapshot younger than the policy's age is left alone.
     let out = env.ok(&["forget", "--thin-compacted", "--dry-run"]);
     assert!(out.contains("would be rewritten"), "{out}");
+    let cfg = env.path("cellar.toml");
+    fs::write(&cfg, "[policy.mimir]\nthin-compacted = \"0s\"\n").unwrap();
+    let out = env.ok(&["--config", cfg.to_str().unwrap(), "forget", "--dry-run"]);
+    assert!(out.contains("1 snapshots would be thinned"), "{out}");
+    fs::write(&cfg, "[policy.mimir]\nthin-compacted = \"30d\"\n").unwrap();
+    let out = env.ok(&["--config", cfg.to_str().unwrap(), "forget", "--dry-run"]);
+    assert!(out.contains("0 snapshots would be thinned"), "{out}");
     let snaps: serde_json::Value = serde_json::from_str(&env.ok(&["snapshots", "--json"])).unwrap();
     assert!(snaps.as_array().unwrap().iter().all(|s| s["thinned"].is_null()));
 

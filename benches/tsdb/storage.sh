@@ -34,8 +34,8 @@ size() { du -sb "$1" | cut -f1; }
 init_all() {
   local r=$WORK/repos/$1
   rm -rf "$r"; mkdir -p "$r"
-  "$CELLAR" -r "$r/cellar" init >/dev/null
-  "$CELLAR" -r "$r/cellar-generic" init --no-tsdb-records >/dev/null
+  "$CELLAR" -r "$r/cellar" init >/dev/null 2>&1
+  "$CELLAR" -r "$r/cellar-generic" init --no-tsdb-records >/dev/null 2>&1
   if command -v restic >/dev/null; then restic init -q -r "$r/restic" >/dev/null; fi
   if command -v borg >/dev/null; then borg init -e repokey "$r/borg" >/dev/null 2>&1; fi
 }
@@ -94,8 +94,7 @@ lineage() {
   # The compacted data alone: the bucket once the compactor has caught up.
   rm -rf "$WORK/final"; mkdir -p "$WORK/final/mimir/anonymous"
   python3 "$here/live_state.py" "$d/all/anonymous" "$WORK/final/mimir/anonymous" final
-  "$CELLAR" -r "$WORK/repos/final" init >/dev/null 2>&1 || true
-  rm -rf "$WORK/repos/final"; "$CELLAR" -r "$WORK/repos/final" init >/dev/null
+  rm -rf "$WORK/repos/final"; "$CELLAR" -r "$WORK/repos/final" init >/dev/null 2>&1
   "$CELLAR" -r "$WORK/repos/final" backup "$WORK/final/mimir" >/dev/null
   local comp; comp=$(size "$WORK/final/mimir")
   local comp_c; comp_c=$(size "$WORK/repos/final")

@@ -147,6 +147,10 @@ pub struct Index {
 struct Spilled {
     keys: Vec<[u32; 3]>,
     map: memmap2::Mmap,
+    file: std::fs::File,
+    /// Bit per record: set when the same id has a record with a lower number (a blob
+    /// stored twice), so a sequential scan yields each blob once.
+    repeat: Vec<u64>,
 }
 
 const RECORD_LEN: usize = 52;
@@ -174,18 +178,7 @@ fn encode_record(id: &Id, l: &BlobLoc) -> [u8; RECORD_LEN] {
 impl Spilled {
     fn record(&self, k: &[u32; 3]) -> (Id, BlobLoc) {
         let at = k[2] as usize * RECORD_LEN;
-        let r = &self.map[at..at + RECORD_LEN];
-        let u = |i: usize| u32::from_le_bytes(r[i..i + 4].try_into().expect("4 bytes"));
-        let loc = BlobLoc {
-            pack: u(32),
-            offset: u(36),
-            stored_len: u(40),
-            raw_len: u(44),
-            // Written by this process from validated index entries.
-            kind: if r[48] == 0 { BlobKind::Data } else { BlobKind::Tree },
-            compression: if r[49] == 0 { Compression::None } else { Compression::Zstd },
-        };
-        (Id(r[..32].try_into().expect("32 bytes")), loc)
+        decode_record(&self.map[at..at + RECORD_LEN])
     }
 
     /// Locations recorded for `id`, in index order.
@@ -251,21 +244,28 @@ impl IndexBuilder {
         let map = unsafe { memmap2::Mmap::map(&file)? };
         keys.sort_unstable();
         keys.shrink_to_fit();
-        let base = Spilled { keys, map };
-        // Distinct ids: equal prefixes are adjacent; compare full ids only within a run.
+        let n = keys.len();
+        let mut base = Spilled { keys, map, file, repeat: vec![0; n.div_ceil(64)] };
+        // Distinct ids: equal prefixes are adjacent (records in order within a run, as the
+        // keys sort by record number last); compare full ids only within a run.
         let mut count = 0;
         let mut i = 0;
-        while i < base.keys.len() {
+        while i < n {
             let p = key_prefix(&base.keys[i]);
             let mut j = i + 1;
-            while j < base.keys.len() && key_prefix(&base.keys[j]) == p {
+            while j < n && key_prefix(&base.keys[j]) == p {
                 j += 1;
             }
-            if j - i == 1 {
-                count += 1;
-            } else {
-                let ids: std::collections::HashSet<Id> = base.keys[i..j].iter().map(|k| base.record(k).0).collect();
-                count += ids.len();
+            let mut seen: Vec<Id> = Vec::new();
+            for k in i..j {
+                let key = base.keys[k];
+                let id = if j - i == 1 { Id::default() } else { base.record(&key).0 };
+                if j - i > 1 && seen.contains(&id) {
+                    base.repeat[key[2] as usize / 64] |= 1 << (key[2] % 64);
+                } else {
+                    seen.push(id);
+                    count += 1;
+                }
             }
             i = j;
         }
@@ -273,6 +273,60 @@ impl IndexBuilder {
         idx.base = Some(base);
         Ok(idx)
     }
+}
+
+/// Sequential scan of a spill file, skipping repeated ids.
+struct ScanRecords<'a> {
+    spilled: &'a Spilled,
+    buf: Vec<u8>,
+    /// Record number of `buf[0]`.
+    at: usize,
+    next: usize,
+}
+
+impl Iterator for ScanRecords<'_> {
+    type Item = (Id, BlobLoc);
+
+    fn next(&mut self) -> Option<(Id, BlobLoc)> {
+        use std::os::unix::fs::FileExt;
+        let total = self.spilled.keys.len();
+        loop {
+            if self.next >= total {
+                return None;
+            }
+            let n = self.next;
+            self.next += 1;
+            if self.spilled.repeat[n / 64] & (1 << (n % 64)) != 0 {
+                continue;
+            }
+            if n >= self.at + self.buf.len() / RECORD_LEN {
+                let count = (total - n).min(20_000);
+                self.buf.resize(count * RECORD_LEN, 0);
+                // The file is ours and complete; a failing read means the disk failed.
+                self.spilled
+                    .file
+                    .read_exact_at(&mut self.buf, (n * RECORD_LEN) as u64)
+                    .expect("reading the index spill file");
+                self.at = n;
+            }
+            let o = (n - self.at) * RECORD_LEN;
+            return Some(decode_record(&self.buf[o..o + RECORD_LEN]));
+        }
+    }
+}
+
+fn decode_record(r: &[u8]) -> (Id, BlobLoc) {
+    let u = |i: usize| u32::from_le_bytes(r[i..i + 4].try_into().expect("4 bytes"));
+    let loc = BlobLoc {
+        pack: u(32),
+        offset: u(36),
+        stored_len: u(40),
+        raw_len: u(44),
+        // Written by this process from validated index entries.
+        kind: if r[48] == 0 { BlobKind::Data } else { BlobKind::Tree },
+        compression: if r[49] == 0 { Compression::None } else { Compression::Zstd },
+    };
+    (Id(r[..32].try_into().expect("32 bytes")), loc)
 }
 
 impl BlobLoc {
@@ -362,18 +416,10 @@ impl Index {
         self.count
     }
 
-    /// Each distinct blob once, with one of its locations.
+    /// Each distinct blob once, with one of its locations. Reads the spill file in order
+    /// (not through the mapping), so a full scan does not grow the resident set.
     pub fn blobs(&self) -> impl Iterator<Item = (Id, BlobLoc)> + '_ {
-        let base = self.base.iter().flat_map(|b| {
-            b.keys.iter().enumerate().filter_map(move |(i, k)| {
-                let (id, loc) = b.record(k);
-                // Skip a repeat of an id seen earlier in its prefix run.
-                let p = key_prefix(k);
-                let repeat =
-                    b.keys[..i].iter().rev().take_while(|k2| key_prefix(k2) == p).any(|k2| b.record(k2).0 == id);
-                (!repeat).then_some((id, loc))
-            })
-        });
+        let base = self.base.iter().flat_map(|b| ScanRecords { spilled: b, buf: Vec::new(), at: 0, next: 0 });
         let recent = self
             .recent
             .iter()
