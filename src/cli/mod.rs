@@ -567,7 +567,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             if a.no_tsdb_records {
                 opts.chunkers.remove(crate::chunk::PROFILE_TSDB_SEGMENT);
             } else {
-                let c = ChunkerParams { max: a.tsdb_group_max as u32, ..ChunkerParams::tsdb_records_for_new_repo() };
+                let max = u32::try_from(a.tsdb_group_max).unwrap_or(u32::MAX);
+                let c = ChunkerParams { max, ..ChunkerParams::tsdb_records_for_new_repo() };
                 c.validate().context("--tsdb-group-max")?;
                 opts.chunkers.insert(crate::chunk::PROFILE_TSDB_SEGMENT.into(), c);
             }
