@@ -7,25 +7,26 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+/// Run the bucket generator into a fresh temporary directory (`<tmp>/mimir`).
+fn generate(args: &[&str], env: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("mimir");
+    let st = Command::new("bash")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/testdata/make-mimir-bucket.sh"))
+        .arg(&out)
+        .args(args)
+        .envs(env.iter().copied())
+        .env("VERIFY", "0")
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "generating blocks failed: {}", String::from_utf8_lossy(&st.stderr));
+    (d, out)
+}
+
 /// One generated bucket per test binary (promtool takes a few seconds).
 pub fn bucket() -> &'static Path {
     static B: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    &B.get_or_init(|| {
-        let d = tempfile::tempdir().unwrap();
-        let out = d.path().join("mimir");
-        let st = Command::new("bash")
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/testdata/make-mimir-bucket.sh"))
-            .arg(&out)
-            .args(["40", "4"])
-            .env("REPLICAS", "3")
-            .env("EXTRAS", "1")
-            .env("VERIFY", "0")
-            .output()
-            .unwrap();
-        assert!(st.status.success(), "generating blocks failed: {}", String::from_utf8_lossy(&st.stderr));
-        (d, out)
-    })
-    .1
+    &B.get_or_init(|| generate(&["40", "4"], &[("REPLICAS", "3"), ("EXTRAS", "1")])).1
 }
 
 /// What the bucket holds, judged independently of cellar: tenant → complete block ULIDs.
@@ -69,23 +70,7 @@ pub fn promtool_list(dir: &Path) -> BTreeSet<String> {
 /// about a minute (Prometheus compacts a minute after it starts).
 pub fn compacted_bucket() -> &'static Path {
     static B: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    &B.get_or_init(|| {
-        let d = tempfile::tempdir().unwrap();
-        let out = d.path().join("mimir");
-        let st = Command::new("bash")
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/testdata/make-mimir-bucket.sh"))
-            .arg(&out)
-            .args(["60", "6"])
-            .env("REPLICAS", "3")
-            .env("COMPACT", "1")
-            .env("TENANTS", "anonymous")
-            .env("VERIFY", "0")
-            .output()
-            .unwrap();
-        assert!(st.status.success(), "generating blocks failed: {}", String::from_utf8_lossy(&st.stderr));
-        (d, out)
-    })
-    .1
+    &B.get_or_init(|| generate(&["60", "6"], &[("REPLICAS", "3"), ("COMPACT", "1"), ("TENANTS", "anonymous")])).1
 }
 
 /// A block's meta.json, the fields tests need.
