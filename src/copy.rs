@@ -9,11 +9,11 @@
 
 use anyhow::Context;
 use serde::Serialize;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::repo::blob::BlobKind;
-use crate::repo::packer::{save_index_for, Packer};
+use crate::repo::packer::BlobWriter;
 use crate::repo::snapshot::Snapshot;
 use crate::repo::tree::{NodeKind, Tree};
 use crate::repo::{Id, Repository};
@@ -29,23 +29,16 @@ pub struct CopyReport {
 
 struct Mapper<'a> {
     src: &'a Repository,
-    dst: &'a Repository,
-    packer: crossbeam_channel::Sender<crate::repo::blob::EncodedBlob>,
+    writer: BlobWriter,
     map: HashMap<Id, Id>,
-    claimed: HashSet<Id>,
     report: CopyReport,
 }
 
 impl Mapper<'_> {
     /// Store plaintext in the destination unless it has it; returns its destination id.
     fn put(&mut self, kind: BlobKind, plain: &[u8]) -> anyhow::Result<Id> {
-        let id = self.dst.blob_id(plain);
-        if !self.dst.index().is_reusable(&id) && self.claimed.insert(id) {
-            self.packer
-                .send(self.dst.encode_blob(id, kind, plain))
-                .map_err(|_| anyhow::anyhow!("the pack writer stopped"))?;
-            self.report.blobs_stored += 1;
-        }
+        let (id, stored) = self.writer.put(kind, plain)?;
+        self.report.blobs_stored += stored as u64;
         Ok(id)
     }
 
@@ -90,20 +83,13 @@ fn same_snapshot(a: &Snapshot, b: &Snapshot) -> bool {
 }
 
 pub fn copy(src: &Repository, dst: Arc<Repository>, snaps: &[(Id, Snapshot)]) -> anyhow::Result<CopyReport> {
-    let mut writer = dst.register_writer()?;
+    let mut marker = dst.register_writer()?;
     dst.load_index()?;
-    writer.saw(dst.seen_deletions())?;
+    marker.saw(dst.seen_deletions())?;
     src.load_index()?;
     let existing = dst.list_snapshots()?;
-    let packer = Packer::start(dst.clone());
-    let mut m = Mapper {
-        src,
-        dst: &dst,
-        packer: packer.sender(),
-        map: HashMap::new(),
-        claimed: HashSet::new(),
-        report: CopyReport::default(),
-    };
+    let mut m =
+        Mapper { src, writer: BlobWriter::new(dst.clone()), map: HashMap::new(), report: CopyReport::default() };
     let mut new_snaps = vec![];
     let result = (|| -> anyhow::Result<()> {
         for (id, s) in snaps {
@@ -122,12 +108,10 @@ pub fn copy(src: &Repository, dst: Arc<Repository>, snaps: &[(Id, Snapshot)]) ->
         }
         Ok(())
     })();
-    let Mapper { packer: tx, mut report, .. } = m;
-    drop(tx);
-    let packed = packer.finish();
+    let Mapper { writer: blobs, mut report, .. } = m;
+    let written = blobs.finish();
     result?;
-    let packed = packed.context("writing packs to the destination")?;
-    report.bytes_added = packed.bytes_written + save_index_for(&dst, packed.packs, 256)?;
+    report.bytes_added = written.context("writing packs to the destination")?;
     // Snapshots last: once one exists, everything it references is stored and indexed.
     for s in new_snaps {
         let (id, bytes) = dst.save_snapshot(&s)?;

@@ -71,6 +71,14 @@ pub struct RestoreReport {
     pub cold_packs_requested: Vec<String>,
 }
 
+impl RestoreReport {
+    fn file_done(&mut self, path: &str, size: u64) {
+        self.files += 1;
+        self.bytes += size;
+        self.completion_order.push(path.to_string());
+    }
+}
+
 /// The packs holding these files' data, made readable first if they sit in cold storage
 /// (restore requested for exactly these, then waited for unless `no_wait`). Returns the
 /// packs still pending.
@@ -206,9 +214,7 @@ pub fn restore_to_s3(
             Ok(())
         })?;
         for e in phase {
-            report.files += 1;
-            report.bytes += e.node.size;
-            report.completion_order.push(e.path.clone());
+            report.file_done(&e.path, e.node.size);
         }
     }
     progress.finish();
@@ -316,9 +322,7 @@ pub fn restore(repo: &Repository, snap: &Snapshot, opts: &RestoreOptions) -> any
             set_meta(&f.dest, &f.node)
         })?;
         for f in phase {
-            report.files += 1;
-            report.bytes += f.node.size;
-            report.completion_order.push(f.path.clone());
+            report.file_done(&f.path, f.node.size);
         }
     }
     progress.finish();

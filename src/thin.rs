@@ -20,12 +20,12 @@
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use crate::layout::{load_blocks, BlockInfo};
 use crate::repo::blob::BlobKind;
-use crate::repo::packer::{save_index_for, Packer};
+use crate::repo::packer::BlobWriter;
 use crate::repo::snapshot::{parse_time, Snapshot, TenantBlocks};
 use crate::repo::tree::{Node, NodeKind, Tree};
 use crate::repo::{Id, Repository};
@@ -104,7 +104,7 @@ pub fn thin(
     }
 
     let mut report = ThinReport::default();
-    let mut store = Store { repo, packer: None, claimed: HashSet::new() };
+    let mut store = BlobWriter::new(repo.clone());
     let mut usable: HashMap<String, Option<Node>> = HashMap::new();
     let mut new_snaps: Vec<(Id, Snapshot, Vec<Substitution>)> = vec![];
     for (i, (id, s)) in snaps.iter().enumerate() {
@@ -175,15 +175,15 @@ pub fn thin(
             list.sort_by(|a, b| a.ulid.cmp(&b.ulid));
             list.dedup_by(|a, b| a.ulid == b.ulid);
             if !dry_run {
-                let leaf = store.put(BlobKind::Tree, &tree.to_bytes())?;
-                root = replace_subtree(&mut store, &root, &t.path, leaf)?;
+                let (leaf, _) = store.put(BlobKind::Tree, &tree.to_bytes())?;
+                root = replace_subtree(repo, &mut store, &root, &t.path, leaf)?;
                 *t = TenantBlocks {
                     path: t.path.clone(),
                     tenant: t.tenant.clone(),
                     blocks: list.len() as u64,
                     min_time: list.iter().map(|b| b.min_time).min().unwrap_or(0),
                     max_time: list.iter().map(|b| b.max_time).max().unwrap_or(0),
-                    list: store.put(BlobKind::Tree, &serde_json::to_vec(&list)?)?,
+                    list: store.put(BlobKind::Tree, &serde_json::to_vec(&list)?)?.0,
                 };
             }
             subs.extend(replaced.into_iter().map(|(b, by)| Substitution {
@@ -205,10 +205,7 @@ pub fn thin(
         new_snaps.push((*id, n, subs));
     }
 
-    if let Some(p) = store.packer.take() {
-        let packed = p.finish().context("writing thinned trees")?;
-        save_index_for(repo, packed.packs, 256)?;
-    }
+    store.finish().context("writing thinned trees")?;
     for (old, s, subs) in new_snaps {
         let new = if dry_run {
             String::new()
@@ -267,37 +264,18 @@ fn subtree_at(repo: &Repository, root: &Id, path: &str) -> anyhow::Result<Id> {
 }
 
 /// Store new trees from the directory at `path` up to the root; returns the new root.
-fn replace_subtree(store: &mut Store, root: &Id, path: &str, leaf: Id) -> anyhow::Result<Id> {
+fn replace_subtree(repo: &Repository, store: &mut BlobWriter, root: &Id, path: &str, leaf: Id) -> anyhow::Result<Id> {
     let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
     let Some((last, parents)) = comps.split_last() else { return Ok(leaf) };
     let parent_path = parents.join("/");
-    let parent_id = subtree_at(store.repo, root, &parent_path)?;
-    let mut parent: Tree = store.repo.read_tree(&parent_id)?;
+    let parent_id = subtree_at(repo, root, &parent_path)?;
+    let mut parent: Tree = repo.read_tree(&parent_id)?;
     let node = parent
         .nodes
         .iter_mut()
         .find(|n| n.name == last.as_bytes())
         .with_context(|| format!("snapshot tree has no directory {path:?}"))?;
     node.subtree = Some(leaf);
-    let new_parent = store.put(BlobKind::Tree, &parent.to_bytes())?;
-    replace_subtree(store, root, &parent_path, new_parent)
-}
-
-struct Store<'a> {
-    repo: &'a Arc<Repository>,
-    packer: Option<Packer>,
-    claimed: HashSet<Id>,
-}
-
-impl Store<'_> {
-    fn put(&mut self, kind: BlobKind, plain: &[u8]) -> anyhow::Result<Id> {
-        let id = self.repo.blob_id(plain);
-        if !self.repo.index().is_reusable(&id) && self.claimed.insert(id) {
-            let p = self.packer.get_or_insert_with(|| Packer::start(self.repo.clone()));
-            p.sender()
-                .send(self.repo.encode_blob(id, kind, plain))
-                .map_err(|_| anyhow::anyhow!("the pack writer stopped"))?;
-        }
-        Ok(id)
-    }
+    let (new_parent, _) = store.put(BlobKind::Tree, &parent.to_bytes())?;
+    replace_subtree(repo, store, root, &parent_path, new_parent)
 }

@@ -256,15 +256,19 @@ impl IndexBuilder {
             while j < n && key_prefix(&base.keys[j]) == p {
                 j += 1;
             }
-            let mut seen: Vec<Id> = Vec::new();
-            for k in i..j {
-                let key = base.keys[k];
-                let id = if j - i == 1 { Id::default() } else { base.record(&key).0 };
-                if j - i > 1 && seen.contains(&id) {
-                    base.repeat[key[2] as usize / 64] |= 1 << (key[2] % 64);
-                } else {
-                    seen.push(id);
-                    count += 1;
+            if j - i == 1 {
+                count += 1;
+            } else {
+                let mut seen: Vec<Id> = Vec::new();
+                for k in i..j {
+                    let key = base.keys[k];
+                    let id = base.record(&key).0;
+                    if seen.contains(&id) {
+                        base.repeat[key[2] as usize / 64] |= 1 << (key[2] % 64);
+                    } else {
+                        seen.push(id);
+                        count += 1;
+                    }
                 }
             }
             i = j;

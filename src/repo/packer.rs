@@ -92,3 +92,38 @@ pub fn save_index_for(repo: &Repository, packs: Vec<(Id, Vec<PackEntry>)>, per_f
     }
     Ok(bytes)
 }
+
+/// Stores whole plaintext blobs the repository does not have yet, for operations that
+/// write a few blobs outside the backup pipeline (copy, thinning). Each blob is stored at
+/// most once per writer; the packer starts with the first blob.
+pub struct BlobWriter {
+    repo: Arc<Repository>,
+    packer: Option<Packer>,
+    claimed: std::collections::HashSet<Id>,
+}
+
+impl BlobWriter {
+    pub fn new(repo: Arc<Repository>) -> BlobWriter {
+        BlobWriter { repo, packer: None, claimed: Default::default() }
+    }
+
+    /// The blob's id, and whether this call stored it.
+    pub fn put(&mut self, kind: BlobKind, plain: &[u8]) -> anyhow::Result<(Id, bool)> {
+        let id = self.repo.blob_id(plain);
+        if self.repo.index().is_reusable(&id) || !self.claimed.insert(id) {
+            return Ok((id, false));
+        }
+        let p = self.packer.get_or_insert_with(|| Packer::start(self.repo.clone()));
+        p.sender()
+            .send(self.repo.encode_blob(id, kind, plain))
+            .map_err(|_| anyhow::anyhow!("the pack writer stopped"))?;
+        Ok((id, true))
+    }
+
+    /// Write the last pack and index what was stored; returns the bytes written.
+    pub fn finish(self) -> anyhow::Result<u64> {
+        let Some(p) = self.packer else { return Ok(0) };
+        let packed = p.finish()?;
+        Ok(packed.bytes_written + save_index_for(&self.repo, packed.packs, 256)?)
+    }
+}
