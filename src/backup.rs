@@ -23,7 +23,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::Arc;
 
-use crate::chunk::{Profiles, WindowedChunker, SNIFF_LEN};
+use crate::chunk::similar::{BaseWalker, Successors};
+use crate::chunk::{looks_like_text, Profiles, WindowedChunker, SNIFF_LEN};
 use crate::layout::{tsdb, BlockInfo, Excluded, Layout, Reason};
 use crate::progress::Progress;
 use crate::repo::blob::{BlobKind, EncodedBlob};
@@ -122,7 +123,12 @@ struct Ctx {
     files_changed: AtomicU64,
     files_unmodified: AtomicU64,
     blobs_new: AtomicU64,
+    /// New chunks stored as deltas.
+    deltas_new: AtomicU64,
     progress: Arc<crate::progress::Counters>,
+    /// Chunk sequences of text objects, for finding delta bases (`None`: no deltas).
+    successors: Option<Successors>,
+    gzip: bool,
 }
 
 impl Ctx {
@@ -155,6 +161,33 @@ impl Ctx {
             self.blobs_new.fetch_add(1, Relaxed);
         }
         Ok(id)
+    }
+
+    /// Compress, seal and queue a claimed blob, as a delta against `base` when one was
+    /// found and pays.
+    fn store_new(&self, id: Id, data: &[u8], base: Option<Id>) -> anyhow::Result<()> {
+        let delta = base.and_then(|b| self.repo.read_base(&b).ok().map(|plain| (b, plain)));
+        let b = match delta {
+            Some((b, plain)) => self.repo.encode_delta(id, data, b, &plain),
+            None => self.repo.encode_blob(id, BlobKind::Data, data),
+        };
+        if b.base.is_some() {
+            self.deltas_new.fetch_add(1, Relaxed);
+        }
+        self.packer.send(b).map_err(|_| anyhow::anyhow!("the pack writer stopped"))?;
+        self.blobs_new.fetch_add(1, Relaxed);
+        Ok(())
+    }
+
+    /// A stored blob that can serve as a delta base for a chunk similar to `old`: `old`
+    /// itself, or its base when `old` is a delta (bases are always whole).
+    fn base_for(&self, old: &Id, len: usize) -> Option<Id> {
+        let idx = self.repo.index();
+        let base = idx.base_of(old).unwrap_or(*old);
+        let loc = idx.get(&base)?;
+        let similar_size = (len / 4..=len.saturating_mul(4)).contains(&(loc.raw_len as usize));
+        (idx.is_reusable(&base) && loc.compression != crate::repo::blob::Compression::Delta && similar_size)
+            .then_some(base)
     }
 }
 
@@ -280,6 +313,8 @@ fn node_of(e: &SourceEntry, kind: NodeKind) -> Node {
         subtree: None,
         target: e.target.clone(),
         etag: e.etag.clone(),
+        gzip: None,
+        text: false,
     }
 }
 
@@ -369,7 +404,10 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
         files_changed: AtomicU64::new(0),
         files_unmodified: AtomicU64::new(0),
         blobs_new: AtomicU64::new(0),
+        deltas_new: AtomicU64::new(0),
         progress: progress.counters.clone(),
+        successors: repo.settings().deltas.then(Successors::default),
+        gzip: repo.settings().gzip_transparent,
     });
 
     let (job_tx, job_rx) = bounded::<FileJob>(JOB_QUEUE);
@@ -652,6 +690,11 @@ fn walk_entry(ctx: &Ctx, at: At, dir: &Arc<DirState>, slot: usize, jobs: &Sender
             ctx.bytes.fetch_add(e.size, Relaxed);
             if let Some(p) = prev.filter(|p| unchanged(ctx, p, &node)) {
                 node.content = p.content.clone();
+                node.gzip = p.gzip.clone();
+                node.text = p.text;
+                if let Some(s) = ctx.successors.as_ref().filter(|_| p.text) {
+                    s.record(None, &p.content);
+                }
                 ctx.files_unmodified.fetch_add(1, Relaxed);
                 return fill(ctx, dir, slot, Some(node));
             }
@@ -814,13 +857,18 @@ fn run_job(ctx: &Ctx, job: FileJob, window: &mut Vec<u8>) {
         return fill(ctx, &dir, slot, None);
     }
     let label = String::from_utf8_lossy(&node.name).into_owned();
+    let mut source_again = None;
     let (reader, path): (Box<dyn Read + Send>, Option<String>) = match source {
         JobSource::Path(src, p) => {
             if let Some(hook) = ctx.before_open {
                 hook(&p);
             }
             match src.open(&p) {
-                Ok(f) => (f, Some(src.display(&p))),
+                Ok(f) => {
+                    let shown = src.display(&p);
+                    source_again = Some((src, p));
+                    (f, Some(shown))
+                }
                 Err(e) => {
                     // A block the compactor deleted under us: drop the block, not an error.
                     if !(e.kind() == std::io::ErrorKind::NotFound && dir.fail_block()) {
@@ -832,8 +880,48 @@ fn run_job(ctx: &Ctx, job: FileJob, window: &mut Vec<u8>) {
         }
         JobSource::Reader(r) => (r, None),
     };
-    match chunk_stream(ctx, reader, window) {
-        Ok((content, size)) => {
+    let reopen = match &source_again {
+        Some((src, p)) => Some((src.clone(), p.clone())),
+        None => None,
+    };
+    let mut reader = reader;
+    let mut prefix = Vec::with_capacity(SNIFF_LEN);
+    let result = match (&mut reader).take(SNIFF_LEN as u64).read_to_end(&mut prefix) {
+        Err(e) => Err(ChunkError::Read(e)),
+        // Gzip-transparent only where the source can be read again if decoding fails.
+        Ok(_) if ctx.gzip && reopen.is_some() && crate::gzip::header_len(&prefix).is_ok_and(|h| h.is_some()) => {
+            let mut dec = crate::gzip::Decoder::new(std::io::Cursor::new(prefix).chain(reader));
+            let r = chunk_stream(ctx, &mut dec, window);
+            // Progress counts source bytes, not decoded ones.
+            ctx.progress.bytes.fetch_sub(dec.emitted(), Relaxed);
+            match r {
+                Ok((content, _, text)) => {
+                    let d = dec.finish();
+                    match gzip_recipe(ctx, d) {
+                        Ok((recipe, size)) => {
+                            ctx.progress.bytes.fetch_add(size, Relaxed);
+                            node.gzip = Some(recipe);
+                            Ok((content, size, text))
+                        }
+                        Err(e) => Err(ChunkError::Store(e)),
+                    }
+                }
+                Err(ChunkError::Read(e)) if e.get_ref().is_some_and(|i| i.is::<crate::gzip::NotReproducible>()) => {
+                    let (src, p) = reopen.expect("checked above");
+                    ctx.notices.lock().push(format!("{}: {e}; stored as raw bytes", src.display(&p)));
+                    match src.open(&p) {
+                        Ok(mut r) => chunk_stream(ctx, &mut r, window),
+                        Err(e) => Err(ChunkError::Read(e)),
+                    }
+                }
+                Err(e) => Err(e),
+            }
+        }
+        Ok(_) => chunk_stream(ctx, &mut std::io::Cursor::new(prefix).chain(reader), window),
+    };
+    match result {
+        Ok((content, size, text)) => {
+            node.text = text && ctx.successors.is_some();
             if let Some(p) = &path {
                 if size != node.size && dir.fail_block() {
                     return fill(ctx, &dir, slot, None);
@@ -872,17 +960,18 @@ enum ChunkError {
     Store(anyhow::Error),
 }
 
-fn chunk_stream(
-    ctx: &Ctx,
-    mut reader: Box<dyn Read + Send>,
-    window: &mut Vec<u8>,
-) -> Result<(Vec<Id>, u64), ChunkError> {
+/// Cut, hash, deduplicate and store one object; returns its chunk ids, its length and
+/// whether it was cut as text (and so offers its chunks as delta bases).
+fn chunk_stream(ctx: &Ctx, reader: &mut dyn Read, window: &mut Vec<u8>) -> Result<(Vec<Id>, u64, bool), ChunkError> {
     // The first bytes choose the chunker profile (text or binary).
     let mut prefix = Vec::with_capacity(SNIFF_LEN);
-    (&mut reader).take(SNIFF_LEN as u64).read_to_end(&mut prefix).map_err(ChunkError::Read)?;
+    reader.take(SNIFF_LEN as u64).read_to_end(&mut prefix).map_err(ChunkError::Read)?;
     let chunking = ctx.profiles.for_prefix(&prefix);
+    let text = looks_like_text(&prefix);
+    let successors = ctx.successors.as_ref().filter(|_| text);
+    let mut walker = BaseWalker::default();
     let mut wc = WindowedChunker::new(std::io::Cursor::new(prefix).chain(reader), chunking, WINDOW, window);
-    let mut ids = Vec::new();
+    let mut ids: Vec<Id> = Vec::new();
     loop {
         let before = wc.bytes_read();
         let batch = match wc.next_batch() {
@@ -891,13 +980,46 @@ fn chunk_stream(
             Err(e) => return Err(ChunkError::Read(e)),
         };
         let chunks = batch.chunks();
-        let new: anyhow::Result<Vec<Id>> = if chunks.len() == 1 {
-            ctx.store(BlobKind::Data, chunks[0]).map(|id| vec![id])
+        let batch_ids: Vec<Id> = if chunks.len() == 1 {
+            vec![ctx.repo.blob_id(chunks[0])]
         } else {
-            chunks.par_iter().map(|c| ctx.store(BlobKind::Data, c)).collect()
+            chunks.par_iter().map(|c| ctx.repo.blob_id(c)).collect()
         };
-        ids.extend(new.map_err(ChunkError::Store)?);
+        // In order: which chunks are new, and the old chunk each new one may be a delta of.
+        let mut new = Vec::new();
+        for (i, id) in batch_ids.iter().enumerate() {
+            let claimed = ctx.claim(id);
+            let old = successors.and_then(|s| walker.step(s, *id, !claimed));
+            if claimed {
+                new.push((i, old.and_then(|o| ctx.base_for(&o, chunks[i].len()))));
+            }
+        }
+        let stored: anyhow::Result<()> = if new.len() == 1 {
+            ctx.store_new(batch_ids[new[0].0], chunks[new[0].0], new[0].1)
+        } else {
+            new.par_iter().try_for_each(|&(i, base)| ctx.store_new(batch_ids[i], chunks[i], base))
+        };
+        stored.map_err(ChunkError::Store)?;
+        if let Some(s) = successors {
+            s.record(ids.last().copied(), &batch_ids);
+        }
+        ids.extend(batch_ids);
         ctx.progress.bytes.fetch_add(wc.bytes_read() - before, Relaxed);
     }
-    Ok((ids, wc.bytes_read()))
+    Ok((ids, wc.bytes_read(), text))
+}
+
+/// Store a decoded gzip object's corrections; returns the recipe and the object's size.
+fn gzip_recipe(ctx: &Ctx, d: crate::gzip::Decoded) -> anyhow::Result<(crate::gzip::Recipe, u64)> {
+    let mut recipe = crate::gzip::Recipe { content_len: d.plain + d.tail, members: vec![] };
+    let mut size = d.tail;
+    for (header, segments, trailer) in d.members {
+        size += (header.len() + trailer.len()) as u64;
+        let mut m = crate::gzip::Member { header, segments: vec![], trailer };
+        for (plain, corrections) in segments {
+            m.segments.push(crate::gzip::Segment { plain, corrections: ctx.store(BlobKind::Data, &corrections)? });
+        }
+        recipe.members.push(m);
+    }
+    Ok((recipe, size + d.deflate))
 }

@@ -103,8 +103,8 @@ pub fn check(repo: &Repository, read_data: bool) -> anyhow::Result<CheckReport> 
                         )),
                     },
                     NodeKind::File => {
-                        for b in &n.content {
-                            if !idx.contains(b) {
+                        for b in n.data_blobs() {
+                            if !idx.contains(b) || idx.base_of(b).is_some_and(|base| !idx.contains(&base)) {
                                 r.errors.push(format!(
                                     "snapshot {}: file {:?} needs blob {} which is missing",
                                     id.short(),

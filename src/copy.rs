@@ -32,6 +32,8 @@ struct Mapper<'a> {
     writer: BlobWriter,
     map: HashMap<Id, Id>,
     report: CopyReport,
+    /// Format version of the destination (gzip-transparent files need 2).
+    dst_version: u32,
 }
 
 impl Mapper<'_> {
@@ -63,6 +65,18 @@ impl Mapper<'_> {
             match n.kind {
                 NodeKind::File => {
                     n.content = n.content.iter().map(|c| self.blob(c)).collect::<anyhow::Result<_>>()?;
+                    if let Some(g) = n.gzip.as_mut() {
+                        anyhow::ensure!(
+                            self.dst_version >= 2,
+                            "{:?} is stored gzip-transparently, which the destination repository (format v{}) cannot hold; \
+                             copy into a repository made by `cellar init` of this version",
+                            n.name_lossy(),
+                            self.dst_version
+                        );
+                        for s in g.members.iter_mut().flat_map(|m| &mut m.segments) {
+                            s.corrections = self.blob(&s.corrections)?;
+                        }
+                    }
                 }
                 NodeKind::Dir => {
                     if let Some(sub) = n.subtree {
@@ -89,7 +103,13 @@ pub fn copy(src: &Repository, dst: Arc<Repository>, snaps: &[(Id, Snapshot)]) ->
     src.load_index()?;
     let existing = dst.list_snapshots()?;
     let mut m =
-        Mapper { src, writer: BlobWriter::new(dst.clone()), map: HashMap::new(), report: CopyReport::default() };
+        Mapper {
+        src,
+        writer: BlobWriter::new(dst.clone()),
+        map: HashMap::new(),
+        report: CopyReport::default(),
+        dst_version: dst.config().version,
+    };
     let mut new_snaps = vec![];
     let result = (|| -> anyhow::Result<()> {
         for (id, s) in snaps {

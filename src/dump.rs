@@ -59,6 +59,16 @@ impl Read for ContentReader<'_> {
     }
 }
 
+/// The original bytes of a file node: its content, or for gzip-transparent files the gzip
+/// stream recreated from the decoded content and the recipe.
+pub fn file_reader<'r>(repo: &'r Repository, node: &'r Node) -> Box<dyn Read + 'r> {
+    let content = ContentReader::new(repo, &node.content);
+    match &node.gzip {
+        None => Box::new(content),
+        Some(recipe) => Box::new(crate::gzip::Rebuilder::new(content, recipe, Box::new(|id| repo.read_blob(id)))),
+    }
+}
+
 /// Write a file's bytes, or a directory as tar, to `out`.
 pub fn dump(repo: &Repository, snap: &Snapshot, path: &str, out: &mut dyn Write) -> anyhow::Result<()> {
     repo.load_index()?;
@@ -68,7 +78,7 @@ pub fn dump(repo: &Repository, snap: &Snapshot, path: &str, out: &mut dyn Write)
     }
     match node.kind {
         NodeKind::File => {
-            let n = std::io::copy(&mut ContentReader::new(repo, &node.content), out)?;
+            let n = std::io::copy(&mut file_reader(repo, &node), out)?;
             if n != node.size {
                 bail!("{path}: produced {n} bytes, expected {}", node.size);
             }
@@ -95,7 +105,7 @@ fn dump_tar(repo: &Repository, dir: &Node, out: &mut dyn Write) -> anyhow::Resul
         let p = Path::new(&base).join(rel);
         let mut h = header(&node, node.kind, node.size);
         match node.kind {
-            NodeKind::File => tar.append_data(&mut h, &p, ContentReader::new(repo, &node.content)),
+            NodeKind::File => tar.append_data(&mut h, &p, file_reader(repo, &node)),
             NodeKind::Dir => tar.append_data(&mut h, &p, &b""[..]),
             NodeKind::Symlink => {
                 let t = String::from_utf8_lossy(node.target.as_deref().unwrap_or_default()).into_owned();

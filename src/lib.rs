@@ -12,6 +12,7 @@ pub mod copy;
 pub mod dump;
 pub mod error;
 pub mod forget;
+pub mod gzip;
 pub mod layout;
 pub mod location;
 pub mod progress;

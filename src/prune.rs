@@ -98,12 +98,13 @@ pub fn used_blobs(repo: &Repository) -> anyhow::Result<(HashSet<Id>, usize)> {
             for n in repo.read_tree(&t)?.nodes {
                 match n.kind {
                     NodeKind::Dir => stack.extend(n.subtree),
-                    NodeKind::File => used.extend(n.content),
+                    NodeKind::File => used.extend(n.data_blobs()),
                     NodeKind::Symlink => {}
                 }
             }
         }
     }
+    repo.index().with_bases(&mut used);
     Ok((used, snaps.len()))
 }
 
@@ -341,6 +342,7 @@ fn repack(
                 compression: e.compression,
                 raw_len: e.raw_len,
                 sealed: sealed.to_vec(),
+                base: e.base,
             });
             if pb.len() >= target {
                 written.push(write_pack(repo, std::mem::take(pb), slot == 0)?);

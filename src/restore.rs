@@ -90,8 +90,11 @@ pub fn prepare_cold<'a>(
     let idx = repo.index();
     let mut packs = std::collections::BTreeSet::new();
     for n in nodes {
-        for id in &n.content {
+        for id in n.data_blobs() {
             packs.insert(pack_name(&idx.pack_id(idx.locate(id)?.pack)));
+            if let Some(b) = idx.base_of(id) {
+                packs.insert(pack_name(&idx.pack_id(idx.locate(&b)?.pack)));
+            }
         }
     }
     drop(idx);
@@ -204,7 +207,7 @@ pub fn restore_to_s3(
         // Each phase completes before the next starts: no commit record before its data.
         phase.par_iter().try_for_each(|e| -> anyhow::Result<()> {
             let key = url.key(&e.path);
-            let mut reader = CountingReader { inner: crate::dump::ContentReader::new(repo, &e.node.content), n: 0 };
+            let mut reader = CountingReader { inner: crate::dump::file_reader(repo, &e.node), n: 0 };
             s3.upload(&url.bucket, &key, e.node.size, &mut reader, false, None)?;
             if reader.n != e.node.size {
                 bail!("{}: produced {} bytes, expected {}", e.path, reader.n, e.node.size);
@@ -380,9 +383,20 @@ fn restore_files(repo: &Repository, files: &[PlannedFile], progress: &Progress) 
         open_nofollow(&f.write_to, true)?.set_len(f.node.size)?;
         Ok(())
     })?;
+    // Gzip-transparent files are recreated front to back (each deflate segment continues
+    // the previous one), each by one worker.
+    files.par_iter().filter(|f| f.node.gzip.is_some()).try_for_each(|f| -> anyhow::Result<()> {
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, open_nofollow(&f.write_to, true)?);
+        let n = std::io::copy(&mut crate::dump::file_reader(repo, &f.node), &mut out)
+            .with_context(|| format!("restoring {}", f.path))?;
+        out.into_inner().map_err(|e| e.into_error())?;
+        f.written.store(n, Relaxed);
+        progress.counters.bytes.fetch_add(n, Relaxed);
+        Ok(())
+    })?;
     let idx = repo.index();
     let mut by_pack: BTreeMap<u32, BTreeMap<u32, BlobUse>> = BTreeMap::new();
-    for (fi, f) in files.iter().enumerate() {
+    for (fi, f) in files.iter().enumerate().filter(|(_, f)| f.node.gzip.is_none()) {
         let mut off = 0u64;
         for id in &f.node.content {
             let loc = idx.locate(id).with_context(|| format!("restoring {}", f.path))?;

@@ -238,7 +238,7 @@ fn cover_node(repo: &Repository, snap: &Snapshot, c: &BlockInfo) -> anyhow::Resu
     while let Some(t) = stack.pop() {
         for n in repo.read_tree(&t)?.nodes {
             let index = repo.index();
-            let ok = n.content.iter().all(|b| index.is_reusable(b)) && n.subtree.is_none_or(|s| index.is_reusable(&s));
+            let ok = n.data_blobs().all(|b| index.is_reusable(b)) && n.subtree.is_none_or(|s| index.is_reusable(&s));
             if !ok {
                 return Ok(None);
             }

@@ -5,6 +5,7 @@
 mod fastcdc2020;
 mod profile;
 mod stream;
+pub mod similar;
 pub mod tsdb_records;
 
 pub use fastcdc2020::Cutter;

@@ -196,6 +196,15 @@ struct InitArgs {
     /// Cut TSDB segment files like any binary file (content-defined), not at records.
     #[arg(long)]
     no_tsdb_records: bool,
+    /// Store gzip files (daily `.dump.gz`) as raw bytes instead of as their decoded text
+    /// plus the corrections that recreate the exact original bytes. Decoding lets daily
+    /// dumps share chunks; gzip scrambles every byte after a change.
+    #[arg(long)]
+    no_gzip_transparent: bool,
+    /// Store every new chunk whole, never as a delta against a similar earlier chunk.
+    /// Deltas store a dump's changed rows in a few bytes instead of whole chunks.
+    #[arg(long)]
+    no_deltas: bool,
     /// Target pack file size.
     #[arg(long, value_parser = parse_size, default_value = "16M")]
     pack_size: u64,
@@ -576,6 +585,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             opts.zstd_level = a.compression_level;
             opts.kdf = a.kdf.params();
             opts.pack_storage_class = a.pack_storage_class.clone();
+            opts.gzip_transparent = !a.no_gzip_transparent;
+            opts.deltas = !a.no_deltas;
             let repo = Repository::init(backend, &pw, &opts)?;
             if g.json {
                 print_json(&serde_json::json!({"id": repo.config().id, "version": repo.config().version}))?;

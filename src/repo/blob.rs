@@ -30,6 +30,9 @@ impl BlobKind {
 pub enum Compression {
     None = 0,
     Zstd = 1,
+    /// zstd with another blob's plaintext (its base) as raw-content prefix. The payload
+    /// starts with the base id; the base is always stored whole (depth 1). Format v2.
+    Delta = 2,
 }
 
 impl Compression {
@@ -37,6 +40,7 @@ impl Compression {
         Ok(match b {
             0 => Compression::None,
             1 => Compression::Zstd,
+            2 => Compression::Delta,
             _ => bail!("unknown compression {b}"),
         })
     }
@@ -55,6 +59,8 @@ pub struct EncodedBlob {
     pub compression: Compression,
     pub raw_len: u32,
     pub sealed: Vec<u8>,
+    /// The base of a [`Compression::Delta`] blob.
+    pub base: Option<Id>,
 }
 
 /// How big a prefix is trial-compressed to decide whether a blob is worth compressing.
@@ -76,7 +82,63 @@ pub fn encode(key: &MasterKey, level: i32, id: Id, kind: BlobKind, raw: &[u8]) -
         }
     }
     let sealed = key.encrypt(payload.as_deref().unwrap_or(raw));
-    EncodedBlob { id, kind, compression, raw_len: raw.len() as u32, sealed }
+    EncodedBlob { id, kind, compression, raw_len: raw.len() as u32, sealed, base: None }
+}
+
+/// A delta is kept only when it is at most this fraction of the blob compressed on its own:
+/// a small saving is not worth a second read at restore time.
+const DELTA_MAX_FRACTION: f64 = 0.5;
+
+/// Encode `raw` as a delta against `base` (the plaintext of blob `base_id`, stored whole)
+/// when that is much smaller than compressing it alone; otherwise encode it whole.
+pub fn encode_with_base(
+    key: &MasterKey,
+    level: i32,
+    id: Id,
+    raw: &[u8],
+    base_id: Id,
+    base: &[u8],
+) -> EncodedBlob {
+    let whole = encode(key, level, id, BlobKind::Data, raw);
+    let whole_len = whole.sealed.len() - crate::repo::crypto::OVERHEAD;
+    match delta_compress(raw, base, level) {
+        Ok(frame) if ((32 + frame.len()) as f64) <= whole_len as f64 * DELTA_MAX_FRACTION => {
+            let mut payload = Vec::with_capacity(32 + frame.len());
+            payload.extend_from_slice(&base_id.0);
+            payload.extend_from_slice(&frame);
+            EncodedBlob {
+                id,
+                kind: BlobKind::Data,
+                compression: Compression::Delta,
+                raw_len: raw.len() as u32,
+                sealed: key.encrypt(&payload),
+                base: Some(base_id),
+            }
+        }
+        _ => whole,
+    }
+}
+
+fn delta_compress(raw: &[u8], base: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
+    use zstd::zstd_safe::{CCtx, CParameter};
+    let err = |c: usize| std::io::Error::other(zstd::zstd_safe::get_error_name(c));
+    let mut cctx = CCtx::create();
+    cctx.set_parameter(CParameter::CompressionLevel(level)).map_err(err)?;
+    // Raw content, never parsed as a zstd dictionary (a base may start with its magic).
+    cctx.ref_prefix(base).map_err(err)?;
+    let mut out = Vec::with_capacity(zstd::zstd_safe::compress_bound(raw.len()));
+    cctx.compress2(&mut out, raw).map_err(err)?;
+    Ok(out)
+}
+
+fn delta_decompress(frame: &[u8], base: &[u8], raw_len: usize) -> std::io::Result<Vec<u8>> {
+    use zstd::zstd_safe::DCtx;
+    let err = |c: usize| std::io::Error::other(zstd::zstd_safe::get_error_name(c));
+    let mut dctx = DCtx::create();
+    dctx.ref_prefix(base).map_err(err)?;
+    let mut out = Vec::with_capacity(raw_len);
+    dctx.decompress(&mut out, frame).map_err(err)?;
+    Ok(out)
 }
 
 fn worth_compressing(raw: &[u8]) -> bool {
@@ -97,12 +159,23 @@ pub fn decode(
     compression: Compression,
     raw_len: u32,
     sealed: &[u8],
+    fetch_base: &dyn Fn(&Id) -> anyhow::Result<Vec<u8>>,
 ) -> anyhow::Result<Vec<u8>> {
     let plain = key.decrypt(sealed).map_err(|e| anyhow::anyhow!("blob {}: {e}", id.short()))?;
     let raw = match compression {
         Compression::None => plain,
         Compression::Zstd => zstd::bulk::decompress(&plain, raw_len as usize)
             .map_err(|e| Error::Integrity(format!("blob {}: zstd: {e}", id.short())))?,
+        Compression::Delta => {
+            let Some((base_id, frame)) = plain.split_first_chunk::<32>() else {
+                return Err(Error::Integrity(format!("blob {}: delta shorter than its base id", id.short())).into());
+            };
+            let base_id = Id(*base_id);
+            let base = fetch_base(&base_id)
+                .map_err(|e| Error::Integrity(format!("blob {}: its delta base {}: {e:#}", id.short(), base_id.short())))?;
+            delta_decompress(frame, &base, raw_len as usize)
+                .map_err(|e| Error::Integrity(format!("blob {}: delta: {e}", id.short())))?
+        }
     };
     if raw.len() != raw_len as usize {
         return Err(Error::Integrity(format!("blob {}: length {} != {}", id.short(), raw.len(), raw_len)).into());

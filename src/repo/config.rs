@@ -10,8 +10,10 @@ use crate::chunk::ChunkerParams;
 use crate::error::Error;
 use crate::repo::crypto::MasterKey;
 
-/// The newest repository format this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest repository format this build reads and writes. Version 2 adds gzip-
+/// transparent files and delta blobs; repositories using neither are written as version 1,
+/// which older builds keep reading.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Plaintext part of `config`.
 #[derive(Serialize, Deserialize, Debug, Clone)]
@@ -40,9 +42,24 @@ pub struct Settings {
     /// S3 storage class for data packs (e.g. GLACIER); metadata stays in the default class.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pack_storage_class: Option<String>,
+    /// Store gzip objects as decoded text plus a recipe (format v2).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub gzip_transparent: bool,
+    /// Store changed text chunks as deltas against similar stored chunks (format v2).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deltas: bool,
 }
 
 impl Settings {
+    /// The format version a repository with these settings needs.
+    pub fn format_version(&self) -> u32 {
+        if self.gzip_transparent || self.deltas {
+            2
+        } else {
+            1
+        }
+    }
+
     pub fn id_key(&self) -> anyhow::Result<[u8; 32]> {
         let mut k = [0u8; 32];
         hex::decode_to_slice(&self.id_key, &mut k).context("settings: bad id_key")?;
@@ -66,7 +83,7 @@ impl Config {
         let sealed = key.encrypt(&serde_json::to_vec(settings).expect("settings serialize"));
         Config {
             format: "cellar".into(),
-            version: FORMAT_VERSION,
+            version: settings.format_version(),
             id,
             settings: base64::engine::general_purpose::STANDARD.encode(sealed),
         }
@@ -94,6 +111,14 @@ impl Config {
         let s: Settings = serde_json::from_slice(&key.decrypt(&sealed).context("opening config settings")?)
             .context("config: settings are not valid JSON")?;
         s.validate()?;
+        if s.format_version() > self.version {
+            return Err(Error::Integrity(format!(
+                "settings need format v{} but the config says v{}",
+                s.format_version(),
+                self.version
+            ))
+            .into());
+        }
         Ok(s)
     }
 }

@@ -6,7 +6,11 @@
 //! index file plaintext = "CIX1" u32le(n_supersedes) id*  u32le(n_packs) pack*
 //! pack  = pack_id[32] u32le(n_blobs) entry*
 //! entry = id[32] kind u8  compression u8  reserved u16  offset u32le  stored_len u32le  raw_len u32le
+//!         [base_id[32] when compression = 2 (delta); magic "CIX2" only]
 //! ```
+//!
+//! Files holding a delta entry are written with magic `CIX2` (format v2); others keep
+//! `CIX1`, so repositories without deltas stay readable by older builds.
 
 use anyhow::{bail, ensure};
 use std::collections::HashMap;
@@ -17,6 +21,7 @@ use crate::repo::id::Id;
 use crate::repo::pack::PackEntry;
 
 const MAGIC: &[u8; 4] = b"CIX1";
+const MAGIC_DELTA: &[u8; 4] = b"CIX2";
 const ENTRY_LEN: usize = 48;
 
 /// Where a blob lives.
@@ -44,7 +49,8 @@ impl IndexFile {
     pub fn encode(&self) -> Vec<u8> {
         let n: usize = self.packs.iter().map(|(_, e)| 36 + e.len() * ENTRY_LEN).sum();
         let mut out = Vec::with_capacity(12 + self.supersedes.len() * 32 + n);
-        out.extend_from_slice(MAGIC);
+        let deltas = self.packs.iter().any(|(_, es)| es.iter().any(|e| e.base.is_some()));
+        out.extend_from_slice(if deltas { MAGIC_DELTA } else { MAGIC });
         out.extend_from_slice(&(self.supersedes.len() as u32).to_le_bytes());
         for s in &self.supersedes {
             out.extend_from_slice(&s.0);
@@ -61,6 +67,9 @@ impl IndexFile {
                 out.extend_from_slice(&e.offset.to_le_bytes());
                 out.extend_from_slice(&e.stored_len.to_le_bytes());
                 out.extend_from_slice(&e.raw_len.to_le_bytes());
+                if let Some(b) = &e.base {
+                    out.extend_from_slice(&b.0);
+                }
             }
         }
         out
@@ -68,8 +77,10 @@ impl IndexFile {
 
     pub fn decode(b: &[u8]) -> anyhow::Result<IndexFile> {
         let mut r = Reader { b, pos: 0 };
-        if r.take(4)? != MAGIC {
-            bail!("not a cellar index file (bad magic)");
+        let magic = r.take(4)?;
+        let v2 = magic == MAGIC_DELTA;
+        if magic != MAGIC && !v2 {
+            bail!("not a cellar index file (bad magic; made by a newer cellar?)");
         }
         let mut f = IndexFile::default();
         for _ in 0..r.u32()? {
@@ -83,13 +94,21 @@ impl IndexFile {
             for _ in 0..n {
                 let id = r.id()?;
                 let e = r.take(16)?;
+                let compression = Compression::from_u8(e[1])?;
+                let base = if compression == Compression::Delta {
+                    ensure!(v2, "delta entry in a CIX1 index file");
+                    Some(r.id()?)
+                } else {
+                    None
+                };
                 entries.push(PackEntry {
                     id,
                     kind: BlobKind::from_u8(e[0])?,
-                    compression: Compression::from_u8(e[1])?,
+                    compression,
                     offset: u32::from_le_bytes(e[4..8].try_into().unwrap()),
                     stored_len: u32::from_le_bytes(e[8..12].try_into().unwrap()),
                     raw_len: u32::from_le_bytes(e[12..16].try_into().unwrap()),
+                    base,
                 });
             }
             f.packs.push((pack, entries));
@@ -139,6 +158,9 @@ pub struct Index {
     doomed: std::collections::HashSet<u32>,
     base: Option<Spilled>,
     recent: HashMap<Id, Vec<BlobLoc>>,
+    /// Delta blob → its base. Deltas are a minority (changed chunks of dumps), so they
+    /// stay in RAM.
+    deltas: HashMap<Id, Id>,
     /// Distinct blob ids in `base` and `recent`.
     count: usize,
 }
@@ -228,6 +250,9 @@ impl IndexBuilder {
                 let p = prefix(&e.id);
                 self.keys.push([(p >> 32) as u32, p as u32, n]);
                 self.out.write_all(&encode_record(&e.id, &BlobLoc::of(no, e)))?;
+                if let Some(b) = e.base {
+                    self.idx.deltas.insert(e.id, b);
+                }
             }
         }
         Ok(())
@@ -328,7 +353,11 @@ fn decode_record(r: &[u8]) -> (Id, BlobLoc) {
         raw_len: u(44),
         // Written by this process from validated index entries.
         kind: if r[48] == 0 { BlobKind::Data } else { BlobKind::Tree },
-        compression: if r[49] == 0 { Compression::None } else { Compression::Zstd },
+        compression: match r[49] {
+            0 => Compression::None,
+            1 => Compression::Zstd,
+            _ => Compression::Delta,
+        },
     };
     (Id(r[..32].try_into().expect("32 bytes")), loc)
 }
@@ -377,13 +406,28 @@ impl Index {
                 self.count += 1;
             }
             self.recent.entry(e.id).or_default().push(BlobLoc::of(no, e));
+            if let Some(b) = e.base {
+                self.deltas.insert(e.id, b);
+            }
         }
     }
 
     /// True if a new snapshot may reference this blob without storing it again: it is
-    /// indexed in a pack that no prune has marked for deletion.
+    /// indexed in a pack that no prune has marked for deletion (and so is its delta base).
     pub fn is_reusable(&self, id: &Id) -> bool {
         self.locations(id).any(|l| !self.doomed.contains(&l.pack))
+            && self.base_of(id).is_none_or(|b| self.locations(&b).any(|l| !self.doomed.contains(&l.pack)))
+    }
+
+    /// The base a delta blob is decoded against (`None` for blobs stored whole).
+    pub fn base_of(&self, id: &Id) -> Option<Id> {
+        self.deltas.get(id).copied()
+    }
+
+    /// Add the delta bases of `used` blobs: what must be kept for them to stay readable.
+    pub fn with_bases(&self, used: &mut std::collections::HashSet<Id>) {
+        let bases: Vec<Id> = used.iter().filter_map(|id| self.base_of(id)).collect();
+        used.extend(bases);
     }
 
     pub fn add_file(&mut self, f: &IndexFile) {
@@ -454,6 +498,7 @@ mod tests {
             offset: i * 10,
             stored_len: 100 + i,
             raw_len: 200 + i,
+            base: None,
         }
     }
 

@@ -95,6 +95,10 @@ pub struct InitOptions {
     pub kdf: KdfParams,
     /// S3 storage class for data packs (cold storage); `None` keeps the bucket's default.
     pub pack_storage_class: Option<String>,
+    /// Gzip-transparent storage (format v2).
+    pub gzip_transparent: bool,
+    /// Delta blobs (format v2).
+    pub deltas: bool,
 }
 
 impl Default for InitOptions {
@@ -109,6 +113,8 @@ impl Default for InitOptions {
             zstd_level: 3,
             kdf: KdfParams::default(),
             pack_storage_class: None,
+            gzip_transparent: true,
+            deltas: true,
         }
     }
 }
@@ -146,6 +152,8 @@ impl Repository {
             pack_size: opts.pack_size,
             zstd_level: opts.zstd_level,
             pack_storage_class: opts.pack_storage_class.clone(),
+            gzip_transparent: opts.gzip_transparent,
+            deltas: opts.deltas,
         };
         settings.validate()?;
         crate::chunk::Profiles::new(&settings.chunkers)?;
@@ -326,7 +334,27 @@ impl Repository {
     }
 
     pub fn decode_blob(&self, id: &Id, loc: &BlobLoc, sealed: &[u8]) -> anyhow::Result<Vec<u8>> {
-        blob::decode(&self.key, &self.id_key, id, loc.compression, loc.raw_len, sealed)
+        blob::decode(&self.key, &self.id_key, id, loc.compression, loc.raw_len, sealed, &|b| self.read_base(b))
+    }
+
+    /// The plaintext of a delta's base, which must be stored whole (deltas are depth 1, so
+    /// a damaged or malicious chain cannot make a read recurse).
+    pub fn read_base(&self, id: &Id) -> anyhow::Result<Vec<u8>> {
+        let (pack, loc) = self.locate(id)?;
+        if loc.compression == blob::Compression::Delta {
+            return Err(Error::Integrity(format!("delta base {} is itself a delta", id.short())).into());
+        }
+        let sealed = self
+            .backend
+            .read_range(&pack_name(&pack), loc.offset as u64, loc.stored_len as u64)
+            .with_context(|| format!("reading blob {} from pack {}", id.short(), pack.short()))?;
+        self.decode_blob(id, &loc, &sealed)
+    }
+
+    /// Encode a data blob as a delta against `base` when that pays (see
+    /// [`blob::encode_with_base`]).
+    pub fn encode_delta(&self, id: Id, data: &[u8], base_id: Id, base: &[u8]) -> EncodedBlob {
+        blob::encode_with_base(&self.key, self.settings.zstd_level, id, data, base_id, base)
     }
 
     /// Decrypt and verify one blob of a pack held whole in memory (check, repack).
@@ -334,7 +362,7 @@ impl Repository {
         let sealed = pack
             .get(e.offset as usize..e.offset as usize + e.stored_len as usize)
             .ok_or_else(|| Error::Integrity(format!("blob {} lies outside its pack", e.id.short())))?;
-        blob::decode(&self.key, &self.id_key, &e.id, e.compression, e.raw_len, sealed)
+        blob::decode(&self.key, &self.id_key, &e.id, e.compression, e.raw_len, sealed, &|b| self.read_base(b))
     }
 
     /// Write a pack; data packs (`cold`) go to the repository's cold storage class if any.

@@ -4,8 +4,11 @@
 //!
 //! ```text
 //! pack   = blob_0 … blob_n-1  sealed_header  u32le(len(sealed_header))
-//! header = u8 version(=1)  entry*            entry = 44 bytes (see format-spec)
+//! header = u8 version(1|2)  entry*          entry = 44 bytes (see format-spec)
 //! ```
+//!
+//! Version 2 headers (written only when the pack holds a delta blob) follow each delta's
+//! entry by its base id (32 bytes), so index rebuilding and prune never lose a base.
 
 use anyhow::{bail, ensure};
 
@@ -15,6 +18,8 @@ use crate::repo::crypto::MasterKey;
 use crate::repo::id::Id;
 
 pub const HEADER_VERSION: u8 = 1;
+/// Header version of packs holding delta blobs.
+pub const HEADER_VERSION_DELTA: u8 = 2;
 pub const HEADER_ENTRY_LEN: usize = 44;
 
 /// One blob of a pack, with its position.
@@ -26,6 +31,8 @@ pub struct PackEntry {
     pub offset: u32,
     pub stored_len: u32,
     pub raw_len: u32,
+    /// Base of a delta blob ([`Compression::Delta`]).
+    pub base: Option<Id>,
 }
 
 /// Accumulates blobs in memory until the pack is big enough to write.
@@ -56,6 +63,7 @@ impl PackBuilder {
             offset: self.buf.len() as u32,
             stored_len: b.sealed.len() as u32,
             raw_len: b.raw_len,
+            base: b.base,
         });
         self.buf.extend_from_slice(&b.sealed);
     }
@@ -63,7 +71,8 @@ impl PackBuilder {
     /// Seal the header and return (pack id, pack bytes, entries).
     pub fn finish(mut self, key: &MasterKey) -> (Id, Vec<u8>, Vec<PackEntry>) {
         let mut header = Vec::with_capacity(1 + self.entries.len() * HEADER_ENTRY_LEN);
-        header.push(HEADER_VERSION);
+        let deltas = self.entries.iter().any(|e| e.base.is_some());
+        header.push(if deltas { HEADER_VERSION_DELTA } else { HEADER_VERSION });
         for e in &self.entries {
             header.push(e.kind as u8);
             header.push(e.compression as u8);
@@ -71,6 +80,9 @@ impl PackBuilder {
             header.extend_from_slice(&e.stored_len.to_le_bytes());
             header.extend_from_slice(&e.raw_len.to_le_bytes());
             header.extend_from_slice(&e.id.0);
+            if let Some(b) = &e.base {
+                header.extend_from_slice(&b.0);
+            }
         }
         let sealed = key.encrypt(&header);
         self.buf.extend_from_slice(&sealed);
@@ -93,24 +105,35 @@ pub fn header_len_from_trailer(trailer: &[u8], pack_len: u64) -> anyhow::Result<
 /// Parse a sealed header; offsets follow from the lengths in order.
 pub fn parse_header(key: &MasterKey, sealed: &[u8]) -> anyhow::Result<Vec<PackEntry>> {
     let h = key.decrypt(sealed)?;
-    if h.first() != Some(&HEADER_VERSION) {
-        bail!("pack header version {:?} unsupported", h.first());
+    let version = h.first().copied();
+    if version != Some(HEADER_VERSION) && version != Some(HEADER_VERSION_DELTA) {
+        bail!("pack header version {version:?} unsupported (made by a newer cellar?)");
     }
-    let body = &h[1..];
-    if body.len() % HEADER_ENTRY_LEN != 0 {
-        return Err(Error::Integrity("pack header length is not a whole number of entries".into()).into());
-    }
+    let mut body = &h[1..];
     let mut offset = 0u64;
     let mut out = Vec::with_capacity(body.len() / HEADER_ENTRY_LEN);
-    for e in body.chunks_exact(HEADER_ENTRY_LEN) {
+    let truncated = || Error::Integrity("pack header length is not a whole number of entries".into());
+    while !body.is_empty() {
+        let (e, rest) = body.split_at_checked(HEADER_ENTRY_LEN).ok_or_else(truncated)?;
+        body = rest;
         let stored_len = u32::from_le_bytes(e[4..8].try_into().unwrap());
+        let compression = Compression::from_u8(e[1])?;
+        let base = if compression == Compression::Delta {
+            ensure!(version == Some(HEADER_VERSION_DELTA), "delta blob in a version 1 pack header");
+            let (b, rest) = body.split_at_checked(32).ok_or_else(truncated)?;
+            body = rest;
+            Some(Id(b.try_into().unwrap()))
+        } else {
+            None
+        };
         out.push(PackEntry {
             kind: BlobKind::from_u8(e[0])?,
-            compression: Compression::from_u8(e[1])?,
+            compression,
             offset: u32::try_from(offset)?,
             stored_len,
             raw_len: u32::from_le_bytes(e[8..12].try_into().unwrap()),
             id: Id(e[12..44].try_into().unwrap()),
+            base,
         });
         offset += stored_len as u64;
     }

@@ -46,6 +46,14 @@ pub struct Node {
     /// S3 ETag of the object this file was read from (change detection for S3 sources).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub etag: Option<String>,
+    /// Set when `content` is the decoded text of a gzip file: how to recreate the original
+    /// bytes exactly (format v2). `size` stays the size of the gzip file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gzip: Option<crate::gzip::Recipe>,
+    /// The content was cut as text (or decoded gzip text): its chunks are offered as delta
+    /// bases to similar files of later backups (format v2).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub text: bool,
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -65,6 +73,21 @@ impl Node {
             subtree,
             target: None,
             etag: None,
+            gzip: None,
+            text: false,
+        }
+    }
+
+    /// Every data blob a file needs: its content and, for gzip files, the corrections.
+    pub fn data_blobs(&self) -> impl Iterator<Item = &Id> {
+        self.content.iter().chain(self.gzip.iter().flat_map(|g| g.blobs()))
+    }
+
+    /// Bytes of `content` (the decoded size for gzip files).
+    pub fn content_len(&self) -> u64 {
+        match &self.gzip {
+            Some(g) => g.content_len,
+            None => self.size,
         }
     }
 

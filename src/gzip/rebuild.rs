@@ -1,0 +1,84 @@
+//! Decoded text + recipe → the original gzip bytes.
+
+use std::io::{Cursor, Read};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use preflate_rs::RecreateStreamProcessor;
+
+use super::Recipe;
+use crate::repo::id::Id;
+
+type Fetch<'a> = Box<dyn Fn(&Id) -> anyhow::Result<Vec<u8>> + Send + 'a>;
+
+/// Yields the original bytes of a gzip object from its decoded content (`content`) and
+/// recipe, one segment at a time; `fetch` reads a corrections blob.
+pub struct Rebuilder<'a, R> {
+    content: R,
+    recipe: &'a Recipe,
+    fetch: Fetch<'a>,
+    member: usize,
+    segment: usize,
+    rec: Option<RecreateStreamProcessor>,
+    out: Vec<u8>,
+    out_pos: usize,
+    tail: bool,
+}
+
+impl<'a, R: Read> Rebuilder<'a, R> {
+    pub fn new(content: R, recipe: &'a Recipe, fetch: Fetch<'a>) -> Self {
+        Rebuilder { content, recipe, fetch, member: 0, segment: 0, rec: None, out: vec![], out_pos: 0, tail: false }
+    }
+
+    fn step(&mut self) -> std::io::Result<bool> {
+        let io = |e: anyhow::Error| std::io::Error::other(format!("{e:#}"));
+        if self.tail {
+            self.out.resize(1 << 20, 0);
+            let n = self.content.read(&mut self.out)?;
+            self.out.truncate(n);
+            return Ok(n > 0);
+        }
+        let Some(m) = self.recipe.members.get(self.member) else {
+            self.tail = true;
+            self.out.clear();
+            return Ok(true);
+        };
+        let Some(rec) = self.rec.as_mut() else {
+            self.rec = Some(RecreateStreamProcessor::new());
+            self.out = m.header.clone();
+            return Ok(true);
+        };
+        let Some(s) = m.segments.get(self.segment) else {
+            self.out = m.trailer.clone();
+            self.rec = None;
+            self.member += 1;
+            self.segment = 0;
+            return Ok(true);
+        };
+        let mut plain = vec![0; s.plain as usize];
+        self.content.read_exact(&mut plain)?;
+        let corrections = (self.fetch)(&s.corrections).map_err(io)?;
+        let r = catch_unwind(AssertUnwindSafe(|| rec.recompress(&mut Cursor::new(&plain), &corrections)))
+            .map_err(|_| std::io::Error::other("preflate panicked while recreating a gzip stream"))?;
+        self.out = r
+            .map_err(|e| std::io::Error::other(format!("recreating gzip stream: {:?} {}", e.exit_code(), e.message())))?
+            .0;
+        self.segment += 1;
+        Ok(true)
+    }
+}
+
+impl<R: Read> Read for Rebuilder<'_, R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.out_pos == self.out.len() {
+            self.out_pos = 0;
+            if !self.step()? {
+                self.out.clear();
+                return Ok(0);
+            }
+        }
+        let n = out.len().min(self.out.len() - self.out_pos);
+        out[..n].copy_from_slice(&self.out[self.out_pos..self.out_pos + n]);
+        self.out_pos += n;
+        Ok(n)
+    }
+}
