@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::Arc;
 
-use crate::chunk::similar::{BaseWalker, Successors};
+use crate::chunk::similar::{sketch, BaseWalker, Sketch, SketchIndex, Successors};
 use crate::chunk::{looks_like_text, Profiles, WindowedChunker, SNIFF_LEN};
 use crate::layout::{tsdb, BlockInfo, Excluded, Layout, Reason};
 use crate::progress::Progress;
@@ -85,6 +85,8 @@ pub struct BackupReport {
     pub bytes_read: u64,
     pub bytes_added: u64,
     pub blobs_new: u64,
+    /// New blobs stored as deltas against similar stored chunks.
+    pub deltas_new: u64,
     pub total_files: u64,
     pub total_bytes: u64,
     /// Complete TSDB blocks in the snapshot.
@@ -128,6 +130,10 @@ struct Ctx {
     progress: Arc<crate::progress::Counters>,
     /// Chunk sequences of text objects, for finding delta bases (`None`: no deltas).
     successors: Option<Successors>,
+    /// Resemblance sketches of whole stored text chunks (with `successors`).
+    sketches: SketchIndex,
+    /// Sketches of the text chunks this backup stores whole, written with the index.
+    new_sketches: Mutex<Vec<(Id, Sketch)>>,
     gzip: bool,
 }
 
@@ -163,9 +169,10 @@ impl Ctx {
         Ok(id)
     }
 
-    /// Compress, seal and queue a claimed blob, as a delta against `base` when one was
-    /// found and pays.
-    fn store_new(&self, id: Id, data: &[u8], base: Option<Id>) -> anyhow::Result<()> {
+    /// Compress, seal and queue a claimed blob: as a delta against `base` when one was found
+    /// and that pays. A text chunk stored whole keeps its sketch (`sk`), so later chunks can
+    /// find it as a base.
+    fn store_new(&self, id: Id, data: &[u8], base: Option<Id>, sk: Option<Sketch>) -> anyhow::Result<()> {
         let delta = base.and_then(|b| self.repo.read_base(&b).ok().map(|plain| (b, plain)));
         let b = match delta {
             Some((b, plain)) => self.repo.encode_delta(id, data, b, &plain),
@@ -173,6 +180,9 @@ impl Ctx {
         };
         if b.base.is_some() {
             self.deltas_new.fetch_add(1, Relaxed);
+        } else if let Some(s) = sk {
+            self.sketches.add(id, &s);
+            self.new_sketches.lock().push((id, s));
         }
         self.packer.send(b).map_err(|_| anyhow::anyhow!("the pack writer stopped"))?;
         self.blobs_new.fetch_add(1, Relaxed);
@@ -407,6 +417,16 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
         deltas_new: AtomicU64::new(0),
         progress: progress.counters.clone(),
         successors: repo.settings().deltas.then(Successors::default),
+        sketches: {
+            let s = SketchIndex::default();
+            if repo.settings().deltas {
+                for (id, sk) in repo.load_sketches()? {
+                    s.add(id, &sk);
+                }
+            }
+            s
+        },
+        new_sketches: Mutex::new(Vec::new()),
         gzip: repo.settings().gzip_transparent,
     });
 
@@ -487,6 +507,7 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
         }
     };
     let ctx = Arc::try_unwrap(ctx).map_err(|_| anyhow::anyhow!("internal error: backup context still shared"))?;
+    let ctx_deltas = ctx.deltas_new.load(Relaxed);
     let mut summary = Summary {
         files: ctx.files.load(Relaxed),
         dirs: ctx.dirs.load(Relaxed),
@@ -499,7 +520,7 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
         blobs_new: ctx.blobs_new.load(Relaxed),
         errors: 0,
     };
-    let Ctx { packer: packer_tx, fatal, warnings, notices, excluded, bookkeeping, blocks, .. } = ctx;
+    let Ctx { packer: packer_tx, fatal, warnings, notices, excluded, bookkeeping, blocks, new_sketches, .. } = ctx;
     drop(packer_tx);
     let packed = packer.finish();
     progress.finish();
@@ -511,6 +532,10 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
     }
     let root_id = root_id.ok_or_else(|| anyhow::anyhow!("internal error: no root tree"))?;
     let index_bytes = save_index_for(&repo, packed.packs, PACKS_PER_INDEX)?;
+    let new_sketches = new_sketches.into_inner();
+    if !new_sketches.is_empty() {
+        repo.save_sketches(&new_sketches)?;
+    }
 
     let warnings = warnings.into_inner();
     let mut excluded = excluded.into_inner();
@@ -544,6 +569,7 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
         bytes_read: summary.bytes_read,
         bytes_added: summary.bytes_added + snap_bytes,
         blobs_new: summary.blobs_new,
+        deltas_new: ctx_deltas,
         total_files: summary.files,
         total_bytes: summary.bytes,
         blocks: blocks.into_inner().len() as u64,
@@ -980,24 +1006,34 @@ fn chunk_stream(ctx: &Ctx, reader: &mut dyn Read, window: &mut Vec<u8>) -> Resul
             Err(e) => return Err(ChunkError::Read(e)),
         };
         let chunks = batch.chunks();
-        let batch_ids: Vec<Id> = if chunks.len() == 1 {
-            vec![ctx.repo.blob_id(chunks[0])]
-        } else {
-            chunks.par_iter().map(|c| ctx.repo.blob_id(c)).collect()
-        };
-        // In order: which chunks are new, and the old chunk each new one may be a delta of.
+        let hash = |c: &[u8]| (ctx.repo.blob_id(c), successors.map(|_| sketch(c)));
+        let hashed: Vec<(Id, Option<Sketch>)> =
+            if chunks.len() == 1 { vec![hash(chunks[0])] } else { chunks.par_iter().map(|c| hash(c)).collect() };
+        let batch_ids: Vec<Id> = hashed.iter().map(|h| h.0).collect();
+        // In order: which chunks are new, and the base each new one may be a delta of.
         let mut new = Vec::new();
-        for (i, id) in batch_ids.iter().enumerate() {
+        for (i, (id, sk)) in hashed.iter().enumerate() {
             let claimed = ctx.claim(id);
-            let old = successors.and_then(|s| walker.step(s, *id, !claimed));
-            if claimed {
-                new.push((i, old.and_then(|o| ctx.base_for(&o, chunks[i].len()))));
+            let aligned = successors.and_then(|s| walker.step(s, *id, !claimed));
+            if !claimed {
+                continue;
             }
+            let base = sk.as_ref().and_then(|sk| {
+                let len = chunks[i].len();
+                // Most similar by content, else the old chunk at the same place. (A weaker
+                // fallback, such as the previous chunk's base, was measured to cost more:
+                // a mediocre delta also keeps the chunk from becoming a good future base.)
+                ctx.sketches
+                    .most_similar(sk)
+                    .and_then(|o| ctx.base_for(&o, len))
+                    .or_else(|| aligned.and_then(|o| ctx.base_for(&o, len)))
+            });
+            new.push((i, base, *sk));
         }
         let stored: anyhow::Result<()> = if new.len() == 1 {
-            ctx.store_new(batch_ids[new[0].0], chunks[new[0].0], new[0].1)
+            ctx.store_new(batch_ids[new[0].0], chunks[new[0].0], new[0].1, new[0].2)
         } else {
-            new.par_iter().try_for_each(|&(i, base)| ctx.store_new(batch_ids[i], chunks[i], base))
+            new.par_iter().try_for_each(|&(i, base, sk)| ctx.store_new(batch_ids[i], chunks[i], base, sk))
         };
         stored.map_err(ChunkError::Store)?;
         if let Some(s) = successors {

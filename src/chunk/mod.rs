@@ -52,6 +52,13 @@ impl ChunkerParams {
         Self::with_sizes(1 << 10, 4 << 10, 16 << 10)
     }
 
+    /// Profile `text` in repositories with delta blobs: 64 KiB / 256 KiB / 1 MiB. Deltas
+    /// store a changed chunk in a few hundred bytes, so small chunks no longer pay; large
+    /// ones compress better and keep trees small (format-spec/chunking.md).
+    pub fn text_with_deltas_for_new_repo() -> Self {
+        Self::with_sizes(64 << 10, 256 << 10, 1 << 20)
+    }
+
     /// Profile `tsdb-segment`: TSDB chunk records grouped per series and 2h range, at most
     /// 64 KiB a group (format-spec/chunking.md).
     pub fn tsdb_records_for_new_repo() -> Self {

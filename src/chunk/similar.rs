@@ -74,3 +74,114 @@ mod tests {
         assert_eq!(w.step(&s, id(9), false), None);
     }
 }
+
+/// Features per sketch.
+pub const SKETCH_LEN: usize = 8;
+
+/// A resemblance sketch of a chunk: the [`SKETCH_LEN`] smallest hashes of content-defined
+/// 64-byte windows (bottom-k min-hash). Two versions of a chunk that differ in a few rows
+/// share most of these, wherever the rows moved; unrelated chunks share none. Unused
+/// slots are `u64::MAX`.
+pub type Sketch = [u64; SKETCH_LEN];
+
+/// Gear table for window hashing (fixed: sketches are persisted and compared across runs).
+static GEAR: std::sync::LazyLock<[u64; 256]> = std::sync::LazyLock::new(|| {
+    let mut s = 0x5eed_c311_a4d3_17a5_u64;
+    std::array::from_fn(|_| {
+        // splitmix64
+        s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = s;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    })
+});
+
+pub fn sketch(data: &[u8]) -> Sketch {
+    let gear = &*GEAR;
+    let mut out = [u64::MAX; SKETCH_LEN];
+    let mut h = 0u64;
+    for &b in data {
+        h = (h << 1).wrapping_add(gear[b as usize]);
+        // ~1 window in 64 bytes; the gear state depends on the last 64 bytes only.
+        if h & 0x3f == 0 {
+            let f = (h ^ (h >> 29)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            if f < out[SKETCH_LEN - 1] && !out.contains(&f) {
+                let at = out.partition_point(|&x| x < f);
+                out.copy_within(at..SKETCH_LEN - 1, at + 1);
+                out[at] = f;
+            }
+        }
+    }
+    out
+}
+
+/// Feature → a whole stored chunk having it. Loaded from the repository's sketch files and
+/// extended as chunks are stored.
+#[derive(Default)]
+pub struct SketchIndex {
+    by_feature: Mutex<HashMap<u64, Id>>,
+}
+
+impl SketchIndex {
+    pub fn add(&self, id: Id, s: &Sketch) {
+        let mut m = self.by_feature.lock();
+        for &f in s.iter().filter(|&&f| f != u64::MAX) {
+            m.insert(f, id);
+        }
+    }
+
+    /// The stored chunk sharing the most features with `s` (at least two).
+    pub fn most_similar(&self, s: &Sketch) -> Option<Id> {
+        let m = self.by_feature.lock();
+        let mut votes: Vec<(Id, usize)> = Vec::new();
+        for f in s.iter().filter(|&&f| f != u64::MAX) {
+            if let Some(id) = m.get(f) {
+                match votes.iter_mut().find(|(v, _)| v == id) {
+                    Some(v) => v.1 += 1,
+                    None => votes.push((*id, 1)),
+                }
+            }
+        }
+        votes.into_iter().filter(|&(_, n)| n >= 2).max_by_key(|&(_, n)| n).map(|(id, _)| id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_feature.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod sketch_tests {
+    use super::*;
+
+    fn rows(seed: u64, n: usize, changed: &[usize]) -> Vec<u8> {
+        (0..n)
+            .flat_map(|i| {
+                let v = if changed.contains(&i) { seed + 1 } else { seed };
+                format!("{i}\talert-{}\tfiring\t2025-04-{:02} 12:00:{:02}\n", i * 7 + v as usize, i % 28 + 1, i % 60)
+                    .into_bytes()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn similar_chunks_share_features_unrelated_do_not() {
+        let a = rows(1, 1500, &[]);
+        let b = rows(1, 1500, &[10, 400, 900]);
+        let c = rows(5000, 1500, &[]);
+        let (sa, sb, sc) = (sketch(&a), sketch(&b), sketch(&c));
+        assert!(sa.iter().all(|&f| f != u64::MAX));
+        let shared = |x: &Sketch, y: &Sketch| x.iter().filter(|f| y.contains(f)).count();
+        assert!(shared(&sa, &sb) >= SKETCH_LEN / 2, "{}", shared(&sa, &sb));
+        assert_eq!(shared(&sa, &sc), 0);
+        let idx = SketchIndex::default();
+        idx.add(Id([1; 32]), &sa);
+        idx.add(Id([3; 32]), &sc);
+        assert_eq!(idx.most_similar(&sb), Some(Id([1; 32])));
+    }
+}

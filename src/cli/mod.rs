@@ -179,16 +179,18 @@ struct InitArgs {
     /// Maximum chunk size of the binary profile.
     #[arg(long, value_parser = parse_size, default_value = "4M")]
     chunk_max: u64,
-    /// Minimum chunk size of the text profile.
-    #[arg(long, value_parser = parse_size, default_value = "1K")]
-    text_chunk_min: u64,
-    /// Average chunk size of the text profile: small, so scattered row changes in daily
-    /// dumps leave most chunks intact.
-    #[arg(long, value_parser = parse_size, default_value = "4K")]
-    text_chunk_avg: u64,
-    /// Maximum chunk size of the text profile.
-    #[arg(long, value_parser = parse_size, default_value = "16K")]
-    text_chunk_max: u64,
+    /// Minimum chunk size of the text profile (SQL dumps, decoded `.gz`, logs). Default
+    /// 64K, or 1K with --no-deltas.
+    #[arg(long, value_parser = parse_size)]
+    text_chunk_min: Option<u64>,
+    /// Average chunk size of the text profile. Default 256K: changed chunks are stored as
+    /// deltas of a few hundred bytes, and large chunks compress better. With --no-deltas
+    /// the default is 4K, so scattered row changes leave most chunks intact.
+    #[arg(long, value_parser = parse_size)]
+    text_chunk_avg: Option<u64>,
+    /// Maximum chunk size of the text profile. Default 1M, or 16K with --no-deltas.
+    #[arg(long, value_parser = parse_size)]
+    text_chunk_max: Option<u64>,
     /// Largest group of TSDB chunk records cut from a `chunks/NNNNNN` segment file. Records
     /// are grouped per series and 2h range so replicas and compacted blocks share them.
     #[arg(long, value_parser = parse_size, default_value = "64K")]
@@ -565,9 +567,19 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let backend = g.backend()?;
             let pw = g.password(true)?;
             let mut opts = InitOptions::default();
+            let text = if a.no_deltas {
+                ChunkerParams::text_for_new_repo()
+            } else {
+                ChunkerParams::text_with_deltas_for_new_repo()
+            };
             for (kind, min, avg, max) in [
                 (crate::chunk::PROFILE_DEFAULT, a.chunk_min, a.chunk_avg, a.chunk_max),
-                (crate::chunk::PROFILE_TEXT, a.text_chunk_min, a.text_chunk_avg, a.text_chunk_max),
+                (
+                    crate::chunk::PROFILE_TEXT,
+                    a.text_chunk_min.unwrap_or(text.min.into()),
+                    a.text_chunk_avg.unwrap_or(text.avg.into()),
+                    a.text_chunk_max.unwrap_or(text.max.into()),
+                ),
             ] {
                 let c = ChunkerParams::with_sizes(min as u32, avg as u32, max as u32);
                 c.validate().with_context(|| format!("{kind} chunk sizes"))?;
@@ -641,14 +653,15 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 print_json(&r)?;
             } else if !g.quiet {
                 println!(
-                    "snapshot {} saved: {} files ({} new, {} changed, {} unmodified), {} read, {} added",
+                    "snapshot {} saved: {} files ({} new, {} changed, {} unmodified), {} read, {} added{}",
                     &r.snapshot_id[..8],
                     r.total_files,
                     r.files_new,
                     r.files_changed,
                     r.files_unmodified,
                     HumanBytes(r.bytes_read),
-                    HumanBytes(r.bytes_added)
+                    HumanBytes(r.bytes_added),
+                    if r.deltas_new > 0 { format!(" ({} chunks as deltas)", r.deltas_new) } else { String::new() }
                 );
                 let left_out = r.excluded_partial + r.excluded_corrupted + r.excluded_deletion_marked;
                 if r.blocks > 0 || left_out > 0 {
@@ -927,6 +940,13 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 println!("stored size:    {}", HumanBytes(s.stored_bytes));
                 println!("unique blobs:   {} ({} uncompressed)", s.unique_blobs, HumanBytes(s.unique_bytes));
                 println!("ratio:          {:.2}x", s.ratio);
+                println!(
+                    "blobs stored:   {} trees, {} data whole, {} as {} deltas",
+                    HumanBytes(s.tree_blob_bytes),
+                    HumanBytes(s.data_blob_bytes),
+                    HumanBytes(s.delta_blob_bytes),
+                    s.delta_blobs
+                );
             }
             Ok(0)
         }

@@ -88,6 +88,9 @@ pub fn encode(key: &MasterKey, level: i32, id: Id, kind: BlobKind, raw: &[u8]) -
 /// A delta is kept only when it is at most this fraction of the blob compressed on its own:
 /// a small saving is not worth a second read at restore time.
 const DELTA_MAX_FRACTION: f64 = 0.5;
+/// zstd level of deltas: they are few and small, and on daily dumps level 12 stored 16%
+/// less than level 3 for 3% more backup time (format-spec/chunking.md).
+const DELTA_MIN_LEVEL: i32 = 12;
 
 /// Encode `raw` as a delta against `base` (the plaintext of blob `base_id`, stored whole)
 /// when that is much smaller than compressing it alone; otherwise encode it whole.
@@ -101,7 +104,7 @@ pub fn encode_with_base(
 ) -> EncodedBlob {
     let whole = encode(key, level, id, BlobKind::Data, raw);
     let whole_len = whole.sealed.len() - crate::repo::crypto::OVERHEAD;
-    match delta_compress(raw, base, level) {
+    match delta_compress(raw, base, level.max(DELTA_MIN_LEVEL)) {
         Ok(frame) if ((32 + frame.len()) as f64) <= whole_len as f64 * DELTA_MAX_FRACTION => {
             let mut payload = Vec::with_capacity(32 + frame.len());
             payload.extend_from_slice(&base_id.0);

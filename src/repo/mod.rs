@@ -6,6 +6,7 @@
 //! data/<id[0..2]>/<id> pack files
 //! index/<id>           sealed index files
 //! snapshots/<id>       sealed snapshot manifests
+//! sketches/<id>        sealed resemblance sketches of text chunks (format v2; hints only)
 //! ```
 //! Every file except `config` is named by the BLAKE3 of its bytes and never rewritten.
 
@@ -105,7 +106,7 @@ impl Default for InitOptions {
     fn default() -> Self {
         let mut chunkers = BTreeMap::new();
         chunkers.insert(crate::chunk::PROFILE_DEFAULT.to_string(), ChunkerParams::default_for_new_repo());
-        chunkers.insert(crate::chunk::PROFILE_TEXT.to_string(), ChunkerParams::text_for_new_repo());
+        chunkers.insert(crate::chunk::PROFILE_TEXT.to_string(), ChunkerParams::text_with_deltas_for_new_repo());
         chunkers.insert(crate::chunk::PROFILE_TSDB_SEGMENT.to_string(), ChunkerParams::tsdb_records_for_new_repo());
         InitOptions {
             chunkers,
@@ -303,6 +304,51 @@ impl Repository {
         self.backend.write(&format!("index/{id}"), &sealed)?;
         self.index.write().add_file(f);
         Ok((id, sealed.len() as u64))
+    }
+
+    // ---- sketches ----
+
+    /// Write the resemblance sketches of chunks a backup stored whole, so later backups can
+    /// find delta bases by content. Hints only: nothing is ever read through them.
+    pub fn save_sketches(&self, entries: &[(Id, crate::chunk::similar::Sketch)]) -> anyhow::Result<()> {
+        let mut b = Vec::with_capacity(8 + entries.len() * (32 + 8 * crate::chunk::similar::SKETCH_LEN));
+        b.extend_from_slice(b"CSK1");
+        b.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+        for (id, s) in entries {
+            b.extend_from_slice(&id.0);
+            for f in s {
+                b.extend_from_slice(&f.to_le_bytes());
+            }
+        }
+        let sealed = self.key.encrypt(&b);
+        self.backend.write(&format!("sketches/{}", Id::of_stored(&sealed)), &sealed)
+    }
+
+    /// Every sketch file's entries. A damaged or unreadable file is skipped with a warning:
+    /// losing hints costs only compression.
+    pub fn load_sketches(&self) -> anyhow::Result<Vec<(Id, crate::chunk::similar::Sketch)>> {
+        use crate::chunk::similar::SKETCH_LEN;
+        let mut out = vec![];
+        for (name, _) in self.backend.list("sketches")? {
+            let plain = match self.backend.read(&name).and_then(|s| self.key.decrypt(&s)) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("cellar: warning: skipping {name}: {e:#}");
+                    continue;
+                }
+            };
+            const ENTRY: usize = 32 + 8 * SKETCH_LEN;
+            if plain.len() < 8 || &plain[..4] != b"CSK1" || (plain.len() - 8) % ENTRY != 0 {
+                eprintln!("cellar: warning: skipping {name}: not a sketch file");
+                continue;
+            }
+            for e in plain[8..].chunks_exact(ENTRY) {
+                let id = Id(e[..32].try_into().expect("32 bytes"));
+                let s = std::array::from_fn(|i| u64::from_le_bytes(e[32 + 8 * i..40 + 8 * i].try_into().expect("8")));
+                out.push((id, s));
+            }
+        }
+        Ok(out)
     }
 
     // ---- blobs ----
