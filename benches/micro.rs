@@ -113,6 +113,7 @@ fn packing_and_index(c: &mut Criterion) {
                 offset: 0,
                 stored_len: 1,
                 raw_len: 1,
+                base: None,
             })
             .collect();
         idx.add_pack(Id(*blake3::hash(&chunk[0].0).as_bytes()), &entries);

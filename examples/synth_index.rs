@@ -46,6 +46,7 @@ fn main() -> anyhow::Result<()> {
                         offset: (i * 1000) as u32,
                         stored_len: 1000,
                         raw_len: 960,
+                        base: None,
                     }
                 })
                 .collect();

@@ -906,10 +906,7 @@ fn run_job(ctx: &Ctx, job: FileJob, window: &mut Vec<u8>) {
         }
         JobSource::Reader(r) => (r, None),
     };
-    let reopen = match &source_again {
-        Some((src, p)) => Some((src.clone(), p.clone())),
-        None => None,
-    };
+    let reopen = source_again;
     let mut reader = reader;
     let mut prefix = Vec::with_capacity(SNIFF_LEN);
     let result = match (&mut reader).take(SNIFF_LEN as u64).read_to_end(&mut prefix) {
@@ -1049,10 +1046,10 @@ fn chunk_stream(ctx: &Ctx, reader: &mut dyn Read, window: &mut Vec<u8>) -> Resul
 fn gzip_recipe(ctx: &Ctx, d: crate::gzip::Decoded) -> anyhow::Result<(crate::gzip::Recipe, u64)> {
     let mut recipe = crate::gzip::Recipe { content_len: d.plain + d.tail, members: vec![] };
     let mut size = d.tail;
-    for (header, segments, trailer) in d.members {
-        size += (header.len() + trailer.len()) as u64;
-        let mut m = crate::gzip::Member { header, segments: vec![], trailer };
-        for (plain, corrections) in segments {
+    for dm in d.members {
+        size += (dm.header.len() + dm.trailer.len()) as u64;
+        let mut m = crate::gzip::Member { header: dm.header, segments: vec![], trailer: dm.trailer };
+        for (plain, corrections) in dm.segments {
             m.segments.push(crate::gzip::Segment { plain, corrections: ctx.store(BlobKind::Data, &corrections)? });
         }
         recipe.members.push(m);

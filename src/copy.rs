@@ -102,8 +102,7 @@ pub fn copy(src: &Repository, dst: Arc<Repository>, snaps: &[(Id, Snapshot)]) ->
     marker.saw(dst.seen_deletions())?;
     src.load_index()?;
     let existing = dst.list_snapshots()?;
-    let mut m =
-        Mapper {
+    let mut m = Mapper {
         src,
         writer: BlobWriter::new(dst.clone()),
         map: HashMap::new(),

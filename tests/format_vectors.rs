@@ -72,6 +72,7 @@ fn index_file_plaintext_layout() {
                 offset: 0x0102_0304,
                 stored_len: 0x50,
                 raw_len: 0x1000,
+                base: None,
             }],
         )],
     };
@@ -86,6 +87,48 @@ fn index_file_plaintext_layout() {
     want.extend_from_slice(&[1, 1, 0, 0, 4, 3, 2, 1, 0x50, 0, 0, 0, 0, 0x10, 0, 0]);
     assert_eq!(b, want);
     assert_eq!(IndexFile::decode(&b).unwrap(), f);
+}
+
+/// Format v2: an index file holding a delta entry is `CIX2`, and the delta's entry is
+/// followed by its base id; entries stored whole keep the v1 layout.
+#[test]
+fn index_file_with_a_delta_entry() {
+    use cellar::repo::blob::{BlobKind, Compression};
+    let whole = PackEntry {
+        id: Id([0x22; 32]),
+        kind: BlobKind::Data,
+        compression: Compression::Zstd,
+        offset: 0,
+        stored_len: 0x50,
+        raw_len: 0x1000,
+        base: None,
+    };
+    let delta = PackEntry {
+        id: Id([0x33; 32]),
+        compression: Compression::Delta,
+        offset: 0x50,
+        stored_len: 0x20,
+        base: Some(Id([0x22; 32])),
+        ..whole.clone()
+    };
+    let f = IndexFile { supersedes: vec![], packs: vec![(Id([0x11; 32]), vec![whole, delta])] };
+    let b = f.encode();
+    let mut want = b"CIX2".to_vec();
+    want.extend_from_slice(&0u32.to_le_bytes());
+    want.extend_from_slice(&1u32.to_le_bytes());
+    want.extend_from_slice(&[0x11; 32]);
+    want.extend_from_slice(&2u32.to_le_bytes());
+    want.extend_from_slice(&[0x22; 32]);
+    want.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0, 0x50, 0, 0, 0, 0, 0x10, 0, 0]);
+    want.extend_from_slice(&[0x33; 32]);
+    want.extend_from_slice(&[0, 2, 0, 0, 0x50, 0, 0, 0, 0x20, 0, 0, 0, 0, 0x10, 0, 0]);
+    want.extend_from_slice(&[0x22; 32]);
+    assert_eq!(b, want);
+    assert_eq!(IndexFile::decode(&b).unwrap(), f);
+    // A v1 file must not carry a delta.
+    let mut v1 = b.clone();
+    v1[..4].copy_from_slice(b"CIX1");
+    assert!(IndexFile::decode(&v1).is_err());
 }
 
 const VECTOR_REPO: &str = "tests/vectors/repo-v1";
@@ -151,6 +194,8 @@ fn make_vector_repository() {
         zstd_level: 3,
         kdf: KdfParams { m_kib: 256, t: 1, p: 1 },
         pack_storage_class: None,
+        gzip_transparent: false,
+        deltas: false,
     };
     let repo = Repository::init(Arc::new(LocalBackend::new(VECTOR_REPO)), VECTOR_PASSWORD, &opts).unwrap();
     let bo = cellar::backup::BackupOptions {
@@ -188,3 +233,101 @@ const VECTOR_CUTS_UNSEEDED: &[usize] = &[14575, 2071, 4583, 11792, 8267, 2830, 5
 const VECTOR_KEK: &str = "66718e5b070ee61962e7a1df6cdc4dbe51e8fd61d1e3f2f245b0069c87e1db6b";
 const VECTOR_SEALED: &str =
     "242424242424242424242424242424242424242424242424c63bbb090f565c6d94d6d7117c76b6584e8232fef069";
+
+const VECTOR_REPO_V2: &str = "tests/vectors/repo-v2";
+const VECTOR_SRC_V2: &str = "tests/vectors/repo-v2-source";
+
+/// SQL-like text of a "day": rows whose values change a little from day to day.
+fn v2_day(day: u64) -> Vec<u8> {
+    let mut out = b"-- vector dump\nCOPY public.alert_history (id, rule, state, value) FROM stdin;\n".to_vec();
+    for i in 0..6000u64 {
+        let v = if i % 97 == day { 1000 + day } else { i * 7 % 113 };
+        out.extend_from_slice(format!("{i}\trule-{}\tfiring\t{v}\n", i % 50).as_bytes());
+    }
+    out.extend_from_slice(b"\\.\n");
+    out
+}
+
+/// The checked-in v2 repository (gzip-transparent file, delta blobs, sketch file) must stay
+/// readable, byte for byte. Its two snapshots back up `day1.sql` + `dump.sql.gz`, then
+/// `day2.sql` (a changed copy of day 1, stored as deltas).
+#[test]
+fn checked_in_v2_repository_restores_exactly() {
+    let repo = Repository::open(Arc::new(LocalBackend::new(VECTOR_REPO_V2)), VECTOR_PASSWORD).unwrap();
+    assert_eq!(repo.config().version, 2);
+    let report = cellar::check::check(&repo, true).unwrap();
+    assert!(report.ok(), "{:?}", report.errors);
+    let mut snaps = repo.list_snapshots().unwrap();
+    snaps.sort_by_key(|(_, s)| s.time.clone());
+    assert_eq!(snaps.len(), 2);
+    for (i, (_, snap)) in snaps.iter().enumerate() {
+        let out = tempfile::tempdir().unwrap();
+        cellar::restore::restore(&repo, snap, &cellar::restore::RestoreOptions::new(out.path())).unwrap();
+        let names: &[&str] = if i == 0 { &["day1.sql", "dump.sql.gz"] } else { &["day2.sql"] };
+        for n in names {
+            let want = std::fs::read(Path::new(VECTOR_SRC_V2).join(n)).unwrap();
+            assert_eq!(std::fs::read(out.path().join("vector").join(n)).unwrap(), want, "{n}");
+        }
+    }
+    let gz = cellar::dump::lookup(&repo, &snaps[0].1, "vector/dump.sql.gz").unwrap();
+    let recipe = gz.gzip.as_ref().expect("dump.sql.gz is stored as decoded text");
+    assert_eq!(recipe.members.len(), 1);
+    assert_eq!(recipe.content_len, v2_day(1).len() as u64);
+    let day2 = cellar::dump::lookup(&repo, &snaps[1].1, "vector/day2.sql").unwrap();
+    let idx = repo.index();
+    assert!(day2.content.iter().any(|id| idx.base_of(id).is_some()), "day 2 holds delta blobs");
+    let index_files = std::fs::read_dir(Path::new(VECTOR_REPO_V2).join("index")).unwrap();
+    let magics: Vec<Vec<u8>> = index_files
+        .map(|f| {
+            let sealed = std::fs::read(f.unwrap().path()).unwrap();
+            repo.key().decrypt(&sealed).unwrap()[..4].to_vec()
+        })
+        .collect();
+    assert!(magics.contains(&b"CIX2".to_vec()), "{magics:?}");
+}
+
+/// Regenerates the v2 vector repository: `cargo test --test format_vectors -- --ignored`
+/// (needs `gzip`). Only for a new format version; v2's repository must never change.
+#[test]
+#[ignore]
+fn make_vector_repository_v2() {
+    let src = Path::new(VECTOR_SRC_V2);
+    let _ = std::fs::remove_dir_all(src);
+    std::fs::create_dir_all(src).unwrap();
+    std::fs::write(src.join("day1.sql"), v2_day(1)).unwrap();
+    std::fs::write(src.join("day2.sql"), v2_day(2)).unwrap();
+    let gz = std::process::Command::new("gzip").args(["-6", "-n", "-c"]).arg(src.join("day1.sql")).output().unwrap();
+    std::fs::write(src.join("dump.sql.gz"), gz.stdout).unwrap();
+    let _ = std::fs::remove_dir_all(VECTOR_REPO_V2);
+    let opts = cellar::repo::InitOptions {
+        chunkers: [
+            ("default".to_string(), ChunkerParams::with_sizes(1024, 4096, 16384)),
+            ("text".to_string(), ChunkerParams::with_sizes(4096, 16384, 65536)),
+        ]
+        .into(),
+        pack_size: 1 << 20,
+        zstd_level: 3,
+        kdf: KdfParams { m_kib: 256, t: 1, p: 1 },
+        pack_storage_class: None,
+        gzip_transparent: true,
+        deltas: true,
+    };
+    let repo = Arc::new(Repository::init(Arc::new(LocalBackend::new(VECTOR_REPO_V2)), VECTOR_PASSWORD, &opts).unwrap());
+    for (i, names) in [&["day1.sql", "dump.sql.gz"][..], &["day2.sql"][..]].iter().enumerate() {
+        let dir = tempfile::tempdir().unwrap();
+        let v = dir.path().join("vector");
+        std::fs::create_dir(&v).unwrap();
+        for n in *names {
+            std::fs::copy(src.join(n), v.join(n)).unwrap();
+            let t = filetime::FileTime::from_unix_time(1_745_236_800 + i as i64, 0);
+            filetime::set_file_times(v.join(n), t, t).unwrap();
+        }
+        let bo = cellar::backup::BackupOptions {
+            sources: vec![v],
+            tags: vec!["vector".into()],
+            host: Some("vector-host".into()),
+            ..Default::default()
+        };
+        cellar::backup::backup(repo.clone(), bo).unwrap();
+    }
+}

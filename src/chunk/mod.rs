@@ -4,8 +4,8 @@
 
 mod fastcdc2020;
 mod profile;
-mod stream;
 pub mod similar;
+mod stream;
 pub mod tsdb_records;
 
 pub use fastcdc2020::Cutter;

@@ -759,10 +759,13 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     crate::repo::tree::NodeKind::Symlink => "symlink",
                 };
                 if g.json {
-                    serde_json::to_writer(
-                        &mut out,
-                        &serde_json::json!({"path": path, "size": e.node.size, "type": kind, "mode": e.node.mode, "mtime_ns": e.node.mtime_ns}),
-                    )?;
+                    let mut j = serde_json::json!({"path": path, "size": e.node.size, "type": kind, "mode": e.node.mode, "mtime_ns": e.node.mtime_ns});
+                    if let Some(r) = &e.node.gzip {
+                        // Stored as decoded text: its length and the number of gzip members.
+                        j["gzip_decoded_size"] = r.content_len.into();
+                        j["gzip_members"] = r.members.len().into();
+                    }
+                    serde_json::to_writer(&mut out, &j)?;
                     writeln!(out)?;
                 } else {
                     writeln!(out, "{kind:<7} {:>12}  {path}", e.node.size)?;

@@ -20,11 +20,19 @@ impl std::fmt::Display for NotReproducible {
 
 impl std::error::Error for NotReproducible {}
 
+/// One member as found: header and trailer bytes, and per segment its decoded length and
+/// preflate's corrections.
+#[derive(Default, Debug)]
+pub struct DecodedMember {
+    pub header: Vec<u8>,
+    pub segments: Vec<(u64, Vec<u8>)>,
+    pub trailer: Vec<u8>,
+}
+
 /// What the decoder learned, once the stream has been read to its end.
 #[derive(Default, Debug)]
 pub struct Decoded {
-    /// Per member: header, (decoded length, corrections) per segment, trailer.
-    pub members: Vec<(Vec<u8>, Vec<(u64, Vec<u8>)>, Vec<u8>)>,
+    pub members: Vec<DecodedMember>,
     /// Decoded bytes (the tail excluded).
     pub plain: u64,
     /// Bytes after the last member, passed through verbatim.
@@ -147,7 +155,7 @@ impl<R: Read> Decoder<R> {
                     match len {
                         Some(n) => {
                             let h = self.take(n);
-                            self.done.members.push((h, vec![], vec![]));
+                            self.done.members.push(DecodedMember { header: h, ..Default::default() });
                             let cfg = PreflateConfig {
                                 max_chain_length: 4096,
                                 plain_text_limit: SEGMENT_PLAIN,
@@ -185,8 +193,9 @@ impl<R: Read> Decoder<R> {
                     let plain = pp.0.plain_text().text().to_vec();
                     // Recreate now, from exactly what will be stored, and compare.
                     let orig = &self.buf[self.pos..self.pos + r.compressed_size];
-                    let rec = catch_unwind(AssertUnwindSafe(|| pp.1.recompress(&mut Cursor::new(&plain), &r.corrections)))
-                        .map_err(|_| refuse("preflate panicked while recreating"))?;
+                    let rec =
+                        catch_unwind(AssertUnwindSafe(|| pp.1.recompress(&mut Cursor::new(&plain), &r.corrections)))
+                            .map_err(|_| refuse("preflate panicked while recreating"))?;
                     match rec {
                         Ok((bytes, _)) if bytes == orig => {}
                         Ok(_) => return Err(refuse("recreated deflate bytes differ from the original")),
@@ -205,11 +214,10 @@ impl<R: Read> Decoder<R> {
                         )));
                     }
                     let m = self.done.members.last_mut().expect("in a member");
-                    m.1.push((plain.len() as u64, r.corrections));
+                    m.segments.push((plain.len() as u64, r.corrections));
                     self.done.plain += plain.len() as u64;
                     pp.0.shrink_to_dictionary();
-                    self.state =
-                        if pp.0.is_done() { State::Trailer(crc, len) } else { State::Member(pp, crc, len) };
+                    self.state = if pp.0.is_done() { State::Trailer(crc, len) } else { State::Member(pp, crc, len) };
                     self.out = plain;
                     self.out_pos = 0;
                     return Ok(true);
@@ -224,7 +232,7 @@ impl<R: Read> Decoder<R> {
                         return Err(refuse("gzip trailer does not match the data (CRC-32 or length)"));
                     }
                     let t = self.take(8);
-                    self.done.members.last_mut().expect("in a member").2 = t;
+                    self.done.members.last_mut().expect("in a member").trailer = t;
                     self.state = State::Header;
                 }
                 State::Tail => {

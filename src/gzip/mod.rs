@@ -15,7 +15,7 @@ mod decode;
 mod rebuild;
 
 pub use container::header_len;
-pub use decode::{Decoded, Decoder, NotReproducible};
+pub use decode::{Decoded, DecodedMember, Decoder, NotReproducible};
 pub use rebuild::Rebuilder;
 
 use serde::{Deserialize, Serialize};

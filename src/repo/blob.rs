@@ -94,14 +94,7 @@ const DELTA_MIN_LEVEL: i32 = 12;
 
 /// Encode `raw` as a delta against `base` (the plaintext of blob `base_id`, stored whole)
 /// when that is much smaller than compressing it alone; otherwise encode it whole.
-pub fn encode_with_base(
-    key: &MasterKey,
-    level: i32,
-    id: Id,
-    raw: &[u8],
-    base_id: Id,
-    base: &[u8],
-) -> EncodedBlob {
+pub fn encode_with_base(key: &MasterKey, level: i32, id: Id, raw: &[u8], base_id: Id, base: &[u8]) -> EncodedBlob {
     let whole = encode(key, level, id, BlobKind::Data, raw);
     let whole_len = whole.sealed.len() - crate::repo::crypto::OVERHEAD;
     match delta_compress(raw, base, level.max(DELTA_MIN_LEVEL)) {
@@ -174,8 +167,9 @@ pub fn decode(
                 return Err(Error::Integrity(format!("blob {}: delta shorter than its base id", id.short())).into());
             };
             let base_id = Id(*base_id);
-            let base = fetch_base(&base_id)
-                .map_err(|e| Error::Integrity(format!("blob {}: its delta base {}: {e:#}", id.short(), base_id.short())))?;
+            let base = fetch_base(&base_id).map_err(|e| {
+                Error::Integrity(format!("blob {}: its delta base {}: {e:#}", id.short(), base_id.short()))
+            })?;
             delta_decompress(frame, &base, raw_len as usize)
                 .map_err(|e| Error::Integrity(format!("blob {}: delta: {e}", id.short())))?
         }
@@ -187,4 +181,37 @@ pub fn decode(
         return Err(Error::Integrity(format!("blob {}: content does not match its id", id.short())).into());
     }
     Ok(raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delta_round_trips_and_needs_its_base() {
+        let key = MasterKey::generate();
+        let id_key = [7u8; 32];
+        // A base starting with the zstd dictionary magic must still be taken as raw content.
+        let mut base = vec![0x37, 0xa4, 0x30, 0xec];
+        base.extend((0..20_000u32).flat_map(|i| format!("{i}\trow {}\n", i % 13).into_bytes()));
+        let mut new = base.clone();
+        new[5000..5010].copy_from_slice(b"CHANGED!!!");
+        let (bid, nid) = (blob_id(&id_key, &base), blob_id(&id_key, &new));
+        let b = encode_with_base(&key, 3, nid, &new, bid, &base);
+        assert_eq!((b.compression, b.base), (Compression::Delta, Some(bid)));
+        assert!(b.sealed.len() < 200, "{}", b.sealed.len());
+        let fetch = |id: &Id| if *id == bid { Ok(base.clone()) } else { anyhow::bail!("no such blob") };
+        let got = decode(&key, &id_key, &nid, b.compression, b.raw_len, &b.sealed, &fetch).unwrap();
+        assert_eq!(got, new);
+        // A wrong base is caught by the id check, a missing one is named.
+        let wrong = |_: &Id| Ok(vec![b'x'; 4096]);
+        assert!(decode(&key, &id_key, &nid, b.compression, b.raw_len, &b.sealed, &wrong).is_err());
+        let missing = |_: &Id| -> anyhow::Result<Vec<u8>> { anyhow::bail!("gone") };
+        let e = decode(&key, &id_key, &nid, b.compression, b.raw_len, &b.sealed, &missing).unwrap_err();
+        assert!(format!("{e:#}").contains("delta base"), "{e:#}");
+        // Unrelated content is stored whole.
+        let other: Vec<u8> = (0..30_000u32).flat_map(|i| (i.wrapping_mul(2_654_435_761)).to_le_bytes()).collect();
+        let w = encode_with_base(&key, 3, blob_id(&id_key, &other), &other, bid, &base);
+        assert_eq!(w.base, None);
+    }
 }
