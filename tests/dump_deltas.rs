@@ -66,11 +66,7 @@ fn snapshot_ids(env: &Env) -> Vec<String> {
 
 fn assert_restores(env: &Env, snap: &str, day: usize) {
     let d = &dumps()[day];
-    let rel = format!(
-        "{}/{}",
-        env.path("backup").to_str().unwrap().trim_start_matches('/'),
-        d.file_name().unwrap().to_str().unwrap()
-    );
+    let rel = format!("backup/{}", d.file_name().unwrap().to_str().unwrap());
     assert!(env.dump(snap, &rel) == fs::read(d).unwrap(), "day {} restores bit-exactly", day + 1);
 }
 
