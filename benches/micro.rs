@@ -73,6 +73,23 @@ fn compression(c: &mut Criterion) {
     g.finish();
 }
 
+/// Delta-base search and delta encoding: the per-chunk cost of format v2's deltas.
+fn deltas(c: &mut Criterion) {
+    let key = MasterKey::from_bytes([1; 32]);
+    let base = sql(256 << 10);
+    let mut changed = base.clone();
+    for i in (0..changed.len()).step_by(9000) {
+        changed[i] ^= 1;
+    }
+    let mut g = c.benchmark_group("delta");
+    g.throughput(Throughput::Bytes(changed.len() as u64));
+    g.bench_function("sketch-256KiB", |b| b.iter(|| cellar::chunk::similar::sketch(black_box(&changed))));
+    g.bench_function("encode-with-base-256KiB", |b| {
+        b.iter(|| blob::encode_with_base(&key, 3, Id::default(), black_box(&changed), Id([1; 32]), &base))
+    });
+    g.finish();
+}
+
 fn sealing(c: &mut Criterion) {
     let key = MasterKey::from_bytes([1; 32]);
     let data = random(1 << 20);
@@ -122,5 +139,5 @@ fn packing_and_index(c: &mut Criterion) {
     c.bench_function("index-lookup-1M-blobs-x1000", |b| b.iter(|| probes.iter().filter(|p| idx.contains(p)).count()));
 }
 
-criterion_group!(benches, chunking, hashing, compression, sealing, packing_and_index);
+criterion_group!(benches, chunking, hashing, compression, deltas, sealing, packing_and_index);
 criterion_main!(benches);

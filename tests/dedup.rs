@@ -30,8 +30,8 @@ fn same_content_under_two_names_is_stored_once() {
 
 /// Back up `data` as `s/big`, then with one byte inserted at the start: returns
 /// (chunks of the first version, new data chunks of the second).
-fn insert_one_byte(data: &[u8]) -> (u64, u64) {
-    let env = Env::new();
+fn insert_one_byte(data: &[u8], init: &[&str]) -> (u64, u64) {
+    let env = Env::with_init_args(init);
     let src = env.path("s");
     fs::create_dir(&src).unwrap();
     fs::write(src.join("big"), data).unwrap();
@@ -51,7 +51,7 @@ fn insert_one_byte(data: &[u8]) -> (u64, u64) {
 
 #[test]
 fn one_byte_insert_at_start_of_binary_file_reuses_all_but_a_few_chunks() {
-    let (chunks, new) = insert_one_byte(&pseudo_random(48 << 20, 5));
+    let (chunks, new) = insert_one_byte(&pseudo_random(48 << 20, 5), &[]);
     assert!(chunks >= 20, "expected many 1 MiB-average chunks, got {chunks}");
     assert!(new <= 2, "a 1-byte insert created {new} new chunks of {chunks}");
 }
@@ -67,8 +67,13 @@ fn one_byte_insert_at_start_of_sql_text_reuses_all_but_a_few_chunks() {
             .into_bytes()
         })
         .collect();
-    let (chunks, new) = insert_one_byte(&text);
+    // Without deltas, text is cut small (~4 KiB)...
+    let (chunks, new) = insert_one_byte(&text, &["--no-deltas"]);
     assert!(chunks >= 500, "expected many 4 KiB-average text chunks, got {chunks}");
+    assert!(new <= 2, "a 1-byte insert created {new} new chunks of {chunks}");
+    // ...with deltas (the default) in ~256 KiB chunks.
+    let (chunks, new) = insert_one_byte(&text, &[]);
+    assert!(chunks >= 8, "expected 256 KiB-average text chunks, got {chunks}");
     assert!(new <= 2, "a 1-byte insert created {new} new chunks of {chunks}");
 }
 
