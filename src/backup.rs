@@ -1003,7 +1003,11 @@ fn chunk_stream(ctx: &Ctx, reader: &mut dyn Read, window: &mut Vec<u8>) -> Resul
             Err(e) => return Err(ChunkError::Read(e)),
         };
         let chunks = batch.chunks();
-        let hash = |c: &[u8]| (ctx.repo.blob_id(c), successors.map(|_| sketch(c)));
+        // Sketches only for chunks the repository lacks (the ones that may become deltas).
+        let hash = |c: &[u8]| {
+            let id = ctx.repo.blob_id(c);
+            (id, successors.filter(|_| !ctx.repo.index().is_reusable(&id)).map(|_| sketch(c)))
+        };
         let hashed: Vec<(Id, Option<Sketch>)> =
             if chunks.len() == 1 { vec![hash(chunks[0])] } else { chunks.par_iter().map(|c| hash(c)).collect() };
         let batch_ids: Vec<Id> = hashed.iter().map(|h| h.0).collect();

@@ -75,12 +75,12 @@ fn newer_format_version_is_refused_before_asking_for_a_password() {
     let env = Env::new();
     let cfg = env.repo.join("config");
     let mut v: serde_json::Value = serde_json::from_slice(&fs::read(&cfg).unwrap()).unwrap();
-    v["version"] = 2.into();
+    v["version"] = 3.into();
     fs::write(&cfg, serde_json::to_vec(&v).unwrap()).unwrap();
     let out = env.cmd().env_remove("CELLAR_PASSWORD").args(["snapshots"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("version 2 is newer"), "{err}");
+    assert!(err.contains("version 3 is newer"), "{err}");
 }
 
 #[test]

@@ -371,12 +371,17 @@ impl Repository {
 
     /// Fetch, decrypt, decompress and verify one blob.
     pub fn read_blob(&self, id: &Id) -> anyhow::Result<Vec<u8>> {
+        let (loc, sealed) = self.read_sealed(id)?;
+        self.decode_blob(id, &loc, &sealed)
+    }
+
+    fn read_sealed(&self, id: &Id) -> anyhow::Result<(BlobLoc, Vec<u8>)> {
         let (pack, loc) = self.locate(id)?;
         let sealed = self
             .backend
             .read_range(&pack_name(&pack), loc.offset as u64, loc.stored_len as u64)
             .with_context(|| format!("reading blob {} from pack {}", id.short(), pack.short()))?;
-        self.decode_blob(id, &loc, &sealed)
+        Ok((loc, sealed))
     }
 
     pub fn decode_blob(&self, id: &Id, loc: &BlobLoc, sealed: &[u8]) -> anyhow::Result<Vec<u8>> {
@@ -386,14 +391,10 @@ impl Repository {
     /// The plaintext of a delta's base, which must be stored whole (deltas are depth 1, so
     /// a damaged or malicious chain cannot make a read recurse).
     pub fn read_base(&self, id: &Id) -> anyhow::Result<Vec<u8>> {
-        let (pack, loc) = self.locate(id)?;
+        let (loc, sealed) = self.read_sealed(id)?;
         if loc.compression == blob::Compression::Delta {
             return Err(Error::Integrity(format!("delta base {} is itself a delta", id.short())).into());
         }
-        let sealed = self
-            .backend
-            .read_range(&pack_name(&pack), loc.offset as u64, loc.stored_len as u64)
-            .with_context(|| format!("reading blob {} from pack {}", id.short(), pack.short()))?;
         self.decode_blob(id, &loc, &sealed)
     }
 
