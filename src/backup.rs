@@ -873,7 +873,7 @@ fn unchanged(ctx: &Ctx, prev: &Node, now: &Node) -> bool {
     };
     prev.kind == NodeKind::File && prev.size == now.size && same && {
         let idx = ctx.repo.index();
-        prev.content.iter().all(|id| idx.is_reusable(id))
+        prev.data_blobs().all(|id| idx.is_reusable(id))
     }
 }
 
