@@ -145,14 +145,6 @@ impl SketchIndex {
         }
         votes.into_iter().filter(|&(_, n)| n >= 2).max_by_key(|&(_, n)| n).map(|(id, _)| id)
     }
-
-    pub fn len(&self) -> usize {
-        self.by_feature.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 #[cfg(test)]

@@ -58,11 +58,6 @@ pub struct Segment {
 }
 
 impl Recipe {
-    /// Decoded bytes covered by the members; the rest of the content is the raw tail.
-    pub fn plain_len(&self) -> u64 {
-        self.members.iter().flat_map(|m| &m.segments).map(|s| s.plain).sum()
-    }
-
     /// Blobs the recipe references (besides the node's content).
     pub fn blobs(&self) -> impl Iterator<Item = &Id> {
         self.members.iter().flat_map(|m| &m.segments).map(|s| &s.corrections)

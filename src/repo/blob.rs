@@ -71,18 +71,21 @@ const MIN_SAVING: f64 = 0.03;
 /// Compress (if it pays) and seal. A cheap probe on a prefix keeps already-compressed data
 /// (gzip dumps, Loki chunks, TSDB XOR chunks) from being compressed twice for nothing.
 pub fn encode(key: &MasterKey, level: i32, id: Id, kind: BlobKind, raw: &[u8]) -> EncodedBlob {
-    let mut compression = Compression::None;
-    let mut payload: Option<Vec<u8>> = None;
+    let (compression, payload) = compress(level, raw);
+    let sealed = key.encrypt(payload.as_deref().unwrap_or(raw));
+    EncodedBlob { id, kind, compression, raw_len: raw.len() as u32, sealed, base: None }
+}
+
+/// The stored payload of a blob kept whole: zstd when it pays (`None`: `raw` itself).
+fn compress(level: i32, raw: &[u8]) -> (Compression, Option<Vec<u8>>) {
     if raw.len() >= 64 && worth_compressing(raw) {
         if let Ok(c) = zstd::bulk::compress(raw, level) {
             if (c.len() as f64) < raw.len() as f64 * (1.0 - MIN_SAVING) {
-                compression = Compression::Zstd;
-                payload = Some(c);
+                return (Compression::Zstd, Some(c));
             }
         }
     }
-    let sealed = key.encrypt(payload.as_deref().unwrap_or(raw));
-    EncodedBlob { id, kind, compression, raw_len: raw.len() as u32, sealed, base: None }
+    (Compression::None, None)
 }
 
 /// A delta is kept only when it is at most this fraction of the blob compressed on its own:
@@ -95,24 +98,20 @@ const DELTA_MIN_LEVEL: i32 = 12;
 /// Encode `raw` as a delta against `base` (the plaintext of blob `base_id`, stored whole)
 /// when that is much smaller than compressing it alone; otherwise encode it whole.
 pub fn encode_with_base(key: &MasterKey, level: i32, id: Id, raw: &[u8], base_id: Id, base: &[u8]) -> EncodedBlob {
-    let whole = encode(key, level, id, BlobKind::Data, raw);
-    let whole_len = whole.sealed.len() - crate::repo::crypto::OVERHEAD;
-    match delta_compress(raw, base, level.max(DELTA_MIN_LEVEL)) {
+    let (compression, whole) = compress(level, raw);
+    let whole_len = whole.as_ref().map_or(raw.len(), Vec::len);
+    let (compression, payload, base) = match delta_compress(raw, base, level.max(DELTA_MIN_LEVEL)) {
         Ok(frame) if ((32 + frame.len()) as f64) <= whole_len as f64 * DELTA_MAX_FRACTION => {
             let mut payload = Vec::with_capacity(32 + frame.len());
             payload.extend_from_slice(&base_id.0);
             payload.extend_from_slice(&frame);
-            EncodedBlob {
-                id,
-                kind: BlobKind::Data,
-                compression: Compression::Delta,
-                raw_len: raw.len() as u32,
-                sealed: key.encrypt(&payload),
-                base: Some(base_id),
-            }
+            (Compression::Delta, Some(payload), Some(base_id))
         }
-        _ => whole,
-    }
+        _ => (compression, whole, None),
+    };
+    // Sealed once, whichever form won.
+    let sealed = key.encrypt(payload.as_deref().unwrap_or(raw));
+    EncodedBlob { id, kind: BlobKind::Data, compression, raw_len: raw.len() as u32, sealed, base }
 }
 
 fn delta_compress(raw: &[u8], base: &[u8], level: i32) -> std::io::Result<Vec<u8>> {

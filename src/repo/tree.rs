@@ -83,14 +83,6 @@ impl Node {
         self.content.iter().chain(self.gzip.iter().flat_map(|g| g.blobs()))
     }
 
-    /// Bytes of `content` (the decoded size for gzip files).
-    pub fn content_len(&self) -> u64 {
-        match &self.gzip {
-            Some(g) => g.content_len,
-            None => self.size,
-        }
-    }
-
     pub fn name_lossy(&self) -> String {
         String::from_utf8_lossy(&self.name).into_owned()
     }
