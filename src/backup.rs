@@ -906,41 +906,15 @@ fn run_job(ctx: &Ctx, job: FileJob, window: &mut Vec<u8>) {
         }
         JobSource::Reader(r) => (r, None),
     };
-    let reopen = source_again;
     let mut reader = reader;
     let mut prefix = Vec::with_capacity(SNIFF_LEN);
-    let result = match (&mut reader).take(SNIFF_LEN as u64).read_to_end(&mut prefix) {
-        Err(e) => Err(ChunkError::Read(e)),
+    let result = match ((&mut reader).take(SNIFF_LEN as u64).read_to_end(&mut prefix), source_again) {
+        (Err(e), _) => Err(ChunkError::Read(e)),
         // Gzip-transparent only where the source can be read again if decoding fails.
-        Ok(_) if ctx.gzip && reopen.is_some() && crate::gzip::header_len(&prefix).is_ok_and(|h| h.is_some()) => {
-            let mut dec = crate::gzip::Decoder::new(std::io::Cursor::new(prefix).chain(reader));
-            let r = chunk_stream(ctx, &mut dec, window);
-            // Progress counts source bytes, not decoded ones.
-            ctx.progress.bytes.fetch_sub(dec.emitted(), Relaxed);
-            match r {
-                Ok((content, _, text)) => {
-                    let d = dec.finish();
-                    match gzip_recipe(ctx, d) {
-                        Ok((recipe, size)) => {
-                            ctx.progress.bytes.fetch_add(size, Relaxed);
-                            node.gzip = Some(recipe);
-                            Ok((content, size, text))
-                        }
-                        Err(e) => Err(ChunkError::Store(e)),
-                    }
-                }
-                Err(ChunkError::Read(e)) if e.get_ref().is_some_and(|i| i.is::<crate::gzip::NotReproducible>()) => {
-                    let (src, p) = reopen.expect("checked above");
-                    ctx.notices.lock().push(format!("{}: {e}; stored as raw bytes", src.display(&p)));
-                    match src.open(&p) {
-                        Ok(mut r) => chunk_stream(ctx, &mut r, window),
-                        Err(e) => Err(ChunkError::Read(e)),
-                    }
-                }
-                Err(e) => Err(e),
-            }
+        (Ok(_), Some(again)) if ctx.gzip && crate::gzip::header_len(&prefix).is_ok_and(|h| h.is_some()) => {
+            chunk_gzip(ctx, std::io::Cursor::new(prefix).chain(reader), again, window, &mut node)
         }
-        Ok(_) => chunk_stream(ctx, &mut std::io::Cursor::new(prefix).chain(reader), window),
+        (Ok(_), _) => chunk_stream(ctx, &mut std::io::Cursor::new(prefix).chain(reader), window),
     };
     match result {
         Ok((content, size, text)) => {
@@ -1044,6 +1018,35 @@ fn chunk_stream(ctx: &Ctx, reader: &mut dyn Read, window: &mut Vec<u8>) -> Resul
         ctx.progress.bytes.fetch_add(wc.bytes_read() - before, Relaxed);
     }
     Ok((ids, wc.bytes_read(), text))
+}
+
+/// Store a gzip object as decoded text and set its recipe on `node`; when it cannot be
+/// recreated bit-exactly, read the source again and store it raw.
+fn chunk_gzip(
+    ctx: &Ctx,
+    reader: impl Read,
+    (src, p): (Arc<dyn SourceTree>, PathBuf),
+    window: &mut Vec<u8>,
+    node: &mut Node,
+) -> Result<(Vec<Id>, u64, bool), ChunkError> {
+    let mut dec = crate::gzip::Decoder::new(reader);
+    let r = chunk_stream(ctx, &mut dec, window);
+    // Progress counts source bytes, not decoded ones.
+    ctx.progress.bytes.fetch_sub(dec.emitted(), Relaxed);
+    match r {
+        Ok((content, _, text)) => {
+            let (recipe, size) = gzip_recipe(ctx, dec.finish()).map_err(ChunkError::Store)?;
+            ctx.progress.bytes.fetch_add(size, Relaxed);
+            node.gzip = Some(recipe);
+            Ok((content, size, text))
+        }
+        Err(ChunkError::Read(e)) if e.get_ref().is_some_and(|i| i.is::<crate::gzip::NotReproducible>()) => {
+            ctx.notices.lock().push(format!("{}: {e}; stored as raw bytes", src.display(&p)));
+            let mut again = src.open(&p).map_err(ChunkError::Read)?;
+            chunk_stream(ctx, &mut again, window)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Store a decoded gzip object's corrections; returns the recipe and the object's size.
