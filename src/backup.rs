@@ -170,23 +170,22 @@ impl Ctx {
     }
 
     /// Compress, seal and queue a claimed blob: as a delta against `base` when one was found
-    /// and that pays. A text chunk stored whole keeps its sketch (`sk`), so later chunks can
-    /// find it as a base.
-    fn store_new(&self, id: Id, data: &[u8], base: Option<Id>, sk: Option<Sketch>) -> anyhow::Result<()> {
+    /// and that pays. Returns whether a text chunk (`text`) was stored whole, and so can be
+    /// a base itself.
+    fn store_new(&self, id: Id, data: &[u8], base: Option<Id>, text: bool) -> anyhow::Result<bool> {
         let delta = base.and_then(|b| self.repo.read_base(&b).ok().map(|plain| (b, plain)));
         let b = match delta {
             Some((b, plain)) => self.repo.encode_delta(id, data, b, &plain),
+            None if text => self.repo.encode_text(id, data),
             None => self.repo.encode_blob(id, BlobKind::Data, data),
         };
-        if b.base.is_some() {
+        let whole = b.base.is_none();
+        if !whole {
             self.deltas_new.fetch_add(1, Relaxed);
-        } else if let Some(s) = sk {
-            self.sketches.add(id, &s);
-            self.new_sketches.lock().push((id, s));
         }
         self.packer.send(b).map_err(|_| anyhow::anyhow!("the pack writer stopped"))?;
         self.blobs_new.fetch_add(1, Relaxed);
-        Ok(())
+        Ok(text && whole)
     }
 
     /// A stored blob that can serve as a delta base for a chunk similar to `old`: `old`
@@ -1005,12 +1004,18 @@ fn chunk_stream(ctx: &Ctx, reader: &mut dyn Read, window: &mut Vec<u8>) -> Resul
             });
             new.push((i, base, *sk));
         }
-        let stored: anyhow::Result<()> = if new.len() == 1 {
-            ctx.store_new(batch_ids[new[0].0], chunks[new[0].0], new[0].1, new[0].2)
-        } else {
-            new.par_iter().try_for_each(|&(i, base, sk)| ctx.store_new(batch_ids[i], chunks[i], base, sk))
+        let store = |&(i, base, sk): &(usize, Option<Id>, Option<Sketch>)| {
+            ctx.store_new(batch_ids[i], chunks[i], base, sk.is_some())
         };
-        stored.map_err(ChunkError::Store)?;
+        let stored: anyhow::Result<Vec<bool>> =
+            if new.len() == 1 { store(&new[0]).map(|w| vec![w]) } else { new.par_iter().map(store).collect() };
+        // Sketches of the new bases, in object order: the same data always indexes the same way.
+        for (&(i, _, sk), whole) in new.iter().zip(stored.map_err(ChunkError::Store)?) {
+            if let Some(s) = sk.filter(|_| whole) {
+                ctx.sketches.add(batch_ids[i], &s);
+                ctx.new_sketches.lock().push((batch_ids[i], s));
+            }
+        }
         if let Some(s) = successors {
             s.record(ids.last().copied(), &batch_ids);
         }
