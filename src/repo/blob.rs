@@ -93,7 +93,7 @@ fn compress(level: i32, raw: &[u8]) -> (Compression, Option<Vec<u8>>) {
 const DELTA_MAX_FRACTION: f64 = 0.5;
 /// zstd level of deltas and of the text chunks they are taken against (stored whole once,
 /// read as bases for weeks): on daily dumps level 12 stored 16% less than level 3 for
-/// deltas, and ~10% less again for the whole chunks, for ~10% more backup time
+/// deltas, and ~10% less again for the whole chunks, for ~15% more backup time
 /// (format-spec/chunking.md).
 pub const DELTA_MIN_LEVEL: i32 = 12;
 
