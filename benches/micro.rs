@@ -85,7 +85,15 @@ fn deltas(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(changed.len() as u64));
     g.bench_function("sketch-256KiB", |b| b.iter(|| cellar::chunk::similar::sketch(black_box(&changed))));
     g.bench_function("encode-with-base-256KiB", |b| {
-        b.iter(|| blob::encode_with_base(&key, 3, Id::default(), black_box(&changed), Id([1; 32]), &base))
+        b.iter(|| {
+            blob::encode_with_base(
+                &key,
+                3,
+                Id::default(),
+                black_box(&changed),
+                &blob::DeltaBase { id: Id([1; 32]), plain: &base, previous: None },
+            )
+        })
     });
     g.finish();
 }

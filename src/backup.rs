@@ -27,7 +27,7 @@ use crate::chunk::similar::{sketch, BaseWalker, Sketch, SketchIndex, Successors}
 use crate::chunk::{looks_like_text, Profiles, WindowedChunker, SNIFF_LEN};
 use crate::layout::{tsdb, BlockInfo, Excluded, Layout, Reason};
 use crate::progress::Progress;
-use crate::repo::blob::{BlobKind, EncodedBlob};
+use crate::repo::blob::{self, BlobKind, EncodedBlob};
 use crate::repo::packer::{save_index_for, Packer};
 use crate::repo::s3::{S3Config, S3};
 use crate::repo::snapshot::TenantBlocks;
@@ -169,13 +169,17 @@ impl Ctx {
         Ok(id)
     }
 
-    /// Compress, seal and queue a claimed blob: as a delta against `base` when one was found
-    /// and that pays. Returns whether a text chunk (`text`) was stored whole, and so can be
-    /// a base itself.
-    fn store_new(&self, id: Id, data: &[u8], base: Option<Id>, text: bool) -> anyhow::Result<bool> {
-        let delta = base.and_then(|b| self.repo.read_base(&b).ok().map(|plain| (b, plain)));
-        let b = match delta {
-            Some((b, plain)) => self.repo.encode_delta(id, data, b, &plain),
+    /// Compress, seal and queue a claimed blob: as a delta against a base when one was
+    /// found and that pays. Returns whether it was stored whole.
+    fn store_new(&self, id: Id, data: &[u8], found: Option<Found>, text: bool) -> anyhow::Result<bool> {
+        let base = found.and_then(|f| self.repo.read_base(&f.base).ok().map(|plain| (f, plain)));
+        let b = match base {
+            Some((f, plain)) => {
+                // The chunk's previous version, when it is a delta of the same base.
+                let previous = f.previous.and_then(|p| self.repo.read_blob(&p).ok());
+                let base = blob::DeltaBase { id: f.base, plain: &plain, previous: previous.as_deref() };
+                self.repo.encode_delta(id, data, &base)
+            }
             None if text => self.repo.encode_text(id, data),
             None => self.repo.encode_blob(id, BlobKind::Data, data),
         };
@@ -185,19 +189,29 @@ impl Ctx {
         }
         self.packer.send(b).map_err(|_| anyhow::anyhow!("the pack writer stopped"))?;
         self.blobs_new.fetch_add(1, Relaxed);
-        Ok(text && whole)
+        Ok(whole)
     }
 
-    /// A stored blob that can serve as a delta base for a chunk similar to `old`: `old`
-    /// itself, or its base when `old` is a delta (bases are always whole).
-    fn base_for(&self, old: &Id, len: usize) -> Option<Id> {
+    /// Where a chunk similar to the stored chunk `old` may be a delta of: `old` itself, or
+    /// its base when `old` is a delta (bases are always whole). `previous` is the chunk's
+    /// likely previous version, kept when it is a delta of that base.
+    fn base_for(&self, old: &Id, len: usize, previous: Option<Id>) -> Option<Found> {
         let idx = self.repo.index();
         let base = idx.base_of(old).unwrap_or(*old);
         let loc = idx.get(&base)?;
         let similar_size = (len / 4..=len.saturating_mul(4)).contains(&(loc.raw_len as usize));
-        (idx.is_reusable(&base) && loc.compression != crate::repo::blob::Compression::Delta && similar_size)
-            .then_some(base)
+        (idx.is_reusable(&base) && loc.compression != blob::Compression::Delta && similar_size)
+            .then(|| Found { base, previous: previous.filter(|p| idx.base_of(p) == Some(base) && idx.is_reusable(p)) })
     }
+}
+
+/// A delta base found for a new chunk.
+#[derive(Clone, Copy)]
+struct Found {
+    base: Id,
+    /// The most similar stored chunk when it is a delta of `base`: likely the chunk's
+    /// previous version, which tells drift from today's change.
+    previous: Option<Id>,
 }
 
 /// Where a finished entry goes.
@@ -419,8 +433,9 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
         sketches: {
             let s = SketchIndex::default();
             if repo.settings().deltas {
+                let idx = repo.index();
                 for (id, sk) in repo.load_sketches()? {
-                    s.add(id, &sk);
+                    s.add(id, &sk, idx.base_of(&id).is_none());
                 }
             }
             s
@@ -997,22 +1012,25 @@ fn chunk_stream(ctx: &Ctx, reader: &mut dyn Read, window: &mut Vec<u8>) -> Resul
                 // Most similar by content, else the old chunk at the same place. (A weaker
                 // fallback, such as the previous chunk's base, was measured to cost more:
                 // a mediocre delta also keeps the chunk from becoming a good future base.)
+                // The newest version of this content tells how stale the base has become.
+                let previous = ctx.sketches.newest_version(sk);
                 ctx.sketches
                     .most_similar(sk)
-                    .and_then(|o| ctx.base_for(&o, len))
-                    .or_else(|| aligned.and_then(|o| ctx.base_for(&o, len)))
+                    .and_then(|o| ctx.base_for(&o, len, previous))
+                    .or_else(|| aligned.and_then(|o| ctx.base_for(&o, len, Some(o))))
             });
             new.push((i, base, *sk));
         }
-        let store = |&(i, base, sk): &(usize, Option<Id>, Option<Sketch>)| {
-            ctx.store_new(batch_ids[i], chunks[i], base, sk.is_some())
+        let store = |&(i, found, sk): &(usize, Option<Found>, Option<Sketch>)| {
+            ctx.store_new(batch_ids[i], chunks[i], found, sk.is_some())
         };
         let stored: anyhow::Result<Vec<bool>> =
             if new.len() == 1 { store(&new[0]).map(|w| vec![w]) } else { new.par_iter().map(store).collect() };
-        // Sketches of the new bases, in object order: the same data always indexes the same way.
+        // Sketches of the new text chunks (whole ones are bases, deltas the newest version of
+        // their content), in object order: the same data always indexes the same way.
         for (&(i, _, sk), whole) in new.iter().zip(stored.map_err(ChunkError::Store)?) {
-            if let Some(s) = sk.filter(|_| whole) {
-                ctx.sketches.add(batch_ids[i], &s);
+            if let Some(s) = sk {
+                ctx.sketches.add(batch_ids[i], &s, whole);
                 ctx.new_sketches.lock().push((batch_ids[i], s));
             }
         }

@@ -142,3 +142,44 @@ fn damaged_delta_base_is_reported_by_check() {
     let all = format!("{out}{err}");
     assert!(all.contains("delta base"), "deltas of day 2 must be reported through their damaged bases:\n{all}");
 }
+
+/// Rows of a synthetic table on day `d`: ~0.25% of the rows get a new value each day, so the
+/// distance to any older day keeps growing (what PostgreSQL's moved rows do to a dump).
+fn drifting_table(d: u32) -> Vec<u8> {
+    let mut out = b"COPY public.alert_history (id, rule, state, value) FROM stdin;\n".to_vec();
+    for i in 0..60_000u32 {
+        let last = (1..=d).rev().find(|&k| (i.wrapping_mul(2_654_435_761) ^ k.wrapping_mul(40_503)) % 400 == 0);
+        let v = last.map_or(0, |k| (i ^ k).wrapping_mul(97_531) % 1_000_000);
+        out.extend_from_slice(format!("{i}\trule-{}\tfiring\t{v}\n", i % 50).as_bytes());
+    }
+    out.extend_from_slice(b"\\.\n");
+    out
+}
+
+/// Deltas are taken against whole chunks only (depth 1), so against an old base they grow
+/// with every day of drift: without rebasing every day would add more than the day before.
+/// Once most of a delta is drift rather than the day's change the chunk is stored whole
+/// again, and the following days are small deltas of that new base.
+#[test]
+fn a_drifting_table_is_rebased_and_later_days_stay_small() {
+    let env = Env::new();
+    let bucket = env.path("db");
+    fs::create_dir_all(&bucket).unwrap();
+    let mut added = vec![];
+    for d in 1..=24u32 {
+        fs::write(bucket.join("table.sql"), drifting_table(d)).unwrap();
+        let r = env.backup(&["--host", "db", bucket.to_str().unwrap()]);
+        added.push((r["bytes_added"].as_u64().unwrap(), r["deltas_new"].as_u64().unwrap()));
+    }
+    eprintln!("bytes added, deltas per day: {added:?}");
+    let drop_after = (2..added.len()).find(|&d| added[d].0 * 3 < added[d - 1].0 * 2);
+    let d = drop_after.unwrap_or_else(|| panic!("no rebase seen: {added:?}"));
+    assert!(added[d].1 > 0, "the day after a rebase is stored as deltas of the new base: {added:?}");
+    assert!(added[1..].iter().all(|a| a.1 > 0), "every later day stores deltas: {added:?}");
+    let snaps = snapshot_ids(&env);
+    for (day, id) in snaps.iter().enumerate() {
+        assert_eq!(env.dump(id, "db/table.sql"), drifting_table(day as u32 + 1), "day {}", day + 1);
+    }
+    let (code, out, err) = env.run(&["check", "--read-data"]);
+    assert_eq!(code, 0, "{out}{err}");
+}

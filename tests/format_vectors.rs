@@ -331,3 +331,32 @@ fn make_vector_repository_v2() {
         cellar::backup::backup(repo.clone(), bo).unwrap();
     }
 }
+
+/// Sketch files (§13): the checked-in `CSK1` file (unstamped) still loads; new files are
+/// `CSK2`, stamped with their write time, and load oldest first whatever their names, so
+/// the newest version of some content wins.
+#[test]
+fn sketch_files_load_oldest_first() {
+    let vector = Repository::open(Arc::new(LocalBackend::new(VECTOR_REPO_V2)), VECTOR_PASSWORD).unwrap();
+    assert!(!vector.load_sketches().unwrap().is_empty(), "the CSK1 file of the v2 vector");
+
+    let dir = tempfile::tempdir().unwrap();
+    let repo = common::lib_repo(dir.path());
+    let entry = |n: u8| (Id([n; 32]), [u64::from(n); 8]);
+    // Many files, so that name order (content hashes) and write order surely differ.
+    for n in 1..=8u8 {
+        repo.save_sketches(&[entry(n), entry(100 + n)]).unwrap();
+    }
+    let loaded: Vec<u8> = repo.load_sketches().unwrap().iter().map(|(id, _)| id.0[0]).collect();
+    let want: Vec<u8> = (1..=8u8).flat_map(|n| [n, 100 + n]).collect();
+    assert_eq!(loaded, want);
+
+    let files = common::files_under(&dir.path().join("sketches"));
+    let plain = repo.key().decrypt(&std::fs::read(&files[0]).unwrap()).unwrap();
+    // "CSK2" u32le(n) u64le(written_at_ns) then n × (blob id 32 | 8 × u64le feature).
+    assert_eq!(&plain[..4], b"CSK2");
+    assert_eq!(u32::from_le_bytes(plain[4..8].try_into().unwrap()), 2);
+    let written = u64::from_le_bytes(plain[8..16].try_into().unwrap());
+    assert!(written > 1_700_000_000_000_000_000, "unix nanoseconds: {written}");
+    assert_eq!(plain.len(), 16 + 2 * 96);
+}

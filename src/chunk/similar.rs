@@ -116,35 +116,54 @@ pub fn sketch(data: &[u8]) -> Sketch {
     out
 }
 
-/// Feature → a whole stored chunk having it. Loaded from the repository's sketch files and
-/// extended as chunks are stored.
+/// Feature → the stored text chunks having it, loaded from the repository's sketch files
+/// and extended as chunks are stored. Two maps: whole chunks (delta bases) and all chunks
+/// (the newest version of some content, which may itself be a delta).
 #[derive(Default)]
 pub struct SketchIndex {
-    by_feature: Mutex<HashMap<u64, Id>>,
+    bases: Mutex<HashMap<u64, Id>>,
+    versions: Mutex<HashMap<u64, Id>>,
 }
 
 impl SketchIndex {
-    pub fn add(&self, id: Id, s: &Sketch) {
-        let mut m = self.by_feature.lock();
-        for &f in s.iter().filter(|&&f| f != u64::MAX) {
-            m.insert(f, id);
+    /// Index a stored chunk; `whole` when it is stored whole and so can be a base.
+    pub fn add(&self, id: Id, s: &Sketch, whole: bool) {
+        let features = || s.iter().filter(|&&f| f != u64::MAX);
+        if whole {
+            let mut m = self.bases.lock();
+            features().for_each(|&f| {
+                m.insert(f, id);
+            });
         }
+        let mut m = self.versions.lock();
+        features().for_each(|&f| {
+            m.insert(f, id);
+        });
     }
 
-    /// The stored chunk sharing the most features with `s` (at least two).
+    /// The whole stored chunk sharing the most features with `s` (at least two).
     pub fn most_similar(&self, s: &Sketch) -> Option<Id> {
-        let m = self.by_feature.lock();
-        let mut votes: Vec<(Id, usize)> = Vec::new();
-        for f in s.iter().filter(|&&f| f != u64::MAX) {
-            if let Some(id) = m.get(f) {
-                match votes.iter_mut().find(|(v, _)| v == id) {
-                    Some(v) => v.1 += 1,
-                    None => votes.push((*id, 1)),
-                }
+        best(&self.bases.lock(), s)
+    }
+
+    /// The stored chunk, whole or delta, sharing the most features with `s` (at least two):
+    /// usually the previous version of the same content.
+    pub fn newest_version(&self, s: &Sketch) -> Option<Id> {
+        best(&self.versions.lock(), s)
+    }
+}
+
+fn best(m: &HashMap<u64, Id>, s: &Sketch) -> Option<Id> {
+    let mut votes: Vec<(Id, usize)> = Vec::new();
+    for f in s.iter().filter(|&&f| f != u64::MAX) {
+        if let Some(id) = m.get(f) {
+            match votes.iter_mut().find(|(v, _)| v == id) {
+                Some(v) => v.1 += 1,
+                None => votes.push((*id, 1)),
             }
         }
-        votes.into_iter().filter(|&(_, n)| n >= 2).max_by_key(|&(_, n)| n).map(|(id, _)| id)
     }
+    votes.into_iter().filter(|&(_, n)| n >= 2).max_by_key(|&(_, n)| n).map(|(id, _)| id)
 }
 
 #[cfg(test)]
@@ -172,8 +191,15 @@ mod sketch_tests {
         assert!(shared(&sa, &sb) >= SKETCH_LEN / 2, "{}", shared(&sa, &sb));
         assert_eq!(shared(&sa, &sc), 0);
         let idx = SketchIndex::default();
-        idx.add(Id([1; 32]), &sa);
-        idx.add(Id([3; 32]), &sc);
+        idx.add(Id([1; 32]), &sa, true);
+        idx.add(Id([3; 32]), &sc, true);
         assert_eq!(idx.most_similar(&sb), Some(Id([1; 32])));
+        // A delta version of the same content is the newest version, never a base.
+        idx.add(Id([2; 32]), &sb, false);
+        assert_eq!(idx.most_similar(&sb), Some(Id([1; 32])));
+        assert_eq!(idx.newest_version(&sb), Some(Id([2; 32])));
+        // A newer whole version of the content becomes the base.
+        idx.add(Id([4; 32]), &sb, true);
+        assert_eq!(idx.most_similar(&sa), Some(Id([4; 32])));
     }
 }

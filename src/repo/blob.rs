@@ -97,18 +97,42 @@ const DELTA_MAX_FRACTION: f64 = 0.5;
 /// (format-spec/chunking.md).
 pub const DELTA_MIN_LEVEL: i32 = 12;
 
-/// Encode `raw` as a delta against `base` (the plaintext of blob `base_id`, stored whole)
-/// when that is much smaller than compressing it alone; otherwise encode it whole.
-pub fn encode_with_base(key: &MasterKey, level: i32, id: Id, raw: &[u8], base_id: Id, base: &[u8]) -> EncodedBlob {
+/// Rebase when a delta against an old base has grown by more than this fraction of the
+/// chunk's whole compressed size beyond the delta against its previous version: the excess
+/// is drift since the base was stored, paid again by every later version until a newer
+/// base exists. Storing the chunk whole then gives the following days a close base
+/// (format-spec/chunking.md, "Daily dumps").
+pub const REBASE_DRIFT: f64 = 0.15;
+
+/// A delta base and, optionally, the chunk's previous version (itself a delta of that
+/// base), which shows how much of the delta is drift rather than today's change.
+pub struct DeltaBase<'a> {
+    pub id: Id,
+    pub plain: &'a [u8],
+    pub previous: Option<&'a [u8]>,
+}
+
+/// Encode `raw` as a delta against a base (the plaintext of a blob stored whole) when that
+/// is much smaller than compressing it alone and the base is not stale; otherwise encode
+/// it whole.
+pub fn encode_with_base(key: &MasterKey, level: i32, id: Id, raw: &[u8], base: &DeltaBase) -> EncodedBlob {
     let level = level.max(DELTA_MIN_LEVEL);
     let (compression, whole) = compress(level, raw);
-    let whole_len = whole.as_ref().map_or(raw.len(), Vec::len);
-    let (compression, payload, base) = match delta_compress(raw, base, level) {
-        Ok(frame) if ((32 + frame.len()) as f64) <= whole_len as f64 * DELTA_MAX_FRACTION => {
+    let whole_len = whole.as_ref().map_or(raw.len(), Vec::len) as f64;
+    let stale = |frame: &[u8]| {
+        let drift_limit = whole_len * REBASE_DRIFT;
+        base.previous.is_some_and(|prev| {
+            frame.len() as f64 > drift_limit
+                && delta_compress(raw, prev, level)
+                    .is_ok_and(|d1| (frame.len() - d1.len().min(frame.len())) as f64 > drift_limit)
+        })
+    };
+    let (compression, payload, base) = match delta_compress(raw, base.plain, level) {
+        Ok(frame) if ((32 + frame.len()) as f64) <= whole_len * DELTA_MAX_FRACTION && !stale(&frame) => {
             let mut payload = Vec::with_capacity(32 + frame.len());
-            payload.extend_from_slice(&base_id.0);
+            payload.extend_from_slice(&base.id.0);
             payload.extend_from_slice(&frame);
-            (Compression::Delta, Some(payload), Some(base_id))
+            (Compression::Delta, Some(payload), Some(base.id))
         }
         _ => (compression, whole, None),
     };
@@ -199,7 +223,7 @@ mod tests {
         let mut new = base.clone();
         new[5000..5010].copy_from_slice(b"CHANGED!!!");
         let (bid, nid) = (blob_id(&id_key, &base), blob_id(&id_key, &new));
-        let b = encode_with_base(&key, 3, nid, &new, bid, &base);
+        let b = encode_with_base(&key, 3, nid, &new, &DeltaBase { id: bid, plain: &base, previous: None });
         assert_eq!((b.compression, b.base), (Compression::Delta, Some(bid)));
         assert!(b.sealed.len() < 200, "{}", b.sealed.len());
         let fetch = |id: &Id| if *id == bid { Ok(base.clone()) } else { anyhow::bail!("no such blob") };
@@ -213,7 +237,46 @@ mod tests {
         assert!(format!("{e:#}").contains("delta base"), "{e:#}");
         // Unrelated content is stored whole.
         let other: Vec<u8> = (0..30_000u32).flat_map(|i| (i.wrapping_mul(2_654_435_761)).to_le_bytes()).collect();
-        let w = encode_with_base(&key, 3, blob_id(&id_key, &other), &other, bid, &base);
+        let w = encode_with_base(
+            &key,
+            3,
+            blob_id(&id_key, &other),
+            &other,
+            &DeltaBase { id: bid, plain: &base, previous: None },
+        );
         assert_eq!(w.base, None);
+    }
+
+    /// Drift since the base was stored, not the day's change, decides a rebase.
+    #[test]
+    fn a_stale_base_is_replaced_by_storing_the_chunk_whole() {
+        let key = MasterKey::generate();
+        // Rows whose values change on ~2% of rows a day, cumulatively.
+        let day = |d: u32| -> Vec<u8> {
+            (0..12_000u32)
+                .flat_map(|i| {
+                    let last =
+                        (1..=d).rev().find(|&k| (i.wrapping_mul(2_654_435_761) ^ k.wrapping_mul(40_503)) % 50 == 0);
+                    let v = last.map_or(0, |k| (i ^ k).wrapping_mul(97_531) % 1_000_000);
+                    format!(
+                        "{i}	rule-{}	firing	{v}
+",
+                        i % 50
+                    )
+                    .into_bytes()
+                })
+                .collect()
+        };
+        let (base, prev, now) = (day(0), day(9), day(10));
+        let bid = Id([1; 32]);
+        let delta = |previous: Option<&[u8]>| {
+            encode_with_base(&key, 3, Id([2; 32]), &now, &DeltaBase { id: bid, plain: &base, previous })
+        };
+        // Against day 0 alone, ten days of changes still make a worthwhile delta...
+        assert_eq!(delta(None).base, Some(bid));
+        // ...but nearly all of it is drift that yesterday's version already had: rebase.
+        assert_eq!(delta(Some(&prev)).base, None);
+        // When the day's own change is what makes the delta, the base stays.
+        assert_eq!(delta(Some(&base)).base, Some(bid));
     }
 }

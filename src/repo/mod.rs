@@ -310,10 +310,14 @@ impl Repository {
 
     /// Write the resemblance sketches of chunks a backup stored whole, so later backups can
     /// find delta bases by content. Hints only: nothing is ever read through them.
+    /// Write one backup's sketch file, stamped with the time so that readers can let the
+    /// newest version of some content win (§13).
     pub fn save_sketches(&self, entries: &[(Id, crate::chunk::similar::Sketch)]) -> anyhow::Result<()> {
-        let mut b = Vec::with_capacity(8 + entries.len() * (32 + 8 * crate::chunk::similar::SKETCH_LEN));
-        b.extend_from_slice(b"CSK1");
+        let mut b = Vec::with_capacity(16 + entries.len() * SKETCH_ENTRY);
+        b.extend_from_slice(b"CSK2");
         b.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        b.extend_from_slice(&(now.as_nanos() as u64).to_le_bytes());
         for (id, s) in entries {
             b.extend_from_slice(&id.0);
             for f in s {
@@ -324,31 +328,19 @@ impl Repository {
         self.backend.write(&format!("sketches/{}", Id::of_stored(&sealed)), &sealed)
     }
 
-    /// Every sketch file's entries. A damaged or unreadable file is skipped with a warning:
-    /// losing hints costs only compression.
+    /// Every sketch file's entries, oldest file first (`CSK1` files, unstamped, before all
+    /// others). A damaged or unreadable file is skipped with a warning: losing hints costs
+    /// only compression.
     pub fn load_sketches(&self) -> anyhow::Result<Vec<(Id, crate::chunk::similar::Sketch)>> {
-        use crate::chunk::similar::SKETCH_LEN;
-        let mut out = vec![];
+        let mut files = vec![];
         for (name, _) in self.backend.list("sketches")? {
-            let plain = match self.backend.read(&name).and_then(|s| self.key.decrypt(&s)) {
-                Ok(p) => p,
-                Err(e) => {
-                    eprintln!("cellar: warning: skipping {name}: {e:#}");
-                    continue;
-                }
-            };
-            const ENTRY: usize = 32 + 8 * SKETCH_LEN;
-            if plain.len() < 8 || &plain[..4] != b"CSK1" || (plain.len() - 8) % ENTRY != 0 {
-                eprintln!("cellar: warning: skipping {name}: not a sketch file");
-                continue;
-            }
-            for e in plain[8..].chunks_exact(ENTRY) {
-                let id = Id(e[..32].try_into().expect("32 bytes"));
-                let s = std::array::from_fn(|i| u64::from_le_bytes(e[32 + 8 * i..40 + 8 * i].try_into().expect("8")));
-                out.push((id, s));
+            match self.backend.read(&name).and_then(|s| self.key.decrypt(&s)).and_then(|p| parse_sketches(&p)) {
+                Ok((written, entries)) => files.push((written, name, entries)),
+                Err(e) => eprintln!("cellar: warning: skipping {name}: {e:#}"),
             }
         }
-        Ok(out)
+        files.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        Ok(files.into_iter().flat_map(|f| f.2).collect())
     }
 
     // ---- blobs ----
@@ -406,8 +398,8 @@ impl Repository {
 
     /// Encode a data blob as a delta against `base` when that pays (see
     /// [`blob::encode_with_base`]).
-    pub fn encode_delta(&self, id: Id, data: &[u8], base_id: Id, base: &[u8]) -> EncodedBlob {
-        blob::encode_with_base(&self.key, self.settings.zstd_level, id, data, base_id, base)
+    pub fn encode_delta(&self, id: Id, data: &[u8], base: &blob::DeltaBase) -> EncodedBlob {
+        blob::encode_with_base(&self.key, self.settings.zstd_level, id, data, base)
     }
 
     /// Decrypt and verify one blob of a pack held whole in memory (check, repack).
@@ -590,4 +582,25 @@ pub fn resolve_prefix(ids: impl Iterator<Item = Id>, prefix: &str, what: &str) -
         1 => Ok(matches[0]),
         n => bail!("{what} id prefix {prefix} is ambiguous ({n} matches); give more digits"),
     }
+}
+
+const SKETCH_ENTRY: usize = 32 + 8 * crate::chunk::similar::SKETCH_LEN;
+
+/// A sketch file's plaintext: its write time (0 for `CSK1`) and entries (§13).
+fn parse_sketches(plain: &[u8]) -> anyhow::Result<(u64, Vec<(Id, crate::chunk::similar::Sketch)>)> {
+    let (written, body) = match plain.get(..4) {
+        Some(b"CSK1") => (0, &plain[8.min(plain.len())..]),
+        Some(b"CSK2") if plain.len() >= 16 => (u64::from_le_bytes(plain[8..16].try_into().expect("8")), &plain[16..]),
+        _ => anyhow::bail!("not a sketch file"),
+    };
+    let n = plain.get(4..8).map(|b| u32::from_le_bytes(b.try_into().expect("4")) as usize);
+    anyhow::ensure!(n == Some(body.len() / SKETCH_ENTRY) && body.len() % SKETCH_ENTRY == 0, "not a sketch file");
+    let entries = body
+        .chunks_exact(SKETCH_ENTRY)
+        .map(|e| {
+            let id = Id(e[..32].try_into().expect("32 bytes"));
+            (id, std::array::from_fn(|i| u64::from_le_bytes(e[32 + 8 * i..40 + 8 * i].try_into().expect("8"))))
+        })
+        .collect();
+    Ok((written, entries))
 }
