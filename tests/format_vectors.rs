@@ -351,12 +351,22 @@ fn sketch_files_load_oldest_first() {
     let want: Vec<u8> = (1..=8u8).flat_map(|n| [n, 100 + n]).collect();
     assert_eq!(loaded, want);
 
-    let files = common::files_under(&dir.path().join("sketches"));
+    // The layout of vectors.md, "Sketch file `CSK2`".
+    let one = tempfile::tempdir().unwrap();
+    let repo = common::lib_repo(one.path());
+    repo.save_sketches(&[entry(1), entry(101)]).unwrap();
+    let files = common::files_under(&one.path().join("sketches"));
+    assert_eq!(files.len(), 1);
     let plain = repo.key().decrypt(&std::fs::read(&files[0]).unwrap()).unwrap();
-    // "CSK2" u32le(n) u64le(written_at_ns) then n × (blob id 32 | 8 × u64le feature).
-    assert_eq!(&plain[..4], b"CSK2");
-    assert_eq!(u32::from_le_bytes(plain[4..8].try_into().unwrap()), 2);
+    assert_eq!(&plain[..8], b"CSK2\x02\0\0\0");
     let written = u64::from_le_bytes(plain[8..16].try_into().unwrap());
     assert!(written > 1_700_000_000_000_000_000, "unix nanoseconds: {written}");
-    assert_eq!(plain.len(), 16 + 2 * 96);
+    let mut want = vec![];
+    for n in [1u8, 101] {
+        want.extend([n; 32]);
+        for _ in 0..8 {
+            want.extend(u64::from(n).to_le_bytes());
+        }
+    }
+    assert_eq!(&plain[16..], &want[..]);
 }
