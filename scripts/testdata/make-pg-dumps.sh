@@ -22,6 +22,7 @@ Environment:
   SEED=42        data seed (same SEED/SCALE/DAYS => byte-identical dumps)
   GZIP=0         1: also write OUT_DIR/dop-*.dump.gz (gzip -6 -n) and drop the plain dump
   KEEP_PLAIN=0   1 (with GZIP=1): keep the plain .dump next to the .dump.gz
+  APPEND_PCT=1-3 new alert_history / audit_log rows a day, in % of the table (range)
   PGBIN=         PostgreSQL bin dir (default /usr/lib/postgresql/15/bin, else newest)
   PGPORT=54329   port number (only names the unix socket; no TCP listener)
 
@@ -41,11 +42,15 @@ DO_GZIP=${GZIP:-0}
 unset GZIP   # gzip(1) itself reads $GZIP as options
 KEEP_PLAIN=${KEEP_PLAIN:-0}
 PGPORT=${PGPORT:-54329}
+APPEND_PCT=${APPEND_PCT:-1-3}
 
 [[ "$DAYS" =~ ^[0-9]+$ ]] && (( DAYS > 0 )) || die "DAYS must be a positive integer (got '$DAYS')"
 [[ "$SCALE" =~ ^[0-9]+([.][0-9]+)?$ ]] || die "SCALE must be a positive number (got '$SCALE')"
 [[ "$SEED" =~ ^[0-9]+$ ]] || die "SEED must be a non-negative integer"
 [[ "$PGPORT" =~ ^[0-9]+$ ]] || die "PGPORT must be a number"
+[[ "$APPEND_PCT" =~ ^[0-9]+([.][0-9]+)?-[0-9]+([.][0-9]+)?$ ]] || die "APPEND_PCT must be a range like 1-3 (got '$APPEND_PCT')"
+APP_LO=$(awk -v r="$APPEND_PCT" 'BEGIN { split(r, a, "-"); printf "%g", a[1] / 100 }')
+APP_SPAN=$(awk -v r="$APPEND_PCT" 'BEGIN { split(r, a, "-"); printf "%g", (a[2] - a[1]) / 100 }')
 
 if [[ -z "${PGBIN:-}" ]]; then
   PGBIN=/usr/lib/postgresql/15/bin
@@ -455,7 +460,7 @@ UPDATE alert_history SET status = 'resolved',
 WHERE status = 'firing' AND random() < 0.8;
 
 -- new alert history: 1-3%
-SELECT greatest(1, round(:n_hist * (0.01 + 0.02 * random())))::int AS n_new \gset
+SELECT greatest(1, round(:n_hist * (:app_lo + :app_span * random())))::int AS n_new \gset
 SQL
 )
 DAY_SQL+=$'\n'"$ALERTS_INSERT"$'\n'
@@ -487,7 +492,7 @@ DELETE FROM silences WHERE id IN (SELECT id FROM silences WHERE state = 'expired
 DELETE FROM users WHERE id IN (SELECT id FROM users WHERE is_disabled ORDER BY random() LIMIT pg_temp.ri(0, 2));
 
 -- new audit entries (1-3%) and some new silences
-SELECT greatest(1, round(:n_audit * (0.01 + 0.02 * random())))::int AS n_new \gset
+SELECT greatest(1, round(:n_audit * (:app_lo + :app_span * random())))::int AS n_new \gset
 SQL
 )
 DAY_SQL+=$'\n'"$AUDIT_INSERT"$'\n'
@@ -512,7 +517,7 @@ for ((d = 0; d < DAYS; d++)); do
   if (( d == 0 )); then
     run_sql "$SEED_SQL" -v now="$now" -v scale="$SCALE" -v seed="$(seed_frac 0)"
   else
-    run_sql "$DAY_SQL" -v now="$now" -v seed="$(seed_frac "$d")"
+    run_sql "$DAY_SQL" -v now="$now" -v seed="$(seed_frac "$d")" -v app_lo="$APP_LO" -v app_span="$APP_SPAN"
   fi
   out=$OUT_DIR/dop-$stamp.dump
   if [[ "$HAVE_RESTRICT" == 1 ]]; then
