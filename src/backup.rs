@@ -176,7 +176,7 @@ impl Ctx {
         let b = match base {
             Some((f, plain)) => {
                 // The chunk's previous version, when it is a delta of the same base.
-                let previous = f.previous.and_then(|p| self.repo.read_blob(&p).ok());
+                let previous = f.previous.and_then(|p| self.repo.read_with_base(&p, &f.base, &plain).ok());
                 let base = blob::DeltaBase { id: f.base, plain: &plain, previous: previous.as_deref() };
                 self.repo.encode_delta(id, data, &base)
             }

@@ -124,7 +124,7 @@ pub fn encode_with_base(key: &MasterKey, level: i32, id: Id, raw: &[u8], base: &
         base.previous.is_some_and(|prev| {
             frame.len() as f64 > drift_limit
                 && delta_compress(raw, prev, level)
-                    .is_ok_and(|d1| (frame.len() - d1.len().min(frame.len())) as f64 > drift_limit)
+                    .is_ok_and(|d1| frame.len().saturating_sub(d1.len()) as f64 > drift_limit)
         })
     };
     let (compression, payload, base) = match delta_compress(raw, base.plain, level) {

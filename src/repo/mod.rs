@@ -386,6 +386,14 @@ impl Repository {
         blob::decode(&self.key, &self.id_key, id, loc.compression, loc.raw_len, sealed, &|b| self.read_base(b))
     }
 
+    /// Read a blob that may be a delta of `base_id`, whose plaintext the caller already
+    /// holds (a backup weighing a chunk's previous version against its base).
+    pub fn read_with_base(&self, id: &Id, base_id: &Id, base: &[u8]) -> anyhow::Result<Vec<u8>> {
+        let (loc, sealed) = self.read_sealed(id)?;
+        let fetch = |b: &Id| if b == base_id { Ok(base.to_vec()) } else { self.read_base(b) };
+        blob::decode(&self.key, &self.id_key, id, loc.compression, loc.raw_len, &sealed, &fetch)
+    }
+
     /// The plaintext of a delta's base, which must be stored whole (deltas are depth 1, so
     /// a damaged or malicious chain cannot make a read recurse).
     pub fn read_base(&self, id: &Id) -> anyhow::Result<Vec<u8>> {
