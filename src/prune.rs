@@ -77,6 +77,8 @@ pub struct PruneReport {
     pub index_files_rewritten: usize,
     /// Temporary files of interrupted writes that were removed.
     pub temporaries_removed: usize,
+    /// Sketch files (delta-base hints) merged into one without the entries of deleted blobs.
+    pub sketch_files_compacted: usize,
 }
 
 /// Every blob the current snapshots reference: trees, file content, block lists.
@@ -306,6 +308,8 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> anyhow::Result<PruneRepo
         repo.backend().remove(&format!("deletions/{id}"))?;
     }
     repo.load_index()?;
+    // 5. Hints about deleted blobs (never needed to read anything).
+    report.sketch_files_compacted = repo.compact_sketches()?;
     Ok(report)
 }
 

@@ -99,8 +99,12 @@ fn daily_dumps_are_stored_as_deltas_and_restore_exactly() {
     assert_eq!(code, 0, "{out}{err}");
 
     // The first snapshot introduced the bases; forget it and prune right away.
+    let sketch_files = || fs::read_dir(delta.repo.join("sketches")).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(sketch_files(), DAYS, "one sketch file per backup");
     delta.ok(&["forget", &ids[0]]);
-    delta.ok(&["prune", "--grace", "0s"]);
+    let pruned: serde_json::Value = serde_json::from_str(&delta.ok(&["prune", "--grace", "0s", "--json"])).unwrap();
+    assert_eq!(pruned["sketch_files_compacted"], DAYS, "{pruned}");
+    assert_eq!(sketch_files(), 1, "merged into one, without the hints of deleted blobs");
     let (code, out, err) = delta.run(&["check", "--read-data"]);
     assert_eq!(code, 0, "after forgetting the base snapshot: {out}{err}");
     for (day, id) in ids.iter().enumerate().skip(1) {
@@ -113,6 +117,7 @@ fn daily_dumps_are_stored_as_deltas_and_restore_exactly() {
     }
     delta.ok(&["prune", "--grace", "0s"]);
     assert_eq!(delta.stats()["unique_blobs"], 0);
+    assert_eq!(sketch_files(), 0, "no hints about blobs that are gone");
 }
 
 #[test]

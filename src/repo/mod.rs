@@ -32,6 +32,7 @@ use std::sync::Arc;
 pub use backend::{Backend, LocalBackend};
 pub use id::Id;
 
+use crate::chunk::similar::Sketch;
 use crate::chunk::ChunkerParams;
 use crate::error::Error;
 use blob::{BlobKind, EncodedBlob};
@@ -312,12 +313,16 @@ impl Repository {
     /// find delta bases by content. Hints only: nothing is ever read through them.
     /// Write one backup's sketch file, stamped with the time so that readers can let the
     /// newest version of some content win (§13).
-    pub fn save_sketches(&self, entries: &[(Id, crate::chunk::similar::Sketch)]) -> anyhow::Result<()> {
+    pub fn save_sketches(&self, entries: &[(Id, Sketch)]) -> anyhow::Result<()> {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        self.write_sketch_file(entries, now.as_nanos() as u64)
+    }
+
+    fn write_sketch_file(&self, entries: &[(Id, Sketch)], written_at: u64) -> anyhow::Result<()> {
         let mut b = Vec::with_capacity(16 + entries.len() * SKETCH_ENTRY);
         b.extend_from_slice(b"CSK2");
         b.extend_from_slice(&(entries.len() as u32).to_le_bytes());
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        b.extend_from_slice(&(now.as_nanos() as u64).to_le_bytes());
+        b.extend_from_slice(&written_at.to_le_bytes());
         for (id, s) in entries {
             b.extend_from_slice(&id.0);
             for f in s {
@@ -331,16 +336,42 @@ impl Repository {
     /// Every sketch file's entries, oldest file first (`CSK1` files, unstamped, before all
     /// others). A damaged or unreadable file is skipped with a warning: losing hints costs
     /// only compression.
-    pub fn load_sketches(&self) -> anyhow::Result<Vec<(Id, crate::chunk::similar::Sketch)>> {
+    pub fn load_sketches(&self) -> anyhow::Result<Vec<(Id, Sketch)>> {
+        Ok(self.sketch_files()?.into_iter().flat_map(|f| f.entries).collect())
+    }
+
+    fn sketch_files(&self) -> anyhow::Result<Vec<SketchFile>> {
         let mut files = vec![];
         for (name, _) in self.backend.list("sketches")? {
             match self.backend.read(&name).and_then(|s| self.key.decrypt(&s)).and_then(|p| parse_sketches(&p)) {
-                Ok((written, entries)) => files.push((written, name, entries)),
+                Ok((written_at, entries)) => files.push(SketchFile { written_at, name, entries }),
                 Err(e) => eprintln!("cellar: warning: skipping {name}: {e:#}"),
             }
         }
-        files.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
-        Ok(files.into_iter().flat_map(|f| f.2).collect())
+        files.sort_by(|a, b| (a.written_at, &a.name).cmp(&(b.written_at, &b.name)));
+        Ok(files)
+    }
+
+    /// Rewrite the sketch files as one, without the entries whose blob is no longer indexed
+    /// (prune, after deleting packs): otherwise they grow with every backup forever. The
+    /// new file takes the newest time it merges, so files written meanwhile still count as
+    /// newer; unreadable files are left alone. Returns the number of files merged.
+    pub fn compact_sketches(&self) -> anyhow::Result<usize> {
+        let files = self.sketch_files()?;
+        let idx = self.index();
+        let total: usize = files.iter().map(|f| f.entries.len()).sum();
+        let kept: Vec<(Id, Sketch)> =
+            files.iter().flat_map(|f| &f.entries).filter(|(id, _)| idx.get(id).is_some()).copied().collect();
+        if files.len() < 2 && kept.len() == total {
+            return Ok(0);
+        }
+        if !kept.is_empty() {
+            self.write_sketch_file(&kept, files.iter().map(|f| f.written_at).max().unwrap_or(0))?;
+        }
+        for f in &files {
+            self.backend.remove(&f.name)?;
+        }
+        Ok(files.len())
     }
 
     // ---- blobs ----
@@ -594,8 +625,14 @@ pub fn resolve_prefix(ids: impl Iterator<Item = Id>, prefix: &str, what: &str) -
 
 const SKETCH_ENTRY: usize = 32 + 8 * crate::chunk::similar::SKETCH_LEN;
 
+struct SketchFile {
+    written_at: u64,
+    name: String,
+    entries: Vec<(Id, Sketch)>,
+}
+
 /// A sketch file's plaintext: its write time (0 for `CSK1`) and entries (§13).
-fn parse_sketches(plain: &[u8]) -> anyhow::Result<(u64, Vec<(Id, crate::chunk::similar::Sketch)>)> {
+fn parse_sketches(plain: &[u8]) -> anyhow::Result<(u64, Vec<(Id, Sketch)>)> {
     let (written, body) = match plain.get(..4) {
         Some(b"CSK1") => (0, &plain[8.min(plain.len())..]),
         Some(b"CSK2") if plain.len() >= 16 => (u64::from_le_bytes(plain[8..16].try_into().expect("8")), &plain[16..]),
