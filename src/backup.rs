@@ -130,9 +130,9 @@ struct Ctx {
     progress: Arc<crate::progress::Counters>,
     /// Chunk sequences of text objects, for finding delta bases (`None`: no deltas).
     successors: Option<Successors>,
-    /// Resemblance sketches of whole stored text chunks (with `successors`).
+    /// Resemblance sketches of stored text chunks, whole and delta (with `successors`).
     sketches: SketchIndex,
-    /// Sketches of the text chunks this backup stores whole, written with the index.
+    /// Sketches of the text chunks this backup stores, written with the index.
     new_sketches: Mutex<Vec<(Id, Sketch)>>,
     gzip: bool,
 }

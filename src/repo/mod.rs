@@ -309,10 +309,10 @@ impl Repository {
 
     // ---- sketches ----
 
-    /// Write the resemblance sketches of chunks a backup stored whole, so later backups can
-    /// find delta bases by content. Hints only: nothing is ever read through them.
-    /// Write one backup's sketch file, stamped with the time so that readers can let the
-    /// newest version of some content win (§13).
+    /// Write the resemblance sketches of the text chunks a backup stored, so later backups
+    /// can find delta bases by content (hints only: nothing is ever read through them),
+    /// stamped with the time so that readers can let the newest version of some content
+    /// win (§13).
     pub fn save_sketches(&self, entries: &[(Id, Sketch)]) -> anyhow::Result<()> {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         self.write_sketch_file(entries, now.as_nanos() as u64)
@@ -380,14 +380,14 @@ impl Repository {
         blob::blob_id(&self.id_key, data)
     }
 
-    /// Compress (if it pays) and seal a blob whose id the caller already computed (for
-    /// deduplication), so the data is hashed once.
     /// Encode a text chunk of a repository with deltas, stored whole: it may serve as a
     /// delta base for a long time, so it gets the deltas' zstd level.
     pub fn encode_text(&self, id: Id, data: &[u8]) -> EncodedBlob {
         blob::encode(&self.key, self.settings.zstd_level.max(blob::DELTA_MIN_LEVEL), id, BlobKind::Data, data)
     }
 
+    /// Compress (if it pays) and seal a blob whose id the caller already computed (for
+    /// deduplication), so the data is hashed once.
     pub fn encode_blob(&self, id: Id, kind: BlobKind, data: &[u8]) -> EncodedBlob {
         blob::encode(&self.key, self.settings.zstd_level, id, kind, data)
     }
@@ -414,7 +414,18 @@ impl Repository {
     }
 
     pub fn decode_blob(&self, id: &Id, loc: &BlobLoc, sealed: &[u8]) -> anyhow::Result<Vec<u8>> {
-        blob::decode(&self.key, &self.id_key, id, loc.compression, loc.raw_len, sealed, &|b| self.read_base(b))
+        self.decode_with(id, loc.compression, loc.raw_len, sealed, &|b| self.read_base(b))
+    }
+
+    fn decode_with(
+        &self,
+        id: &Id,
+        compression: blob::Compression,
+        raw_len: u32,
+        sealed: &[u8],
+        fetch_base: &dyn Fn(&Id) -> anyhow::Result<Vec<u8>>,
+    ) -> anyhow::Result<Vec<u8>> {
+        blob::decode(&self.key, &self.id_key, id, compression, raw_len, sealed, fetch_base)
     }
 
     /// Read a blob that may be a delta of `base_id`, whose plaintext the caller already
@@ -422,7 +433,7 @@ impl Repository {
     pub fn read_with_base(&self, id: &Id, base_id: &Id, base: &[u8]) -> anyhow::Result<Vec<u8>> {
         let (loc, sealed) = self.read_sealed(id)?;
         let fetch = |b: &Id| if b == base_id { Ok(base.to_vec()) } else { self.read_base(b) };
-        blob::decode(&self.key, &self.id_key, id, loc.compression, loc.raw_len, &sealed, &fetch)
+        self.decode_with(id, loc.compression, loc.raw_len, &sealed, &fetch)
     }
 
     /// The plaintext of a delta's base, which must be stored whole (deltas are depth 1, so
@@ -446,7 +457,7 @@ impl Repository {
         let sealed = pack
             .get(e.offset as usize..e.offset as usize + e.stored_len as usize)
             .ok_or_else(|| Error::Integrity(format!("blob {} lies outside its pack", e.id.short())))?;
-        blob::decode(&self.key, &self.id_key, &e.id, e.compression, e.raw_len, sealed, &|b| self.read_base(b))
+        self.decode_with(&e.id, e.compression, e.raw_len, sealed, &|b| self.read_base(b))
     }
 
     /// Write a pack; data packs (`cold`) go to the repository's cold storage class if any.
