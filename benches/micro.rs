@@ -6,8 +6,8 @@
 use cellar::chunk::{ChunkerParams, Cutter};
 use cellar::repo::blob::{self, BlobKind};
 use cellar::repo::crypto::MasterKey;
+use cellar::repo::file::pack::{PackBuilder, PackEntry};
 use cellar::repo::index::Index;
-use cellar::repo::pack::{PackBuilder, PackEntry};
 use cellar::repo::Id;
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 

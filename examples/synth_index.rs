@@ -6,8 +6,8 @@
 //! The password is taken from CELLAR_PASSWORD. Packs are not written: only commands that
 //! do not read the fake blobs (backup of other data, stats, snapshots) make sense on it.
 use cellar::repo::blob::{BlobKind, Compression};
-use cellar::repo::index::IndexFile;
-use cellar::repo::pack::PackEntry;
+use cellar::repo::file::index::IndexFile;
+use cellar::repo::file::pack::PackEntry;
 use cellar::repo::{Id, InitOptions, LocalBackend, Repository};
 use std::sync::Arc;
 

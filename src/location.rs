@@ -5,7 +5,7 @@
 use anyhow::{bail, Context};
 use std::path::PathBuf;
 
-use crate::repo::s3::{S3Config, S3Url};
+use crate::backend::s3::{S3Config, S3Url};
 use crate::userconfig::UserConfig;
 
 #[derive(Clone, Debug)]

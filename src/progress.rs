@@ -42,10 +42,6 @@ impl Progress {
         Progress { bar, counters, stop }
     }
 
-    pub fn hidden() -> Progress {
-        Progress::new(false, "")
-    }
-
     pub fn finish(&self) {
         self.stop.store(true, Relaxed);
         if let Some(b) = &self.bar {

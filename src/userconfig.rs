@@ -22,7 +22,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::forget::Policy;
+use crate::ops::forget::Policy;
 
 #[derive(Deserialize, Debug, Default)]
 #[serde(deny_unknown_fields)]
@@ -78,13 +78,6 @@ impl UserConfig {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))
     }
-}
-
-/// The name a snapshot source is known by in policies: `/data/mimir` → `mimir`,
-/// `stdin:dop.dump` → `dop.dump`.
-pub fn source_name(source: &str) -> &str {
-    let s = source.strip_prefix("stdin:").unwrap_or(source);
-    s.trim_end_matches('/').rsplit('/').next().unwrap_or(s)
 }
 
 /// `cellar config import-dop`: turn the JSON of

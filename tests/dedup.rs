@@ -1,8 +1,7 @@
 //! Deduplication: identical content is stored once, and an insertion shifts only the
 //! chunks around it (content-defined chunking).
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::fs;
 
 #[test]

@@ -4,8 +4,7 @@
 //! delta base is reported by `check --read-data`; forgetting the snapshot that introduced
 //! the bases keeps every other snapshot restorable.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

@@ -1,7 +1,6 @@
 //! Bad input gets a clear error and loses nothing.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::fs;
 
 fn packs(env: &Env) -> Vec<std::path::PathBuf> {

@@ -2,13 +2,12 @@
 //! change makes one of these tests fail, it changed the on-disk format, which requires a new
 //! format version, not a new expected value.
 
-mod common;
-
 use cellar::chunk::{ChunkerParams, Cutter};
 use cellar::repo::blob::blob_id;
 use cellar::repo::crypto::{derive_kek, KdfParams, MasterKey};
-use cellar::repo::index::IndexFile;
-use cellar::repo::pack::{parse_pack, PackEntry};
+use cellar::repo::file::index::IndexFile;
+use cellar::repo::file::pack::{parse_pack, PackEntry};
+use cellar::repo::file::FileType;
 use cellar::repo::{Id, LocalBackend, Repository};
 use std::path::Path;
 use std::sync::Arc;
@@ -146,29 +145,29 @@ fn vector_files() -> Vec<(&'static str, Vec<u8>)> {
 #[test]
 fn checked_in_v1_repository_restores_exactly() {
     let repo = Repository::open(Arc::new(LocalBackend::new(VECTOR_REPO)), VECTOR_PASSWORD).unwrap();
-    let report = cellar::check::check(&repo, true).unwrap();
+    let report = cellar::ops::check::check(&repo, true).unwrap();
     assert!(report.ok(), "{:?}", report.errors);
     let snaps = repo.list_snapshots().unwrap();
     assert_eq!(snaps.len(), 1);
     let (_, snap) = &snaps[0];
     assert_eq!(snap.tags, vec!["vector".to_string()]);
     let out = tempfile::tempdir().unwrap();
-    let opts = cellar::restore::RestoreOptions::new(out.path());
-    cellar::restore::restore(&repo, snap, &opts).unwrap();
+    let opts = cellar::ops::restore::RestoreOptions::new(out.path());
+    cellar::ops::restore::restore(&repo, snap, &opts).unwrap();
     for (path, bytes) in vector_files() {
         assert_eq!(std::fs::read(out.path().join(path)).unwrap(), bytes, "{path}");
     }
     assert_eq!(std::fs::read_link(out.path().join("vector/link")).unwrap(), Path::new("hello.txt"));
     // Blob ids of the stored content are the keyed hashes under the repository's id key.
-    let zeros = cellar::dump::lookup(&repo, snap, "vector/zeros").unwrap();
+    let zeros = cellar::vfs::lookup(&repo, snap, "vector/zeros").unwrap();
     let chunk = repo.read_blob(&zeros.content[0]).unwrap();
     assert_eq!(blob_id(repo.id_key(), &chunk), zeros.content[0]);
     // Packs parse with the documented layout, and zeros were stored compressed.
     let idx = repo.index();
     let loc = idx.get(&zeros.content[0]).unwrap();
     assert_eq!(loc.compression, cellar::repo::blob::Compression::Zstd);
-    let pack = std::fs::read(Path::new(VECTOR_REPO).join(cellar::repo::pack_name(&idx.pack_id(loc.pack)))).unwrap();
-    assert!(parse_pack(repo.key(), &pack).unwrap().iter().any(|e| e.id == zeros.content[0]));
+    let pack = std::fs::read(Path::new(VECTOR_REPO).join(FileType::Pack.name(&idx.pack_id(loc.pack)))).unwrap();
+    assert!(parse_pack(repo.key(), "pack", &pack).unwrap().iter().any(|e| e.id == zeros.content[0]));
 }
 
 /// Regenerates the checked-in repository: `cargo test --test format_vectors -- --ignored`.
@@ -198,13 +197,13 @@ fn make_vector_repository() {
         deltas: false,
     };
     let repo = Repository::init(Arc::new(LocalBackend::new(VECTOR_REPO)), VECTOR_PASSWORD, &opts).unwrap();
-    let bo = cellar::backup::BackupOptions {
-        sources: vec![src.path().join("vector")],
+    let bo = cellar::ops::backup::BackupOptions {
+        sources: vec![crate::common::local_source(&src.path().join("vector"))],
         tags: vec!["vector".into()],
         host: Some("vector-host".into()),
         ..Default::default()
     };
-    cellar::backup::backup(Arc::new(repo), bo).unwrap();
+    cellar::ops::backup::backup(Arc::new(repo), bo).unwrap();
 }
 
 /// Prints the primitive vectors (to fill in the constants for a new format version).
@@ -255,25 +254,25 @@ fn v2_day(day: u64) -> Vec<u8> {
 fn checked_in_v2_repository_restores_exactly() {
     let repo = Repository::open(Arc::new(LocalBackend::new(VECTOR_REPO_V2)), VECTOR_PASSWORD).unwrap();
     assert_eq!(repo.config().version, 2);
-    let report = cellar::check::check(&repo, true).unwrap();
+    let report = cellar::ops::check::check(&repo, true).unwrap();
     assert!(report.ok(), "{:?}", report.errors);
     let mut snaps = repo.list_snapshots().unwrap();
     snaps.sort_by_key(|(_, s)| s.time.clone());
     assert_eq!(snaps.len(), 2);
     for (i, (_, snap)) in snaps.iter().enumerate() {
         let out = tempfile::tempdir().unwrap();
-        cellar::restore::restore(&repo, snap, &cellar::restore::RestoreOptions::new(out.path())).unwrap();
+        cellar::ops::restore::restore(&repo, snap, &cellar::ops::restore::RestoreOptions::new(out.path())).unwrap();
         let names: &[&str] = if i == 0 { &["day1.sql", "dump.sql.gz"] } else { &["day2.sql"] };
         for n in names {
             let want = std::fs::read(Path::new(VECTOR_SRC_V2).join(n)).unwrap();
             assert_eq!(std::fs::read(out.path().join("vector").join(n)).unwrap(), want, "{n}");
         }
     }
-    let gz = cellar::dump::lookup(&repo, &snaps[0].1, "vector/dump.sql.gz").unwrap();
+    let gz = cellar::vfs::lookup(&repo, &snaps[0].1, "vector/dump.sql.gz").unwrap();
     let recipe = gz.gzip.as_ref().expect("dump.sql.gz is stored as decoded text");
     assert_eq!(recipe.members.len(), 1);
     assert_eq!(recipe.content_len, v2_day(1).len() as u64);
-    let day2 = cellar::dump::lookup(&repo, &snaps[1].1, "vector/day2.sql").unwrap();
+    let day2 = cellar::vfs::lookup(&repo, &snaps[1].1, "vector/day2.sql").unwrap();
     let idx = repo.index();
     assert!(day2.content.iter().any(|id| idx.base_of(id).is_some()), "day 2 holds delta blobs");
     let index_files = std::fs::read_dir(Path::new(VECTOR_REPO_V2).join("index")).unwrap();
@@ -322,13 +321,13 @@ fn make_vector_repository_v2() {
             let t = filetime::FileTime::from_unix_time(1_745_236_800 + i as i64, 0);
             filetime::set_file_times(v.join(n), t, t).unwrap();
         }
-        let bo = cellar::backup::BackupOptions {
-            sources: vec![v],
+        let bo = cellar::ops::backup::BackupOptions {
+            sources: vec![crate::common::local_source(&v)],
             tags: vec!["vector".into()],
             host: Some("vector-host".into()),
             ..Default::default()
         };
-        cellar::backup::backup(repo.clone(), bo).unwrap();
+        cellar::ops::backup::backup(repo.clone(), bo).unwrap();
     }
 }
 
@@ -341,11 +340,11 @@ fn sketch_files_load_oldest_first() {
     assert!(!vector.load_sketches().unwrap().is_empty(), "the CSK1 file of the v2 vector");
 
     let dir = tempfile::tempdir().unwrap();
-    let repo = common::lib_repo(dir.path());
+    let repo = crate::common::lib_repo(dir.path());
     let entry = |n: u8| (Id([n; 32]), [u64::from(n); 8]);
     // Many files, so that name order (content hashes) and write order surely differ.
     for n in 1..=8u8 {
-        repo.save_sketches(&[entry(n), entry(100 + n)]).unwrap();
+        repo.save_sketches(vec![entry(n), entry(100 + n)]).unwrap();
     }
     let loaded: Vec<u8> = repo.load_sketches().unwrap().iter().map(|(id, _)| id.0[0]).collect();
     let want: Vec<u8> = (1..=8u8).flat_map(|n| [n, 100 + n]).collect();
@@ -353,9 +352,9 @@ fn sketch_files_load_oldest_first() {
 
     // The layout of vectors.md, "Sketch file `CSK2`".
     let one = tempfile::tempdir().unwrap();
-    let repo = common::lib_repo(one.path());
-    repo.save_sketches(&[entry(1), entry(101)]).unwrap();
-    let files = common::files_under(&one.path().join("sketches"));
+    let repo = crate::common::lib_repo(one.path());
+    repo.save_sketches(vec![entry(1), entry(101)]).unwrap();
+    let files = crate::common::files_under(&one.path().join("sketches"));
     assert_eq!(files.len(), 1);
     let plain = repo.key().decrypt(&std::fs::read(&files[0]).unwrap()).unwrap();
     assert_eq!(&plain[..8], b"CSK2\x02\0\0\0");

@@ -4,8 +4,7 @@
 //! the ones that can be recreated are stored as decoded text, so the same dump compressed
 //! differently deduplicates.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::fs;
 use std::path::Path;
 use std::process::Command;

@@ -1,7 +1,6 @@
 //! Incremental backups: unchanged files (same path, size, mtime) are not read again.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::fs;
 
 #[test]

@@ -1,8 +1,7 @@
 //! Loki buckets: index files are listed before the chunk objects they reference when
 //! backing up, and restored after them.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -39,9 +38,8 @@ fn index_is_read_before_chunks_and_restored_after_them() {
     }
     // One worker, so files are opened in the order the walker lists them.
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-    let opts =
-        cellar::backup::BackupOptions { sources: vec![root.clone()], before_open: Some(record), ..Default::default() };
-    pool.install(|| cellar::backup::backup(repo.clone(), opts)).unwrap();
+    let opts = cellar::ops::backup::BackupOptions { sources: vec![hooked_source(&root, record)], ..Default::default() };
+    pool.install(|| cellar::ops::backup::backup(repo.clone(), opts)).unwrap();
     let opened = OPENED.lock().unwrap().clone();
     let is_index = |p: &PathBuf| p.strip_prefix(&root).unwrap().starts_with("index");
     let last_index = opened.iter().rposition(is_index).unwrap();
@@ -50,9 +48,9 @@ fn index_is_read_before_chunks_and_restored_after_them() {
 
     let (_, snap) = repo.resolve_snapshot("latest").unwrap();
     let out = tempfile::tempdir().unwrap();
-    let mut ro = cellar::restore::RestoreOptions::new(out.path());
-    ro.write_last = cellar::layout::is_commit_record;
-    let report = cellar::restore::restore(&repo, &snap, &ro).unwrap();
+    // Commit records (here Loki index files) are written last by default.
+    let ro = cellar::ops::restore::RestoreOptions::new(out.path());
+    let report = cellar::ops::restore::restore(&repo, &snap, &ro).unwrap();
     let order = &report.completion_order;
     let first_index = order.iter().position(|p| p.contains("index/index_")).unwrap();
     let last_chunk = order.iter().rposition(|p| p.contains(':')).unwrap();

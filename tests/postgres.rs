@@ -3,8 +3,7 @@
 //! and as a `.dump.gz` file, restored with `cellar dump … | psql` into fresh databases, and
 //! the restored databases dump identically to the original.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;

@@ -1,8 +1,7 @@
 //! Retention: forget by policy, prune safely (two-phase deletion with a grace period), and
 //! no exclusive locks: backups and prune run at the same time.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -104,13 +103,15 @@ fn a_backup_that_reuses_a_candidate_pack_revives_it() {
     let src = tempfile::tempdir().unwrap();
     let s = src.path().join("s");
     write_source(&s, 7, 2, 300_000);
-    let opts = |hook: Option<fn(&Path)>| cellar::backup::BackupOptions {
-        sources: vec![s.clone()],
+    let opts = |hook: Option<fn(&Path)>| cellar::ops::backup::BackupOptions {
+        sources: vec![match hook {
+            Some(h) => hooked_source(&s, h),
+            None => local_source(&s),
+        }],
         force: true,
-        before_open: hook,
         ..Default::default()
     };
-    cellar::backup::backup(repo.clone(), opts(None)).unwrap();
+    cellar::ops::backup::backup(repo.clone(), opts(None)).unwrap();
     // Forget it: its packs are unused now.
     let (id, _) = repo.resolve_snapshot("latest").unwrap();
     repo.backend().remove(&format!("snapshots/{id}")).unwrap();
@@ -124,8 +125,8 @@ fn a_backup_that_reuses_a_candidate_pack_revives_it() {
             )
             .unwrap();
             // No grace period at all: only the running backup's marker protects the pack.
-            let opts = cellar::prune::PruneOptions { grace: time::Duration::ZERO, ..Default::default() };
-            let r = cellar::prune::prune(&other, &opts).unwrap();
+            let opts = cellar::ops::prune::PruneOptions { grace: time::Duration::ZERO, ..Default::default() };
+            let r = cellar::ops::prune::prune(&other, &opts).unwrap();
             assert!(r.packs_marked >= 1, "{r:?}");
             assert_eq!(r.packs_deleted, 0, "deleted a pack a running backup may use: {r:?}");
             assert!(r.packs_waiting_for_backups >= 1, "{r:?}");
@@ -133,18 +134,20 @@ fn a_backup_that_reuses_a_candidate_pack_revives_it() {
     }
     // The backup has loaded the index (pack not yet doomed) when prune marks it; it
     // deduplicates the same content against the marked pack.
-    let r = cellar::backup::backup(repo.clone(), opts(Some(mark_while_backup_runs))).unwrap();
+    let r = cellar::ops::backup::backup(repo.clone(), opts(Some(mark_while_backup_runs))).unwrap();
     assert_eq!(r.blobs_new, 0, "the backup reused the (now candidate) data");
 
-    let r =
-        cellar::prune::prune(&repo, &cellar::prune::PruneOptions { grace: time::Duration::ZERO, ..Default::default() })
-            .unwrap();
+    let r = cellar::ops::prune::prune(
+        &repo,
+        &cellar::ops::prune::PruneOptions { grace: time::Duration::ZERO, ..Default::default() },
+    )
+    .unwrap();
     assert!(r.packs_revived >= 1, "{r:?}");
-    let report = cellar::check::check(&repo, true).unwrap();
+    let report = cellar::ops::check::check(&repo, true).unwrap();
     assert!(report.ok(), "{:?}", report.errors);
     let (_, snap) = repo.resolve_snapshot("latest").unwrap();
     let out = tempfile::tempdir().unwrap();
-    cellar::restore::restore(&repo, &snap, &cellar::restore::RestoreOptions::new(out.path())).unwrap();
+    cellar::ops::restore::restore(&repo, &snap, &cellar::ops::restore::RestoreOptions::new(out.path())).unwrap();
     assert_same_tree(&s, &out.path().join("s"));
 }
 
@@ -252,15 +255,14 @@ fn leftovers_of_crashed_writers_are_cleaned_up() {
         PASSWORD.as_bytes(),
     )
     .unwrap();
-    let stale = cellar::repo::WriterRecord {
+    let stale = cellar::repo::file::writer::WriterRecord {
         version: 1,
         started: "2020-01-01T00:00:00Z".into(),
         host: "gone".into(),
         pid: 1,
         seen_deletions: None,
     };
-    let sealed = repo.key().encrypt(&serde_json::to_vec(&stale).unwrap());
-    repo.backend().write(&format!("writers/{}", cellar::repo::Id::of_stored(&sealed)), &sealed).unwrap();
+    repo.save_file(&stale).unwrap();
 
     let (code, _, err) = env.run(&["check"]);
     assert_eq!(code, 0, "an unindexed pack is a warning, not an error: {err}");

@@ -1,8 +1,7 @@
 //! Backup → restore must give back exactly what was backed up: names (including non-UTF-8
 //! and long ones), bytes, modes, mtimes, symlinks, empty files and large files.
 
-mod common;
-use common::*;
+use crate::common::*;
 use proptest::prelude::*;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;

@@ -3,9 +3,8 @@
 //! restore into a third bucket. Buckets are filled and read back with boto3, an independent
 //! client.
 
-mod common;
-use common::tsdb::*;
-use common::*;
+use crate::common::tsdb::*;
+use crate::common::*;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;

@@ -1,9 +1,8 @@
 //! Scale-out: N workers back up shares of one bucket at the same time (`--shard I/N`);
 //! their snapshots form one logical snapshot for snapshots, restore and forget.
 
-mod common;
-use common::tsdb::*;
-use common::*;
+use crate::common::tsdb::*;
+use crate::common::*;
 use std::collections::BTreeSet;
 
 fn shard_backups(env: &Env, group: &str, shards: &[u32]) -> Vec<serde_json::Value> {

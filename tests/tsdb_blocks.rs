@@ -3,9 +3,8 @@
 //! replicas, partial, corrupted and deletion-marked blocks, markers and bucket index.
 //! Restores are checked with `promtool tsdb list` and `promtool tsdb analyze`.
 
-mod common;
-use common::tsdb::*;
-use common::*;
+use crate::common::tsdb::*;
+use crate::common::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -191,22 +190,19 @@ fn a_block_deleted_while_being_read_is_left_out_whole() {
     }
     let dir = tempfile::tempdir().unwrap();
     let repo = lib_repo(dir.path());
-    let opts = cellar::backup::BackupOptions {
-        sources: vec![copy.clone()],
-        before_open: Some(delete_victim),
-        ..Default::default()
-    };
-    let r = cellar::backup::backup(repo.clone(), opts).unwrap();
+    let opts =
+        cellar::ops::backup::BackupOptions { sources: vec![hooked_source(&copy, delete_victim)], ..Default::default() };
+    let r = cellar::ops::backup::backup(repo.clone(), opts).unwrap();
     assert!(r.errors.is_empty(), "{:?}", r.errors);
     assert!(r.notices.iter().any(|n| n.contains(&victim)), "{:?}", r.notices);
 
     let (_, snap) = repo.resolve_snapshot("latest").unwrap();
-    let blocks = cellar::layout::load_blocks(&repo, &snap).unwrap();
+    let blocks = cellar::vfs::blocks(&repo, &snap).unwrap();
     assert!(!blocks.iter().any(|b| b.ulid == victim));
     assert_eq!(blocks.len(), complete_blocks(&copy).values().map(|s| s.len()).sum::<usize>());
     // Nothing of the block is in the snapshot, not even the files read before deletion.
-    assert!(cellar::dump::lookup(&repo, &snap, &format!("mimir/anonymous/{victim}")).is_err());
+    assert!(cellar::vfs::lookup(&repo, &snap, &format!("mimir/anonymous/{victim}")).is_err());
     let out = tempfile::tempdir().unwrap();
-    cellar::restore::restore(&repo, &snap, &cellar::restore::RestoreOptions::new(out.path())).unwrap();
+    cellar::ops::restore::restore(&repo, &snap, &cellar::ops::restore::RestoreOptions::new(out.path())).unwrap();
     assert_eq!(promtool_list(&out.path().join("mimir/anonymous")), complete_blocks(&copy)["anonymous"]);
 }

@@ -4,9 +4,8 @@
 //! damaged segment files still round-trip, and that `forget --thin-compacted` replaces only
 //! covered blocks and leaves every snapshot readable by promtool.
 
-mod common;
-use common::tsdb::*;
-use common::*;
+use crate::common::tsdb::*;
+use crate::common::*;
 use std::collections::{BTreeSet, HashSet};
 use std::fs;
 use std::path::Path;

@@ -6,7 +6,7 @@
 use parking_lot::Mutex;
 use std::collections::HashMap;
 
-use crate::repo::id::Id;
+use crate::id::Id;
 
 /// Chunk → the chunk that followed it, over the text objects seen so far (the parent
 /// snapshot's and this backup's). Later objects overwrite earlier ones: the newest

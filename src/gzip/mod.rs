@@ -20,7 +20,7 @@ pub use rebuild::Rebuilder;
 
 use serde::{Deserialize, Serialize};
 
-use crate::repo::id::Id;
+use crate::id::Id;
 
 /// Decoded bytes per segment: the unit of preflate analysis and recreation. Bounds the
 /// memory of backup and restore (preflate holds about 10× this while analysing).

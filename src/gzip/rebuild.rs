@@ -6,9 +6,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use preflate_rs::RecreateStreamProcessor;
 
 use super::Recipe;
-use crate::repo::id::Id;
+use crate::id::Id;
 
-type Fetch<'a> = Box<dyn Fn(&Id) -> anyhow::Result<Vec<u8>> + Send + 'a>;
+type Fetch<'a> = Box<dyn Fn(&Id) -> Result<Vec<u8>, crate::error::RepoError> + Send + 'a>;
 
 /// Yields the original bytes of a gzip object from its decoded content (`content`) and
 /// recipe, one segment at a time; `fetch` reads a corrections blob.
@@ -30,7 +30,6 @@ impl<'a, R: Read> Rebuilder<'a, R> {
     }
 
     fn step(&mut self) -> std::io::Result<bool> {
-        let io = |e: anyhow::Error| std::io::Error::other(format!("{e:#}"));
         if self.tail {
             self.out.resize(1 << 20, 0);
             let n = self.content.read(&mut self.out)?;
@@ -56,7 +55,7 @@ impl<'a, R: Read> Rebuilder<'a, R> {
         };
         let mut plain = vec![0; s.plain as usize];
         self.content.read_exact(&mut plain)?;
-        let corrections = (self.fetch)(&s.corrections).map_err(io)?;
+        let corrections = (self.fetch)(&s.corrections).map_err(std::io::Error::other)?;
         let r = catch_unwind(AssertUnwindSafe(|| rec.recompress(&mut Cursor::new(&plain), &corrections)))
             .map_err(|_| std::io::Error::other("preflate panicked while recreating a gzip stream"))?;
         self.out = r

@@ -4,90 +4,25 @@
 //!   deletion-marked ones, never the platform's regenerated bookkeeping;
 //! - `loki`: index files listed before the chunk objects they reference;
 //! - `files`: everything as it is.
+//!
+//! Layouts judge listings (names, sizes, `meta.json` bytes) read through a
+//! [`crate::source::SourceTree`]; they know nothing of the repository.
 
 pub mod detect;
 pub mod loki;
+mod roles;
 pub mod tsdb;
 
-use serde::{Deserialize, Serialize};
-
 pub use detect::{detect, Layout};
+pub use roles::{Child, Role};
+
+use crate::repo::file::snapshot::{BlockInfo, Snapshot};
 
 /// Restore rule shared by all layouts: files that make other files visible to the platform
 /// are written only after everything else: a TSDB block's `meta.json` (its commit record)
 /// and Loki index files (which point at chunk objects).
 pub fn is_commit_record(path: &str) -> bool {
     path == "meta.json" || path.ends_with("/meta.json") || loki::is_index_file(path)
-}
-
-/// A block the snapshot holds, as recorded in the manifest.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct BlockInfo {
-    /// Path of the block directory in the snapshot (`mimir/anonymous/01J…`).
-    pub path: String,
-    pub tenant: String,
-    pub ulid: String,
-    /// Milliseconds since the epoch; `max_time` is exclusive.
-    pub min_time: i64,
-    pub max_time: i64,
-    pub level: u32,
-    /// ULIDs of the level-1 blocks whose samples this block holds (`compaction.sources`).
-    #[serde(default)]
-    pub sources: Vec<String>,
-    #[serde(default)]
-    pub num_series: u64,
-    #[serde(default)]
-    pub num_samples: u64,
-    #[serde(default)]
-    pub num_chunks: u64,
-}
-
-/// Why a block was left out of a snapshot.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-#[serde(rename_all = "kebab-case")]
-pub enum Reason {
-    /// No `meta.json`: an upload in progress or abandoned.
-    Partial,
-    /// `meta.json` but `index` or `chunks/` missing, sizes not matching, or `meta.json`
-    /// unreadable: only a failed copy makes these.
-    Corrupted,
-    /// The compactor will delete it.
-    DeletionMarked,
-}
-
-impl Reason {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Reason::Partial => "partial",
-            Reason::Corrupted => "corrupted",
-            Reason::DeletionMarked => "deletion-marked",
-        }
-    }
-}
-
-/// A block left out, as recorded in the manifest.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct Excluded {
-    pub path: String,
-    pub tenant: String,
-    pub ulid: String,
-    pub reason: Reason,
-    #[serde(default)]
-    pub detail: String,
-}
-
-/// All blocks a snapshot holds (reading each tenant's list blob).
-pub fn load_blocks(
-    repo: &crate::repo::Repository,
-    snap: &crate::repo::snapshot::Snapshot,
-) -> anyhow::Result<Vec<BlockInfo>> {
-    let mut out = vec![];
-    for t in &snap.tenants {
-        let list: Vec<BlockInfo> = serde_json::from_slice(&repo.read_blob(&t.list)?)
-            .map_err(|e| anyhow::anyhow!("block list of {}: {e}", t.path))?;
-        out.extend(list);
-    }
-    Ok(out)
 }
 
 /// Milliseconds since the epoch as `YYYY-MM-DD HH:MM:SS` UTC.
@@ -141,23 +76,19 @@ impl BlockFilter {
             && self.to.is_none_or(|t| b.min_time < t)
     }
 
+    /// Whether [`BlockFilter::paths`] needs the snapshot's block lists (more than tenants).
+    pub fn needs_blocks(&self) -> bool {
+        !(self.ulids.is_empty() && self.from.is_none() && self.to.is_none())
+    }
+
     /// Snapshot paths to restore: whole tenant directories when only tenants are named,
-    /// otherwise the selected block directories.
-    pub fn paths(
-        &self,
-        repo: &crate::repo::Repository,
-        snap: &crate::repo::snapshot::Snapshot,
-    ) -> anyhow::Result<Vec<String>> {
-        let out: Vec<String> = if self.ulids.is_empty() && self.from.is_none() && self.to.is_none() {
-            snap.tenants.iter().filter(|t| self.tenants.contains(&t.tenant)).map(|t| t.path.clone()).collect()
+    /// otherwise the selected block directories (`blocks`: the snapshot's block lists,
+    /// needed only when [`BlockFilter::needs_blocks`]). Empty when nothing matches.
+    pub fn paths(&self, snap: &Snapshot, blocks: &[BlockInfo]) -> Vec<String> {
+        if self.needs_blocks() {
+            blocks.iter().filter(|b| self.matches(b)).map(|b| b.path.clone()).collect()
         } else {
-            load_blocks(repo, snap)?.into_iter().filter(|b| self.matches(b)).map(|b| b.path).collect()
-        };
-        if out.is_empty() {
-            anyhow::bail!(crate::error::Error::NotFound(
-                "no block of the snapshot matches --tenant/--block/--from/--to".into()
-            ));
+            snap.tenants.iter().filter(|t| self.tenants.contains(&t.tenant)).map(|t| t.path.clone()).collect()
         }
-        Ok(out)
     }
 }

@@ -4,8 +4,11 @@
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::path::Path;
 
-use super::{BlockInfo, Reason};
+use crate::repo::file::snapshot::{BlockInfo, Reason};
+use crate::repo::file::tree::NodeKind;
+use crate::source::SourceTree;
 
 /// Files the platform regenerates; never archived.
 pub const BUCKET_INDEX: &[&str] = &["bucket-index.json.gz", "bucket-index.json"];
@@ -128,6 +131,52 @@ pub fn classify(
         num_samples: m.stats.num_samples,
         num_chunks: m.stats.num_chunks,
     })
+}
+
+/// List a block directory once (recursively, through the source) and judge it; `None` if
+/// the block vanished meanwhile (the compactor deleted it).
+pub fn judge_block(
+    src: &dyn SourceTree,
+    dir: &Path,
+    snap: &str,
+    tenant: &str,
+    ulid: &str,
+    marked: bool,
+) -> Option<Verdict> {
+    let mut files = BTreeMap::new();
+    let mut stack = vec![(dir.to_path_buf(), String::new())];
+    while let Some((d, rel)) = stack.pop() {
+        let entries = match src.read_dir(&d) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && d == dir => return None,
+            Err(_) => continue,
+        };
+        for (n, p) in entries {
+            let r = format!("{rel}{}", String::from_utf8_lossy(&n));
+            match src.stat(&p, &n) {
+                Ok(e) if e.kind == Some(NodeKind::Dir) => stack.push((p, format!("{r}/"))),
+                Ok(e) => {
+                    files.insert(r, e.size);
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    let meta = if files.contains_key("meta.json") { src.read_all(&dir.join("meta.json")).ok() } else { None };
+    Some(classify(snap, tenant, ulid, &files, meta.as_deref(), marked))
+}
+
+/// The ULIDs a tenant's `markers/` directory marks for deletion, if it has one.
+pub fn marked_in(
+    src: &dyn SourceTree,
+    tenant_entries: &[(Vec<u8>, std::path::PathBuf)],
+) -> std::collections::HashSet<String> {
+    tenant_entries
+        .iter()
+        .find(|(n, _)| n == MARKERS_DIR.as_bytes())
+        .and_then(|(_, p)| src.read_dir(p).ok())
+        .map(|m| marked_ulids(m.iter().map(|(n, _)| n.as_slice())))
+        .unwrap_or_default()
 }
 
 /// ULIDs named by `<tenant>/markers/<ULID>-deletion-mark.json`.

@@ -2,11 +2,9 @@
 //! compressed when that pays and always sealed on its own, so any blob can be fetched with
 //! one ranged read.
 
-use anyhow::bail;
-
-use crate::error::Error;
+use crate::error::RepoError;
+use crate::id::Id;
 use crate::repo::crypto::MasterKey;
-use crate::repo::id::Id;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -16,11 +14,11 @@ pub enum BlobKind {
 }
 
 impl BlobKind {
-    pub fn from_u8(b: u8) -> anyhow::Result<Self> {
+    pub fn from_u8(b: u8) -> Result<Self, String> {
         Ok(match b {
             0 => BlobKind::Data,
             1 => BlobKind::Tree,
-            _ => bail!("unknown blob kind {b}"),
+            _ => return Err(format!("unknown blob kind {b}")),
         })
     }
 }
@@ -36,12 +34,12 @@ pub enum Compression {
 }
 
 impl Compression {
-    pub fn from_u8(b: u8) -> anyhow::Result<Self> {
+    pub fn from_u8(b: u8) -> Result<Self, String> {
         Ok(match b {
             0 => Compression::None,
             1 => Compression::Zstd,
             2 => Compression::Delta,
-            _ => bail!("unknown compression {b}"),
+            _ => return Err(format!("unknown compression {b}")),
         })
     }
 }
@@ -173,7 +171,8 @@ fn worth_compressing(raw: &[u8]) -> bool {
     }
 }
 
-/// Open, decompress and verify a stored blob against its id.
+/// Open, decompress and verify a stored blob against its id. Damage of the blob, or of the
+/// delta base it needs, is a [`RepoError::Integrity`] naming the blob.
 pub fn decode(
     key: &MasterKey,
     id_key: &[u8; 32],
@@ -181,30 +180,30 @@ pub fn decode(
     compression: Compression,
     raw_len: u32,
     sealed: &[u8],
-    fetch_base: &dyn Fn(&Id) -> anyhow::Result<Vec<u8>>,
-) -> anyhow::Result<Vec<u8>> {
-    let plain = key.decrypt(sealed).map_err(|e| anyhow::anyhow!("blob {}: {e}", id.short()))?;
+    fetch_base: &dyn Fn(&Id) -> Result<Vec<u8>, RepoError>,
+) -> Result<Vec<u8>, RepoError> {
+    let what = || format!("blob {}", id.short());
+    let plain = key.decrypt(sealed).map_err(|e| RepoError::integrity(what(), e))?;
     let raw = match compression {
         Compression::None => plain,
         Compression::Zstd => zstd::bulk::decompress(&plain, raw_len as usize)
-            .map_err(|e| Error::Integrity(format!("blob {}: zstd: {e}", id.short())))?,
+            .map_err(|e| RepoError::integrity(what(), format!("zstd: {e}")))?,
         Compression::Delta => {
             let Some((base_id, frame)) = plain.split_first_chunk::<32>() else {
-                return Err(Error::Integrity(format!("blob {}: delta shorter than its base id", id.short())).into());
+                return Err(RepoError::integrity(what(), "delta shorter than its base id"));
             };
             let base_id = Id(*base_id);
-            let base = fetch_base(&base_id).map_err(|e| {
-                Error::Integrity(format!("blob {}: its delta base {}: {e:#}", id.short(), base_id.short()))
-            })?;
+            let base = fetch_base(&base_id)
+                .map_err(|e| RepoError::integrity(what(), format!("its delta base {}: {e}", base_id.short())))?;
             delta_decompress(frame, &base, raw_len as usize)
-                .map_err(|e| Error::Integrity(format!("blob {}: delta: {e}", id.short())))?
+                .map_err(|e| RepoError::integrity(what(), format!("delta: {e}")))?
         }
     };
     if raw.len() != raw_len as usize {
-        return Err(Error::Integrity(format!("blob {}: length {} != {}", id.short(), raw.len(), raw_len)).into());
+        return Err(RepoError::integrity(what(), format!("length {} != {}", raw.len(), raw_len)));
     }
     if blob_id(id_key, &raw) != *id {
-        return Err(Error::Integrity(format!("blob {}: content does not match its id", id.short())).into());
+        return Err(RepoError::integrity(what(), "content does not match its id"));
     }
     Ok(raw)
 }
@@ -226,15 +225,15 @@ mod tests {
         let b = encode_with_base(&key, 3, nid, &new, &DeltaBase { id: bid, plain: &base, previous: None });
         assert_eq!((b.compression, b.base), (Compression::Delta, Some(bid)));
         assert!(b.sealed.len() < 200, "{}", b.sealed.len());
-        let fetch = |id: &Id| if *id == bid { Ok(base.clone()) } else { anyhow::bail!("no such blob") };
+        let fetch = |id: &Id| if *id == bid { Ok(base.clone()) } else { Err(RepoError::MissingBlob { id: *id }) };
         let got = decode(&key, &id_key, &nid, b.compression, b.raw_len, &b.sealed, &fetch).unwrap();
         assert_eq!(got, new);
         // A wrong base is caught by the id check, a missing one is named.
         let wrong = |_: &Id| Ok(vec![b'x'; 4096]);
         assert!(decode(&key, &id_key, &nid, b.compression, b.raw_len, &b.sealed, &wrong).is_err());
-        let missing = |_: &Id| -> anyhow::Result<Vec<u8>> { anyhow::bail!("gone") };
+        let missing = |id: &Id| -> Result<Vec<u8>, RepoError> { Err(RepoError::MissingBlob { id: *id }) };
         let e = decode(&key, &id_key, &nid, b.compression, b.raw_len, &b.sealed, &missing).unwrap_err();
-        assert!(format!("{e:#}").contains("delta base"), "{e:#}");
+        assert!(e.is_damage() && e.to_string().contains("delta base"), "{e}");
         // Unrelated content is stored whole.
         let other: Vec<u8> = (0..30_000u32).flat_map(|i| (i.wrapping_mul(2_654_435_761)).to_le_bytes()).collect();
         let w = encode_with_base(

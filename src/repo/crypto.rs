@@ -2,12 +2,9 @@
 //! wrapping. XChaCha20-Poly1305 is used because its 192-bit nonces can be drawn at random
 //! for every message without a collision budget to track across concurrent writers.
 
-use anyhow::{anyhow, Context};
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use serde::{Deserialize, Serialize};
-
-use crate::error::Error;
 
 /// Bytes added to every encrypted message: 24-byte nonce in front, 16-byte tag behind.
 pub const OVERHEAD: usize = NONCE_LEN + TAG_LEN;
@@ -47,10 +44,21 @@ impl MasterKey {
         seal(&self.aead, plain)
     }
 
-    /// Decrypts and authenticates; any modified byte fails with an integrity error.
-    pub fn decrypt(&self, sealed: &[u8]) -> anyhow::Result<Vec<u8>> {
+    /// Decrypts and authenticates; any modified byte fails. The caller names what failed
+    /// (a file, a blob) in a [`crate::error::RepoError::Integrity`].
+    pub fn decrypt(&self, sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
         open(&self.aead, sealed)
     }
+}
+
+/// A sealed message that did not open: too short, or its tag does not verify (damaged,
+/// tampered, or sealed with another key).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OpenError {
+    #[error("sealed message of {0} bytes is too short")]
+    TooShort(usize),
+    #[error("authentication failed (damaged or tampered data)")]
+    Authentication,
 }
 
 fn seal(aead: &XChaCha20Poly1305, plain: &[u8]) -> Vec<u8> {
@@ -62,13 +70,12 @@ fn seal(aead: &XChaCha20Poly1305, plain: &[u8]) -> Vec<u8> {
     out
 }
 
-fn open(aead: &XChaCha20Poly1305, sealed: &[u8]) -> anyhow::Result<Vec<u8>> {
+fn open(aead: &XChaCha20Poly1305, sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
     if sealed.len() < OVERHEAD {
-        return Err(Error::Integrity(format!("sealed message of {} bytes is too short", sealed.len())).into());
+        return Err(OpenError::TooShort(sealed.len()));
     }
     let (nonce, ct) = sealed.split_at(NONCE_LEN);
-    aead.decrypt(XNonce::from_slice(nonce), ct)
-        .map_err(|_| Error::Integrity("authentication failed (damaged or tampered data)".into()).into())
+    aead.decrypt(XNonce::from_slice(nonce), ct).map_err(|_| OpenError::Authentication)
 }
 
 /// Argon2id cost parameters, stored in each key file so they can be raised later without
@@ -90,15 +97,14 @@ impl Default for KdfParams {
     }
 }
 
-/// Derive the 32-byte key-encryption key from a password.
-pub fn derive_kek(password: &[u8], salt: &[u8], params: KdfParams) -> anyhow::Result<[u8; 32]> {
+/// Derive the 32-byte key-encryption key from a password. Fails only on parameters
+/// Argon2id refuses (a damaged or hand-edited key file).
+pub fn derive_kek(password: &[u8], salt: &[u8], params: KdfParams) -> Result<[u8; 32], String> {
     let p = argon2::Params::new(params.m_kib, params.t, params.p, Some(32))
-        .map_err(|e| anyhow!("invalid Argon2id parameters {params:?}: {e}"))?;
+        .map_err(|e| format!("invalid Argon2id parameters {params:?}: {e}"))?;
     let a = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, p);
     let mut out = [0u8; 32];
-    a.hash_password_into(password, salt, &mut out)
-        .map_err(|e| anyhow!("Argon2id failed: {e}"))
-        .context("deriving key from password")?;
+    a.hash_password_into(password, salt, &mut out).map_err(|e| format!("deriving the key from the password: {e}"))?;
     Ok(out)
 }
 
@@ -108,7 +114,7 @@ pub fn wrap(kek: &[u8; 32], plain: &[u8]) -> Vec<u8> {
 }
 
 /// Open a wrapped master key; a failure here means the password was wrong for this key.
-pub fn unwrap(kek: &[u8; 32], sealed: &[u8]) -> anyhow::Result<Vec<u8>> {
+pub fn unwrap(kek: &[u8; 32], sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
     open(&XChaCha20Poly1305::new(kek.into()), sealed)
 }
 

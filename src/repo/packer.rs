@@ -6,11 +6,11 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use crate::id::Id;
 use crate::repo::blob::{BlobKind, EncodedBlob};
-use crate::repo::id::Id;
-use crate::repo::index::IndexFile;
-use crate::repo::pack::{PackBuilder, PackEntry};
-use crate::repo::Repository;
+use crate::repo::file::index::IndexFile;
+use crate::repo::file::pack::{PackBuilder, PackEntry};
+use crate::repo::{RepoResult, Repository};
 
 /// Blobs waiting for the packer. Each is at most one chunk, so this bounds memory at about
 /// `QUEUE * max_chunk` on top of the pack being built.
@@ -74,11 +74,18 @@ fn run(repo: &Repository, rx: Receiver<EncodedBlob>) -> anyhow::Result<PackerRes
 }
 
 fn flush(repo: &Repository, pb: PackBuilder, cold: bool, res: &mut PackerResult) -> anyhow::Result<()> {
-    let (id, bytes, entries) = pb.finish(repo.key());
-    repo.write_pack(&id, &bytes, cold)?;
-    res.bytes_written += bytes.len() as u64;
+    let (id, entries, len) = write_pack(repo, pb, cold)?;
+    res.bytes_written += len;
     res.packs.push((id, entries));
     Ok(())
+}
+
+/// Seal a pack's header and write it (data packs, `cold`, in the cold storage class).
+/// Returns its id, entries and stored size.
+pub fn write_pack(repo: &Repository, pb: PackBuilder, cold: bool) -> RepoResult<(Id, Vec<PackEntry>, u64)> {
+    let (id, bytes, entries) = pb.finish(repo.key());
+    repo.write_pack(&id, &bytes, cold)?;
+    Ok((id, entries, bytes.len() as u64))
 }
 
 /// Write index files for new packs, at most `per_file` packs each, so no index file grows

@@ -8,7 +8,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::{SourceEntry, SourceTree};
-use crate::repo::tree::NodeKind;
+use crate::repo::file::tree::NodeKind;
 
 /// The local file system; paths are absolute or relative to the working directory.
 pub struct LocalTree;

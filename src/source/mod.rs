@@ -5,10 +5,14 @@
 pub mod local;
 pub mod s3;
 
+use anyhow::Context;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use crate::repo::tree::NodeKind;
+use crate::backend::s3::{S3Url, S3};
+
+use crate::repo::file::tree::NodeKind;
 
 /// One object or directory as the source describes it.
 #[derive(Clone, Debug)]
@@ -42,10 +46,76 @@ pub trait SourceTree: Send + Sync {
         self.open(path)?.read_to_end(&mut v)?;
         Ok(v)
     }
+
+    /// Objects the source lists but cannot offer as paths, one message each (they are
+    /// reported, never silently left out).
+    fn skipped(&self) -> Vec<String> {
+        vec![]
+    }
+
+    /// Reads wait on the network (more readers in parallel pay off).
+    fn is_remote(&self) -> bool {
+        false
+    }
 }
 
-/// A single object read from standard input (`pg_dump | cellar backup --stdin`).
-pub struct StdinSource {
-    pub name: String,
-    pub reader: Box<dyn Read + Send>,
+/// One source of a backup, resolved: what it is stored as at the snapshot's top, what the
+/// snapshot records it as, and where its bytes come from.
+pub struct Source {
+    /// Name of its entry at the top of the snapshot (`/data/mimir` → `mimir`).
+    pub name: Vec<u8>,
+    /// As recorded in the snapshot's `sources`: an absolute path, an `s3://` URL, or
+    /// `stdin:NAME`. With the host, it selects the next backup's parent.
+    pub label: String,
+    pub input: Input,
+}
+
+pub enum Input {
+    /// A file or directory of a tree (local directory, S3 bucket listing).
+    Tree { tree: Arc<dyn SourceTree>, path: PathBuf },
+    /// One object read from a stream (`pg_dump | cellar backup --stdin`).
+    Reader(Box<dyn Read + Send>),
+}
+
+impl Source {
+    /// A local file or directory, stored under its last path component.
+    pub fn local(path: &Path) -> anyhow::Result<Source> {
+        let abs = std::path::absolute(path).with_context(|| format!("source {}", path.display()))?;
+        std::fs::symlink_metadata(&abs).with_context(|| format!("source {} cannot be read", path.display()))?;
+        let name = local::top_name(&abs)
+            .ok_or_else(|| anyhow::anyhow!("source {} has no name to store it under", path.display()))?;
+        Ok(Source {
+            name,
+            label: abs.display().to_string(),
+            input: Input::Tree { tree: Arc::new(local::LocalTree), path: abs },
+        })
+    }
+
+    /// An S3 bucket or prefix, listed now, stored under the prefix's last component (or
+    /// the bucket's name).
+    pub fn s3(s3: Arc<S3>, url: S3Url) -> anyhow::Result<Source> {
+        let tree = s3::S3Tree::list(s3, url.clone()).with_context(|| format!("source {url}"))?;
+        let name = url.prefix.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or(&url.bucket).as_bytes().to_vec();
+        Ok(Source { name, label: url.to_string(), input: Input::Tree { tree: Arc::new(tree), path: PathBuf::new() } })
+    }
+
+    /// One object from a stream, stored as `name`.
+    pub fn reader(name: &str, reader: Box<dyn Read + Send>) -> anyhow::Result<Source> {
+        if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+            anyhow::bail!("--stdin-name {name:?} must be a plain file name");
+        }
+        Ok(Source { name: name.as_bytes().to_vec(), label: format!("stdin:{name}"), input: Input::Reader(reader) })
+    }
+
+    /// A location as the user gives it: a path, `s3://BUCKET/PREFIX` or `remote:NAME`.
+    pub fn resolve(
+        spec: &str,
+        s3: &crate::backend::s3::S3Config,
+        cfg: &crate::userconfig::UserConfig,
+    ) -> anyhow::Result<Source> {
+        match crate::location::resolve(spec, s3, cfg)? {
+            crate::location::Location::S3(url, cfg) => Source::s3(S3::connect(&cfg)?, url),
+            crate::location::Location::Local(p) => Source::local(&p),
+        }
+    }
 }

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::{SourceEntry, SourceTree};
-use crate::repo::s3::{ObjectInfo, S3Url, S3};
-use crate::repo::tree::NodeKind;
+use crate::backend::s3::{ObjectInfo, S3Url, S3};
+use crate::repo::file::tree::NodeKind;
 
 pub struct S3Tree {
     s3: Arc<S3>,
@@ -18,17 +18,24 @@ pub struct S3Tree {
     objects: BTreeMap<String, ObjectInfo>,
     /// Every directory (key prefix) that holds something; `""` is the root.
     dirs: BTreeSet<String>,
+    /// Listed keys that cannot be stored as paths, with the reason.
+    skipped: Vec<String>,
 }
 
 impl S3Tree {
-    pub fn list(s3: Arc<S3>, url: S3Url) -> anyhow::Result<S3Tree> {
+    pub fn list(s3: Arc<S3>, url: S3Url) -> crate::backend::BackendResult<S3Tree> {
         let prefix = if url.prefix.is_empty() { String::new() } else { format!("{}/", url.prefix) };
         let mut objects = BTreeMap::new();
         let mut dirs = BTreeSet::from([String::new()]);
+        let mut skipped = vec![];
         for o in s3.list_objects(&url.bucket, &prefix)? {
             let rel = o.key[prefix.len()..].to_string();
-            // Keys that cannot be file names ("a//b", "x/", "..") are not archived.
+            // Keys that cannot be file names ("a//b", "x/", "..") cannot be archived as paths.
             if rel.is_empty() || rel.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+                skipped.push(format!(
+                    "s3://{}/{}: not stored: the key has an empty, \".\" or \"..\" path segment",
+                    url.bucket, o.key
+                ));
                 continue;
             }
             let mut p = rel.as_str();
@@ -38,7 +45,7 @@ impl S3Tree {
             }
             objects.insert(rel, o);
         }
-        Ok(S3Tree { s3, url, objects, dirs })
+        Ok(S3Tree { s3, url, objects, dirs, skipped })
     }
 
     pub fn object_count(&self) -> usize {
@@ -107,13 +114,17 @@ impl SourceTree for S3Tree {
         }
         let key = self.url.key(&rel);
         self.s3.open(&self.url.bucket, &key).map_err(|e| {
-            let kind = if matches!(e.downcast_ref::<crate::error::Error>(), Some(crate::error::Error::NotFound(_))) {
-                io::ErrorKind::NotFound
-            } else {
-                io::ErrorKind::Other
-            };
-            io::Error::new(kind, format!("{e:#}"))
+            let kind = if e.is_not_found() { io::ErrorKind::NotFound } else { io::ErrorKind::Other };
+            io::Error::new(kind, e)
         })
+    }
+
+    fn skipped(&self) -> Vec<String> {
+        self.skipped.clone()
+    }
+
+    fn is_remote(&self) -> bool {
+        true
     }
 
     fn display(&self, path: &Path) -> String {

@@ -180,3 +180,36 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// A local file or directory as a backup source.
+pub fn local_source(path: &Path) -> cellar::source::Source {
+    cellar::source::Source::local(path).unwrap()
+}
+
+/// A local source whose files call `hook` just before they are opened (to change the
+/// source while a backup runs, or to watch the order of reads).
+pub fn hooked_source(path: &Path, hook: fn(&Path)) -> cellar::source::Source {
+    let mut s = local_source(path);
+    if let cellar::source::Input::Tree { tree, .. } = &mut s.input {
+        *tree = std::sync::Arc::new(Hooked(hook));
+    }
+    s
+}
+
+struct Hooked(fn(&Path));
+
+impl cellar::source::SourceTree for Hooked {
+    fn stat(&self, path: &Path, name: &[u8]) -> std::io::Result<cellar::source::SourceEntry> {
+        cellar::source::local::LocalTree.stat(path, name)
+    }
+    fn read_dir(&self, path: &Path) -> std::io::Result<Vec<(Vec<u8>, PathBuf)>> {
+        cellar::source::local::LocalTree.read_dir(path)
+    }
+    fn open(&self, path: &Path) -> std::io::Result<Box<dyn std::io::Read + Send>> {
+        (self.0)(path);
+        cellar::source::local::LocalTree.open(path)
+    }
+    fn display(&self, path: &Path) -> String {
+        path.display().to_string()
+    }
+}

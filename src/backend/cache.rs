@@ -1,0 +1,144 @@
+//! A local cache of a remote repository's metadata (key files, index files, snapshots), so
+//! `cellar snapshots` against S3 is fast after the first call. Cached files are content
+//! addressed like the repository's, so every read checks the cached bytes against the name
+//! and falls back to the remote on any mismatch: the cache is verified, never trusted.
+
+use std::fs;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::{Backend, BackendResult};
+use crate::id::Id;
+
+pub struct CachedBackend {
+    inner: Arc<dyn Backend>,
+    dir: PathBuf,
+    /// `config` is written once at init and never changes: read once per process.
+    config: Vec<u8>,
+}
+
+/// Directories whose files are immutable and named by their hash.
+fn cacheable(name: &str) -> bool {
+    ["index/", "snapshots/", "keys/"].iter().any(|p| name.starts_with(p))
+}
+
+impl CachedBackend {
+    /// Cache under `$XDG_CACHE_HOME/cellar/<repository id>` (or `~/.cache/…`).
+    pub fn new(inner: Arc<dyn Backend>, repo_id: &str, config: Vec<u8>) -> Option<CachedBackend> {
+        let base = std::env::var_os("CELLAR_CACHE_DIR")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("cellar")))
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/cellar")))?;
+        Some(CachedBackend { inner, dir: base.join(repo_id), config })
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    fn store(&self, name: &str, data: &[u8]) {
+        let p = self.path(name);
+        let tmp = p.with_extension("tmp");
+        // A cache that cannot be written is only slower; never an error.
+        let _ = fs::create_dir_all(p.parent().expect("has parent"))
+            .and_then(|_| fs::write(&tmp, data))
+            .and_then(|_| fs::rename(&tmp, &p));
+    }
+
+    fn cached(&self, name: &str) -> Option<Vec<u8>> {
+        let bytes = fs::read(self.path(name)).ok()?;
+        let want = Id::from_hex(name.rsplit('/').next()?).ok()?;
+        if Id::of_stored(&bytes) == want {
+            Some(bytes)
+        } else {
+            let _ = fs::remove_file(self.path(name));
+            None
+        }
+    }
+}
+
+impl Backend for CachedBackend {
+    fn read(&self, name: &str) -> BackendResult<Vec<u8>> {
+        if name == "config" {
+            return Ok(self.config.clone());
+        }
+        if !cacheable(name) {
+            return self.inner.read(name);
+        }
+        if let Some(b) = self.cached(name) {
+            return Ok(b);
+        }
+        let b = self.inner.read(name)?;
+        self.store(name, &b);
+        Ok(b)
+    }
+
+    fn read_range(&self, name: &str, offset: u64, len: u64) -> BackendResult<Vec<u8>> {
+        self.inner.read_range(name, offset, len)
+    }
+
+    fn write(&self, name: &str, data: &[u8]) -> BackendResult<()> {
+        self.inner.write(name, data)?;
+        if cacheable(name) {
+            self.store(name, data);
+        }
+        Ok(())
+    }
+
+    fn write_with_class(&self, name: &str, data: &[u8], class: Option<&str>) -> BackendResult<()> {
+        self.inner.write_with_class(name, data, class)
+    }
+
+    fn prepare_read(&self, names: &[String]) -> BackendResult<Vec<String>> {
+        self.inner.prepare_read(names)
+    }
+
+    fn create_new(&self, name: &str, data: &[u8]) -> BackendResult<bool> {
+        self.inner.create_new(name, data)
+    }
+
+    /// Also forgets cached files the repository no longer has (pruned index files,
+    /// forgotten snapshots).
+    fn list(&self, dir: &str) -> BackendResult<Vec<(String, u64)>> {
+        let v = self.inner.list(dir)?;
+        if cacheable(&format!("{dir}/")) {
+            let present: std::collections::HashSet<&str> = v.iter().map(|(n, _)| n.as_str()).collect();
+            if let Ok(rd) = fs::read_dir(self.path(dir)) {
+                for e in rd.flatten() {
+                    let name = format!("{dir}/{}", e.file_name().to_string_lossy());
+                    if !present.contains(name.as_str()) {
+                        let _ = fs::remove_file(e.path());
+                    }
+                }
+            }
+        }
+        Ok(v)
+    }
+
+    fn remove(&self, name: &str) -> BackendResult<()> {
+        self.inner.remove(name)?;
+        let _ = fs::remove_file(self.path(name));
+        Ok(())
+    }
+
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+
+    fn remove_stale_temporaries(&self, age: std::time::Duration) -> BackendResult<usize> {
+        self.inner.remove_stale_temporaries(age)
+    }
+}
+
+/// Wrap a remote backend in the cache, keyed by the repository id from its config. Without
+/// a repository yet (init) or a place for the cache, the backend is used as it is.
+pub fn with_cache(inner: Arc<dyn Backend>) -> Arc<dyn Backend> {
+    let cached = inner.read("config").ok().and_then(|bytes| {
+        let c = crate::repo::file::config::Config::parse(&bytes).ok()?;
+        CachedBackend::new(inner.clone(), &c.id, bytes)
+    });
+    match cached {
+        Some(c) => Arc::new(c),
+        None => inner,
+    }
+}

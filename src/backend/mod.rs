@@ -1,0 +1,66 @@
+//! Storage of named, immutable files. One trait serves repositories (a local directory or
+//! an S3 prefix), the verified metadata cache in front of a remote one, and restore
+//! targets, so create-once, atomic-rename and retry logic live in one place per store.
+//!
+//! Names are `/`-separated relative paths such as `data/ab/abcd…` or `snapshots/…`. Every
+//! method fails with a typed [`BackendError`], so callers can tell a missing file from a
+//! transient failure without reading messages.
+
+pub mod cache;
+pub mod local;
+pub mod s3;
+
+#[cfg(test)]
+pub(crate) mod faulty;
+#[cfg(test)]
+pub(crate) mod mem;
+
+pub use crate::error::BackendError;
+pub use local::LocalBackend;
+
+/// Result of a backend call.
+pub type BackendResult<T> = Result<T, BackendError>;
+
+/// A flat store of immutable files.
+pub trait Backend: Send + Sync {
+    /// Whole file.
+    fn read(&self, name: &str) -> BackendResult<Vec<u8>>;
+    /// `len` bytes at `offset`; fails with [`BackendError::Short`] if the file is shorter.
+    fn read_range(&self, name: &str, offset: u64, len: u64) -> BackendResult<Vec<u8>>;
+    /// Create `name` with `data`, atomically and durably (once this returns, a crash or
+    /// power loss does not lose it, and readers see all of it or nothing). Files are named
+    /// by content, so an existing file with that name is accepted as identical.
+    fn write(&self, name: &str, data: &[u8]) -> BackendResult<()>;
+    /// Create `name` only if it does not exist yet; returns false if it did.
+    fn create_new(&self, name: &str, data: &[u8]) -> BackendResult<bool>;
+    /// Files directly or indirectly under `dir` as (name relative to the store, size),
+    /// sorted by name.
+    fn list(&self, dir: &str) -> BackendResult<Vec<(String, u64)>>;
+    /// Remove a file, durably; removing a missing file is not an error.
+    fn remove(&self, name: &str) -> BackendResult<()>;
+    /// Human-readable location for messages.
+    fn location(&self) -> String;
+    /// Write in a storage class (cold storage for data packs); stores without classes ignore it.
+    fn write_with_class(&self, name: &str, data: &[u8], _class: Option<&str>) -> BackendResult<()> {
+        self.write(name, data)
+    }
+    /// Make files readable that may sit in cold storage (S3 GLACIER/DEEP_ARCHIVE): request
+    /// a temporary copy of each one that needs it. Returns the names not readable yet (a
+    /// restore was requested or is still running); callers poll until it is empty.
+    fn prepare_read(&self, _names: &[String]) -> BackendResult<Vec<String>> {
+        Ok(vec![])
+    }
+    /// Delete temporary files of interrupted writes older than `age`; returns how many.
+    fn remove_stale_temporaries(&self, _age: std::time::Duration) -> BackendResult<usize> {
+        Ok(0)
+    }
+}
+
+/// Refuse names that could escape the store or alias another name: empty, `.`, `..`, or
+/// with empty components.
+pub fn check_name(name: &str) -> BackendResult<()> {
+    if name.is_empty() || name.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+        return Err(BackendError::InvalidName(name.to_string()));
+    }
+    Ok(())
+}

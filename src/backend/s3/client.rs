@@ -1,0 +1,440 @@
+//! The S3 client that repositories, sources and restore targets share. aws-sdk-s3 runs on
+//! a private tokio runtime; the rest of cellar stays synchronous and calls in through
+//! `block_on`, so CPU stages never run on the I/O runtime.
+//!
+//! Every request is retried by the SDK's standard retry strategy (exponential backoff with
+//! jitter on 5xx, `SlowDown`/throttling, timeouts and connection errors); what still fails
+//! is classified into a [`BackendError`].
+
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::Client;
+use std::io::Read;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::backend::{BackendError, BackendResult};
+
+/// Where and how to reach S3. Everything else (credentials, region, profile) comes from the
+/// standard AWS environment variables and shared config files.
+#[derive(Clone, Default)]
+pub struct S3Config {
+    /// Overrides `AWS_ENDPOINT_URL`.
+    pub endpoint: Option<String>,
+    /// Force path-style addressing (`http://host/bucket/key`). Used automatically for IP
+    /// address and localhost endpoints, which cannot do virtual-hosted style.
+    pub path_style: bool,
+    /// Static credentials (from a remote's credentials file); else the AWS default chain.
+    pub access_key: Option<String>,
+    pub secret_key: Option<String>,
+    pub region: Option<String>,
+}
+
+impl std::fmt::Debug for S3Config {
+    /// Never prints the secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("endpoint", &self.endpoint)
+            .field("path_style", &self.path_style)
+            .field("access_key", &self.access_key)
+            .field("region", &self.region)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `s3://bucket/prefix` split into its parts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct S3Url {
+    pub bucket: String,
+    /// Without leading or trailing `/`; may be empty.
+    pub prefix: String,
+}
+
+impl S3Url {
+    pub fn parse(s: &str) -> Option<S3Url> {
+        let rest = s.strip_prefix("s3://")?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return None;
+        }
+        Some(S3Url { bucket: bucket.to_string(), prefix: prefix.trim_matches('/').to_string() })
+    }
+
+    /// The object key of `name` below the prefix.
+    pub fn key(&self, name: &str) -> String {
+        if self.prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}/{name}", self.prefix)
+        }
+    }
+}
+
+impl std::fmt::Display for S3Url {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.prefix.is_empty() {
+            write!(f, "s3://{}", self.bucket)
+        } else {
+            write!(f, "s3://{}/{}", self.bucket, self.prefix)
+        }
+    }
+}
+
+/// A connected S3 client with its own runtime.
+pub struct S3 {
+    rt: tokio::runtime::Runtime,
+    pub client: Client,
+    endpoint: String,
+}
+
+/// What an HTTP status means, for errors whose server sent no message.
+fn status_meaning(status: u16) -> String {
+    match status {
+        400 => "the server refused the request as invalid (for a storage class: the endpoint does not offer it)",
+        403 => "access denied",
+        404 => "not found",
+        405 => "method not allowed by this server",
+        409 => "conflict with the object's current state",
+        412 => "a precondition failed (the object exists or changed)",
+        416 => "the requested range is outside the object",
+        429 | 503 => "the server is overloaded (throttling)",
+        500 => "internal server error",
+        501 => "not implemented by this server",
+        _ => "no message from the server",
+    }
+    .to_string()
+}
+
+fn is_local_or_ip(endpoint: &str) -> bool {
+    let host = endpoint.split("://").nth(1).unwrap_or(endpoint).split(['/', ':']).next().unwrap_or("");
+    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok() || host.starts_with('[')
+}
+
+impl S3 {
+    pub fn connect(cfg: &S3Config) -> BackendResult<Arc<S3>> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("cellar-s3")
+            .enable_all()
+            .build()
+            .map_err(|e| BackendError::io("starting the S3 runtime", e))?;
+        let shared = rt.block_on(
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .retry_config(
+                    aws_config::retry::RetryConfig::standard()
+                        .with_max_attempts(8)
+                        .with_initial_backoff(Duration::from_millis(200))
+                        .with_max_backoff(Duration::from_secs(2)),
+                )
+                .timeout_config(
+                    aws_config::timeout::TimeoutConfig::builder()
+                        .connect_timeout(Duration::from_secs(10))
+                        .operation_attempt_timeout(Duration::from_secs(300))
+                        .build(),
+                )
+                .load(),
+        );
+        let mut b = aws_sdk_s3::config::Builder::from(&shared);
+        if let Some(r) = &cfg.region {
+            b = b.region(aws_sdk_s3::config::Region::new(r.clone()));
+        } else if shared.region().is_none() {
+            b = b.region(aws_sdk_s3::config::Region::new("us-east-1"));
+        }
+        if let (Some(k), Some(s)) = (&cfg.access_key, &cfg.secret_key) {
+            b = b.credentials_provider(aws_sdk_s3::config::Credentials::new(k, s, None, None, "cellar-remote"));
+        }
+        let endpoint = cfg
+            .endpoint
+            .clone()
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL_S3").ok())
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
+        if let Some(e) = &cfg.endpoint {
+            b = b.endpoint_url(e);
+        }
+        let path_style = cfg.path_style || endpoint.as_deref().is_some_and(is_local_or_ip);
+        b = b.force_path_style(path_style);
+        let client = Client::from_conf(b.build());
+        Ok(Arc::new(S3 { rt, client, endpoint: endpoint.unwrap_or_else(|| "AWS S3".into()) }))
+    }
+
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+
+    /// Classify a failed request into a [`BackendError`] with one clear line: by the S3
+    /// error code, else by the HTTP status (servers such as Ceph RGW often send no message,
+    /// so the status is explained instead of printing an empty string).
+    pub fn explain<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
+        &self,
+        e: SdkError<E>,
+        what: &str,
+    ) -> BackendError {
+        let what = what.to_string();
+        let server = self.endpoint.clone();
+        match &e {
+            SdkError::DispatchFailure(d) => {
+                let kind = if d.is_timeout() { "timed out" } else { "failed" };
+                BackendError::Transient {
+                    what,
+                    detail: format!("connecting to {server} {kind} (is the endpoint right and reachable?)"),
+                }
+            }
+            SdkError::TimeoutError(_) => BackendError::Transient { what, detail: format!("{server} did not answer in time") },
+            SdkError::ServiceError(s) => {
+                let status = s.raw().status().as_u16();
+                let code = e.code().unwrap_or("").to_string();
+                let message = e.message().filter(|m| !m.is_empty()).map_or_else(|| status_meaning(status), str::to_string);
+                let detail = if code.is_empty() {
+                    format!("HTTP {status}: {message}")
+                } else {
+                    format!("{code} (HTTP {status}): {message}")
+                };
+                match code.as_str() {
+                    "NoSuchKey" | "NotFound" => BackendError::NotFound { name: what },
+                    "NoSuchBucket" => BackendError::NoSuchBucket { what },
+                    "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "AccessDenied" | "InvalidToken" | "ExpiredToken" => {
+                        BackendError::AccessDenied { what, server, detail: format!("{detail}; check the credentials") }
+                    }
+                    "NotImplemented" => BackendError::NotSupported { what, server },
+                    "SlowDown" | "ServiceUnavailable" | "InternalError" | "RequestTimeout" => {
+                        BackendError::Transient { what, detail }
+                    }
+                    _ => match status {
+                        404 => BackendError::NotFound { name: what },
+                        403 => BackendError::AccessDenied { what, server, detail },
+                        501 => BackendError::NotSupported { what, server },
+                        500..=599 | 429 => BackendError::Transient { what, detail },
+                        _ => BackendError::Rejected { what, detail },
+                    },
+                }
+            }
+            SdkError::ConstructionFailure(_) => BackendError::Other(format!(
+                "{what}: cannot build the request (are credentials configured? AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE)"
+            )),
+            _ => BackendError::Transient {
+                what,
+                detail: aws_smithy_types::error::display::DisplayErrorContext(&e).to_string(),
+            },
+        }
+    }
+
+    /// List every object under `prefix` (paginated): (key, size, etag, last modified ns).
+    pub fn list_objects(&self, bucket: &str, prefix: &str) -> BackendResult<Vec<ObjectInfo>> {
+        let mut out = vec![];
+        let mut pages = self.client.list_objects_v2().bucket(bucket).prefix(prefix).into_paginator().send();
+        let what = format!("listing s3://{bucket}/{prefix}");
+        self.block_on(async {
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| self.explain(e, &what))?;
+                for o in page.contents() {
+                    out.push(ObjectInfo {
+                        key: o.key().unwrap_or_default().to_string(),
+                        size: o.size().unwrap_or(0) as u64,
+                        etag: o.e_tag().unwrap_or_default().trim_matches('"').to_string(),
+                        mtime_ns: o
+                            .last_modified()
+                            .map(|t| t.secs() * 1_000_000_000 + t.subsec_nanos() as i64)
+                            .unwrap_or(0),
+                    });
+                }
+            }
+            Ok::<_, BackendError>(())
+        })?;
+        Ok(out)
+    }
+
+    /// Stream an object's bytes (a blocking reader over the async body). A body that
+    /// breaks off is resumed with a ranged GET from where it stopped, pinned to the same
+    /// ETag, so a reset connection costs only the rest of the object and a replaced object
+    /// is detected instead of mixed.
+    pub fn open(self: &Arc<Self>, bucket: &str, key: &str) -> BackendResult<Box<dyn Read + Send>> {
+        let what = format!("reading s3://{bucket}/{key}");
+        let resp = self
+            .block_on(self.client.get_object().bucket(bucket).key(key).send())
+            .map_err(|e| self.explain(e, &what))?;
+        let etag = resp.e_tag().map(str::to_string);
+        Ok(Box::new(BodyReader {
+            s3: self.clone(),
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            etag,
+            offset: 0,
+            resumes: 0,
+            body: resp.body,
+            buf: bytes::Bytes::new(),
+        }))
+    }
+
+    /// Upload from a reader of known size: one PUT up to 64 MiB, multipart above. With
+    /// `if_none_match`, returns false when the key existed already (HTTP 412) and nothing
+    /// was written.
+    pub fn upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        size: u64,
+        mut r: impl Read,
+        if_none_match: bool,
+        class: Option<&str>,
+    ) -> BackendResult<bool> {
+        let class = class.map(aws_sdk_s3::types::StorageClass::from);
+        const PART: u64 = 64 << 20;
+        let what = format!("writing s3://{bucket}/{key}");
+        if size <= PART {
+            let mut data = Vec::with_capacity(size as usize);
+            r.read_to_end(&mut data).map_err(|e| BackendError::io(what.clone(), e))?;
+            let mut req =
+                self.client.put_object().bucket(bucket).key(key).set_storage_class(class).body(ByteStream::from(data));
+            if if_none_match {
+                req = req.if_none_match("*");
+            }
+            return match self.block_on(req.send()) {
+                Ok(_) => Ok(true),
+                Err(e) if if_none_match && e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => Ok(false),
+                Err(e) => Err(self.explain(e, &what)),
+            };
+        }
+        let up = self
+            .block_on(self.client.create_multipart_upload().bucket(bucket).key(key).set_storage_class(class).send())
+            .map_err(|e| self.explain(e, &what))?;
+        let upload_id = up.upload_id().unwrap_or_default().to_string();
+        let result = (|| -> BackendResult<bool> {
+            let mut parts = vec![];
+            let mut n = 1;
+            loop {
+                let mut chunk = Vec::with_capacity(PART as usize);
+                (&mut r).take(PART).read_to_end(&mut chunk).map_err(|e| BackendError::io(what.clone(), e))?;
+                if chunk.is_empty() {
+                    break;
+                }
+                let p = self
+                    .block_on(
+                        self.client
+                            .upload_part()
+                            .bucket(bucket)
+                            .key(key)
+                            .upload_id(&upload_id)
+                            .part_number(n)
+                            .body(ByteStream::from(chunk))
+                            .send(),
+                    )
+                    .map_err(|e| self.explain(e, &what))?;
+                parts.push(
+                    aws_sdk_s3::types::CompletedPart::builder()
+                        .part_number(n)
+                        .set_e_tag(p.e_tag().map(str::to_string))
+                        .build(),
+                );
+                n += 1;
+            }
+            let done = aws_sdk_s3::types::CompletedMultipartUpload::builder().set_parts(Some(parts)).build();
+            let mut req = self
+                .client
+                .complete_multipart_upload()
+                .bucket(bucket)
+                .key(key)
+                .upload_id(&upload_id)
+                .multipart_upload(done);
+            if if_none_match {
+                req = req.if_none_match("*");
+            }
+            match self.block_on(req.send()) {
+                Ok(_) => Ok(true),
+                // The key existed: nothing was created (the parts are discarded below).
+                Err(e) if if_none_match && e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => Ok(false),
+                Err(e) => Err(self.explain(e, &what)),
+            }
+        })();
+        if !matches!(result, Ok(true)) {
+            // Nothing half-written stays visible or billed.
+            let _ = self
+                .block_on(self.client.abort_multipart_upload().bucket(bucket).key(key).upload_id(&upload_id).send());
+        }
+        result
+    }
+}
+
+/// One listed object.
+#[derive(Clone, Debug)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub size: u64,
+    pub etag: String,
+    pub mtime_ns: i64,
+}
+
+/// How often a broken object body is resumed before the read fails.
+const MAX_RESUMES: u32 = 5;
+
+struct BodyReader {
+    s3: Arc<S3>,
+    bucket: String,
+    key: String,
+    etag: Option<String>,
+    /// Bytes delivered so far.
+    offset: u64,
+    resumes: u32,
+    body: ByteStream,
+    buf: bytes::Bytes,
+}
+
+impl BodyReader {
+    fn resume(&mut self, cause: String) -> std::io::Result<()> {
+        if self.resumes >= MAX_RESUMES {
+            return Err(std::io::Error::other(format!(
+                "reading s3://{}/{}: {cause} (gave up after {MAX_RESUMES} resumes)",
+                self.bucket, self.key
+            )));
+        }
+        self.resumes += 1;
+        let mut req =
+            self.s3.client.get_object().bucket(&self.bucket).key(&self.key).range(format!("bytes={}-", self.offset));
+        if let Some(e) = &self.etag {
+            req = req.if_match(e);
+        }
+        let what = format!("resuming s3://{}/{} at byte {}", self.bucket, self.key, self.offset);
+        let resp = self.s3.block_on(req.send()).map_err(|e| {
+            // 412: the object was replaced meanwhile; 404: deleted. Either way the caller
+            // must not get a mix of two objects.
+            let e = self.s3.explain(e, &what);
+            let kind = if e.is_not_found() { std::io::ErrorKind::NotFound } else { std::io::ErrorKind::Other };
+            std::io::Error::new(kind, e)
+        })?;
+        self.body = resp.body;
+        Ok(())
+    }
+}
+
+impl Read for BodyReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.buf.is_empty() {
+            match self.s3.block_on(self.body.next()) {
+                None => return Ok(0),
+                Some(Ok(b)) => self.buf = b,
+                Some(Err(e)) => self.resume(format!("body broke off: {e}"))?,
+            }
+        }
+        let n = out.len().min(self.buf.len());
+        out[..n].copy_from_slice(&self.buf[..n]);
+        self.buf = self.buf.slice(n..);
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_and_path_style_detection() {
+        assert_eq!(S3Url::parse("s3://b/p/q/").unwrap(), S3Url { bucket: "b".into(), prefix: "p/q".into() });
+        assert_eq!(S3Url::parse("s3://b").unwrap().key("config"), "config");
+        assert_eq!(S3Url::parse("s3://b/x").unwrap().key("config"), "x/config");
+        assert!(S3Url::parse("s3:///x").is_none() && S3Url::parse("/tmp/x").is_none());
+        assert!(is_local_or_ip("http://127.0.0.1:9000"));
+        assert!(is_local_or_ip("http://localhost:9000/"));
+        assert!(is_local_or_ip("http://[::1]:9000"));
+        assert!(!is_local_or_ip("https://s3.example.com"));
+    }
+}

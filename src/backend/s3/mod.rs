@@ -1,0 +1,175 @@
+//! S3 storage: a repository under `s3://bucket/prefix` ([`S3Backend`]), and the shared
+//! client ([`S3`]) that S3 sources and restore targets use as well.
+
+mod client;
+
+pub use client::{ObjectInfo, S3Config, S3Url, S3};
+
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+
+use super::{check_name, Backend, BackendError, BackendResult};
+
+/// A repository (or restore target) under `s3://bucket/prefix`.
+pub struct S3Backend {
+    s3: Arc<S3>,
+    url: S3Url,
+    /// Send `If-None-Match: *` on creates; cleared when the server rejects the header.
+    conditional: AtomicBool,
+}
+
+impl S3Backend {
+    pub fn new(s3: Arc<S3>, url: S3Url) -> Self {
+        S3Backend { s3, url, conditional: AtomicBool::new(true) }
+    }
+
+    pub fn s3(&self) -> &Arc<S3> {
+        &self.s3
+    }
+
+    pub fn url(&self) -> &S3Url {
+        &self.url
+    }
+
+    fn get(&self, name: &str, range: Option<(u64, u64)>) -> BackendResult<Vec<u8>> {
+        check_name(name)?;
+        let key = self.url.key(name);
+        let what = format!("s3://{}/{key}", self.url.bucket);
+        let mut req = self.s3.client.get_object().bucket(&self.url.bucket).key(&key);
+        if let Some((off, len)) = range {
+            if len == 0 {
+                return Ok(vec![]);
+            }
+            req = req.range(format!("bytes={}-{}", off, off + len - 1));
+        }
+        let data = self.s3.block_on(async {
+            let resp = req.send().await.map_err(|e| self.s3.explain(e, &what))?;
+            let b = resp.body.collect().await.map_err(|e| BackendError::Transient {
+                what: what.clone(),
+                detail: format!("reading the body: {e}"),
+            })?;
+            Ok::<_, BackendError>(b.into_bytes().to_vec())
+        })?;
+        if let Some((off, len)) = range {
+            if data.len() as u64 != len {
+                return Err(BackendError::Short { name: what, needed: off + len });
+            }
+        }
+        Ok(data)
+    }
+
+    /// For each object: readable now (hot, or a finished restore) → nothing; cold →
+    /// request a temporary copy (RestoreObject) unless one is already on its way. Returns
+    /// the names not yet readable. A server that answers RestoreObject with 501 (Ceph RGW,
+    /// where a storage class is only a label) needs no thaw: the object is read directly.
+    fn request_restores(&self, names: &[String]) -> BackendResult<Vec<String>> {
+        use aws_sdk_s3::types::{GlacierJobParameters, RestoreRequest, StorageClass, Tier};
+        let mut pending = vec![];
+        for name in names {
+            let key = self.url.key(name);
+            let what = format!("s3://{}/{key}", self.url.bucket);
+            let head = self
+                .s3
+                .block_on(self.s3.client.head_object().bucket(&self.url.bucket).key(&key).send())
+                .map_err(|e| self.s3.explain(e, &what))?;
+            let cold = matches!(head.storage_class(), Some(StorageClass::Glacier | StorageClass::DeepArchive));
+            if !cold {
+                continue;
+            }
+            match head.restore() {
+                Some(r) if r.contains("ongoing-request=\"false\"") => continue, // restored copy available
+                Some(_) => {}                                                   // restore running
+                None => {
+                    let params = GlacierJobParameters::builder()
+                        .tier(Tier::Standard)
+                        .build()
+                        .map_err(|e| BackendError::Other(format!("{what}: {e}")))?;
+                    let req = RestoreRequest::builder().days(2).glacier_job_parameters(params).build();
+                    let sent = self.s3.block_on(
+                        self.s3.client.restore_object().bucket(&self.url.bucket).key(&key).restore_request(req).send(),
+                    );
+                    match sent.map_err(|e| self.s3.explain(e, &format!("requesting restore of {what}"))) {
+                        Ok(_) => {}
+                        Err(BackendError::NotSupported { .. }) => continue,
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            pending.push(name.clone());
+        }
+        Ok(pending)
+    }
+}
+
+impl Backend for S3Backend {
+    fn read(&self, name: &str) -> BackendResult<Vec<u8>> {
+        self.get(name, None)
+    }
+
+    fn read_range(&self, name: &str, offset: u64, len: u64) -> BackendResult<Vec<u8>> {
+        self.get(name, Some((offset, len)))
+    }
+
+    fn write(&self, name: &str, data: &[u8]) -> BackendResult<()> {
+        self.write_with_class(name, data, None)
+    }
+
+    /// Repository files are created once under content-derived names: `If-None-Match: *`
+    /// makes that explicit, and "already exists" (412) means the same bytes are there. A
+    /// server that does not support the header (501) gets plain PUTs from then on.
+    fn write_with_class(&self, name: &str, data: &[u8], class: Option<&str>) -> BackendResult<()> {
+        check_name(name)?;
+        let key = self.url.key(name);
+        if self.conditional.load(Relaxed) {
+            match self.s3.upload(&self.url.bucket, &key, data.len() as u64, data, true, class) {
+                Ok(_) => return Ok(()),
+                Err(BackendError::NotSupported { .. }) => self.conditional.store(false, Relaxed),
+                Err(e) => return Err(e),
+            }
+        }
+        self.s3.upload(&self.url.bucket, &key, data.len() as u64, data, false, class).map(|_| ())
+    }
+
+    fn prepare_read(&self, names: &[String]) -> BackendResult<Vec<String>> {
+        self.request_restores(names)
+    }
+
+    /// `If-None-Match: *` where the server supports it; servers that ignore the header
+    /// fall back to a check-then-write, which is only racy between two `init`s.
+    fn create_new(&self, name: &str, data: &[u8]) -> BackendResult<bool> {
+        check_name(name)?;
+        match self.get(name, None) {
+            Ok(_) => return Ok(false),
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+        }
+        self.s3.upload(&self.url.bucket, &self.url.key(name), data.len() as u64, data, true, None)
+    }
+
+    fn list(&self, dir: &str) -> BackendResult<Vec<(String, u64)>> {
+        let base = self.url.key(dir);
+        let strip = if self.url.prefix.is_empty() { 0 } else { self.url.prefix.len() + 1 };
+        let mut v: Vec<(String, u64)> = self
+            .s3
+            .list_objects(&self.url.bucket, &format!("{base}/"))?
+            .into_iter()
+            .map(|o| (o.key[strip..].to_string(), o.size))
+            .collect();
+        v.sort();
+        Ok(v)
+    }
+
+    fn remove(&self, name: &str) -> BackendResult<()> {
+        check_name(name)?;
+        let key = self.url.key(name);
+        let what = format!("deleting s3://{}/{key}", self.url.bucket);
+        self.s3
+            .block_on(self.s3.client.delete_object().bucket(&self.url.bucket).key(&key).send())
+            .map_err(|e| self.s3.explain(e, &what))?;
+        Ok(())
+    }
+
+    fn location(&self) -> String {
+        self.url.to_string()
+    }
+}

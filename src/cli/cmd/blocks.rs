@@ -1,0 +1,77 @@
+use clap::Args;
+
+use crate::cli::global::Global;
+use crate::cli::output::{count, print_json};
+use crate::layout::{format_ms, parse_time_arg, BlockFilter};
+
+/// Select TSDB blocks (restore restores only those; blocks lists only those).
+#[derive(Args, Debug)]
+pub struct BlockArgs {
+    /// Only this tenant (repeatable). Alone, restores the tenant's whole directory.
+    #[arg(long)]
+    tenant: Vec<String>,
+    /// Only this block ULID (repeatable).
+    #[arg(long)]
+    block: Vec<String>,
+    /// Only blocks with samples at or after this time (RFC 3339, YYYY-MM-DD, 'YYYY-MM-DD HH:MM' UTC, or epoch ms).
+    #[arg(long)]
+    from: Option<String>,
+    /// Only blocks with samples before this time.
+    #[arg(long)]
+    to: Option<String>,
+}
+
+impl BlockArgs {
+    pub fn filter(&self) -> anyhow::Result<BlockFilter> {
+        Ok(BlockFilter {
+            tenants: self.tenant.clone(),
+            ulids: self.block.clone(),
+            from: self.from.as_deref().map(parse_time_arg).transpose()?,
+            to: self.to.as_deref().map(parse_time_arg).transpose()?,
+        })
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct BlocksArgs {
+    /// Snapshot id, unique prefix, or `latest`.
+    snapshot: String,
+    #[command(flatten)]
+    blocks: BlockArgs,
+}
+
+pub fn run(g: &Global, a: BlocksArgs) -> anyhow::Result<u8> {
+    let repo = g.open()?;
+    let r = crate::ops::snapshots::blocks(&repo, &a.snapshot, &a.blocks.filter()?)?;
+    if g.json {
+        print_json(&r)?;
+        return Ok(0);
+    }
+    println!(
+        "{:<16} {:<26} {:<19}   {:<19} {:>5} {:>8} {:>10}",
+        "tenant", "ulid", "from (UTC)", "to", "level", "series", "samples"
+    );
+    for b in &r.blocks {
+        println!(
+            "{:<16} {:<26} {} → {} {:>5} {:>8} {:>10}",
+            b.tenant,
+            b.ulid,
+            format_ms(b.min_time),
+            format_ms(b.max_time),
+            b.level,
+            b.num_series,
+            b.num_samples
+        );
+    }
+    println!("{}", count(r.blocks.len(), "block", "blocks"));
+    for e in &r.excluded {
+        println!(
+            "left out: {:<16} {:<26} {}{}",
+            e.tenant,
+            e.ulid,
+            e.reason.as_str(),
+            if e.detail.is_empty() { String::new() } else { format!(" ({})", e.detail) }
+        );
+    }
+    Ok(0)
+}

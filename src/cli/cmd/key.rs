@@ -1,0 +1,68 @@
+use clap::Subcommand;
+use std::path::PathBuf;
+
+use super::init::KdfArgs;
+use crate::cli::global::Global;
+use crate::cli::output::{print_json, KeyAdded};
+use crate::cli::password::PasswordSource;
+
+#[derive(Subcommand, Debug)]
+pub enum KeyCmd {
+    /// Add a key: a new password that opens the repository.
+    Add {
+        /// Read the new password from this file (else CELLAR_NEW_PASSWORD, else prompt).
+        #[arg(long)]
+        new_password_file: Option<PathBuf>,
+        /// The new key has an empty password (tests only).
+        #[arg(long)]
+        new_insecure_no_password: bool,
+        #[command(flatten)]
+        kdf: KdfArgs,
+    },
+    /// List keys.
+    List,
+    /// Remove a key (not the one in use, not the last).
+    Remove {
+        /// Key id or unique prefix.
+        id: String,
+    },
+}
+
+pub fn run(g: &Global, k: KeyCmd) -> anyhow::Result<u8> {
+    let repo = g.open()?;
+    match k {
+        KeyCmd::Add { new_password_file, new_insecure_no_password, kdf } => {
+            let pw = PasswordSource {
+                insecure_no_password: new_insecure_no_password,
+                file: new_password_file.as_deref(),
+                env: "CELLAR_NEW_PASSWORD",
+                prompt: "new password: ",
+            }
+            .get(true)?;
+            let id = repo.add_key(&pw, kdf.params())?;
+            if g.json {
+                print_json(&KeyAdded { id })?;
+            } else {
+                println!("added key {}", id.short());
+            }
+        }
+        KeyCmd::List => {
+            let keys = crate::ops::keys::list(&repo)?;
+            if g.json {
+                print_json(&keys)?;
+            } else {
+                for k in keys {
+                    let cur = if k.current { "*" } else { " " };
+                    println!("{cur} {}  {}  {}@{}", k.id.short(), k.created, k.user, k.host);
+                }
+            }
+        }
+        KeyCmd::Remove { id } => {
+            let id = repo.remove_key(&id)?;
+            if !g.json {
+                println!("removed key {}", id.short());
+            }
+        }
+    }
+    Ok(0)
+}

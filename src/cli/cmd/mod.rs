@@ -1,0 +1,16 @@
+//! One module per command: its arguments, one library call, and how its result is printed.
+
+pub mod backup;
+pub mod blocks;
+pub mod check;
+pub mod config;
+pub mod copy;
+pub mod dump;
+pub mod forget;
+pub mod init;
+pub mod key;
+pub mod ls;
+pub mod prune;
+pub mod restore;
+pub mod snapshots;
+pub mod stats;

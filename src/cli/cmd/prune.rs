@@ -1,0 +1,83 @@
+use anyhow::Context;
+use clap::Args;
+use indicatif::HumanBytes;
+
+use crate::cli::global::Global;
+use crate::cli::output::print_json;
+use crate::cli::parse_size;
+use crate::ops::prune::{PruneOptions, PruneReport};
+
+#[derive(Args, Debug)]
+pub struct PruneArgs {
+    /// Unused space to tolerate inside packs, as a percentage of used space: packs emptier
+    /// than needed to reach it are repacked.
+    #[arg(long, default_value = "5%")]
+    max_unused: String,
+    /// Repack at most this much data in one run (K/M/G suffixes).
+    #[arg(long, value_parser = parse_size)]
+    max_repack_size: Option<u64>,
+    /// Candidate packs are deleted only after this long (e.g. 6h), and only once every
+    /// backup that started before they became candidates has finished (backups announce
+    /// themselves in `writers/`; markers older than 48 h count as crashed).
+    #[arg(long, default_value = "6h")]
+    grace: String,
+    /// Also repack data packs in a cold storage class (each is restored and read first).
+    #[arg(long)]
+    repack_cold: bool,
+}
+
+impl PruneArgs {
+    pub fn options(&self, dry_run: bool) -> anyhow::Result<PruneOptions> {
+        let pct: f64 = self
+            .max_unused
+            .trim_end_matches('%')
+            .parse()
+            .with_context(|| format!("--max-unused {:?}: expected a percentage like 5%", self.max_unused))?;
+        Ok(PruneOptions {
+            max_unused: pct / 100.0,
+            max_repack_bytes: self.max_repack_size.unwrap_or(u64::MAX),
+            grace: crate::ops::forget::parse_duration(&self.grace)?,
+            dry_run,
+            repack_cold: self.repack_cold,
+        })
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct PruneCmdArgs {
+    /// Report what would be marked, repacked and freed; change nothing.
+    #[arg(long, short = 'n')]
+    dry_run: bool,
+    #[command(flatten)]
+    opts: PruneArgs,
+}
+
+pub fn run(g: &Global, a: PruneCmdArgs) -> anyhow::Result<u8> {
+    let repo = g.open()?;
+    let r = crate::ops::prune::prune(&repo, &a.opts.options(a.dry_run)?)?;
+    print(g, &r, a.dry_run)?;
+    Ok(0)
+}
+
+pub fn print(g: &Global, r: &PruneReport, dry_run: bool) -> anyhow::Result<()> {
+    if g.json {
+        return print_json(r);
+    }
+    let would = if dry_run { "would be " } else { "" };
+    println!(
+        "{} snapshots use {} blobs; {} packs: {} {would}marked unused ({}), {} {would}repacked ({}), {} {would}deleted ({} freed), {} revived, {} waiting for their grace period, {} for running backups",
+        r.snapshots,
+        r.blobs_used,
+        r.packs,
+        r.packs_marked,
+        HumanBytes(r.bytes_marked),
+        r.packs_repacked,
+        HumanBytes(r.bytes_repacked),
+        r.packs_deleted,
+        HumanBytes(r.bytes_freed),
+        r.packs_revived,
+        r.packs_waiting,
+        r.packs_waiting_for_backups
+    );
+    Ok(())
+}

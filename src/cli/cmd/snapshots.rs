@@ -1,0 +1,47 @@
+use indicatif::HumanBytes;
+
+use crate::cli::global::Global;
+use crate::cli::output::{count, print_json};
+use crate::layout::format_ms;
+
+pub fn run(g: &Global) -> anyhow::Result<u8> {
+    let repo = g.open()?;
+    let snaps = crate::ops::snapshots::list(&repo)?;
+    if g.json {
+        print_json(&snaps)?;
+        return Ok(0);
+    }
+    println!("{:<9} {:<20} {:<16} {:>10} {:>8}  sources", "id", "time (UTC)", "host", "size", "files");
+    for s in &snaps {
+        let t = s.time.get(..19).unwrap_or(&s.time).replace('T', " ");
+        let mut tags = if s.tags.is_empty() { String::new() } else { format!(" [{}]", s.tags.join(",")) };
+        if let Some(sh) = &s.shard {
+            let state = if s.shard_group_complete == Some(true) { "" } else { ", group INCOMPLETE" };
+            tags.push_str(&format!(" [shard {}/{} of {}{state}]", sh.index, sh.count, sh.group));
+        }
+        if let Some(th) = &s.thinned {
+            tags.push_str(&format!(" [thinned from {}: {} blocks replaced]", th.original.short(), th.replaced.len()));
+        }
+        println!(
+            "{:<9} {:<20} {:<16} {:>10} {:>8}  {}{}",
+            s.short_id,
+            t,
+            s.host,
+            HumanBytes(s.summary.bytes).to_string(),
+            s.summary.files,
+            s.sources.join(" "),
+            tags
+        );
+        for t in &s.tenants {
+            println!(
+                "          {}: {} blocks, metrics {} → {} UTC",
+                t.path,
+                t.blocks,
+                format_ms(t.min_time),
+                format_ms(t.max_time)
+            );
+        }
+    }
+    println!("{}", count(snaps.len(), "snapshot", "snapshots"));
+    Ok(0)
+}

@@ -1,0 +1,132 @@
+//! Options every command takes, and what they resolve to: the repository, passwords,
+//! locations, the operator's config file.
+
+use anyhow::Context;
+use clap::Args;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::output::StderrNotices;
+use super::password::PasswordSource;
+use crate::backend::s3::{S3Backend, S3Config, S3};
+use crate::backend::{Backend, LocalBackend};
+use crate::location::Location;
+use crate::repo::Repository;
+use crate::userconfig::UserConfig;
+
+#[derive(Args, Debug)]
+#[command(next_help_heading = "Global options")]
+pub struct Global {
+    /// Repository location: a directory, s3://BUCKET/PREFIX or remote:NAME/PREFIX.
+    #[arg(short = 'r', long, env = "CELLAR_REPO", global = true)]
+    pub repo: Option<String>,
+    /// S3 endpoint URL (overrides AWS_ENDPOINT_URL), e.g. https://s3.example.com for Ceph RGW.
+    /// Credentials, region and profiles come from the standard AWS variables and files.
+    #[arg(long, global = true)]
+    pub s3_endpoint: Option<String>,
+    /// Use path-style S3 addressing (automatic for IP-address and localhost endpoints).
+    #[arg(long, global = true)]
+    pub s3_path_style: bool,
+    /// Do not use the local cache of a remote repository's metadata (~/.cache/cellar, or
+    /// CELLAR_CACHE_DIR). The cache is verified on every read either way.
+    #[arg(long, global = true)]
+    pub no_cache: bool,
+    /// Configuration file: retention policies and named S3 remotes (`remote:NAME`).
+    /// Default: ~/.config/cellar/config.toml if it exists.
+    #[arg(long, env = "CELLAR_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Read the repository password from this file (first line).
+    #[arg(long, env = "CELLAR_PASSWORD_FILE", global = true)]
+    pub password_file: Option<PathBuf>,
+    /// Use an empty password. For tests and throwaway repositories only: anyone with
+    /// access to the files can read the data.
+    #[arg(long, global = true)]
+    pub insecure_no_password: bool,
+    /// Machine-readable output (JSON; NDJSON for `ls`; format-spec/json.md).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// No progress display.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+impl Global {
+    pub fn user_config(&self) -> anyhow::Result<UserConfig> {
+        UserConfig::load_or_default(self.config.as_deref())
+    }
+
+    pub fn locate(&self, spec: &str) -> anyhow::Result<Location> {
+        crate::location::resolve(spec, &self.s3_config(), &self.user_config()?)
+    }
+
+    pub fn s3_config(&self) -> S3Config {
+        S3Config { endpoint: self.s3_endpoint.clone(), path_style: self.s3_path_style, ..Default::default() }
+    }
+
+    /// Show progress on a terminal unless `--quiet` or `--json`.
+    pub fn progress(&self) -> bool {
+        !self.quiet && !self.json
+    }
+
+    /// The storage at `spec` (a repository location), with the metadata cache in front of
+    /// a remote one unless `--no-cache`.
+    pub fn backend_at(&self, spec: &str, cache: bool) -> anyhow::Result<Arc<dyn Backend>> {
+        Ok(match self.locate(spec)? {
+            Location::S3(url, cfg) => {
+                let s3: Arc<dyn Backend> = Arc::new(S3Backend::new(S3::connect(&cfg)?, url));
+                if cache && !self.no_cache {
+                    crate::backend::cache::with_cache(s3)
+                } else {
+                    s3
+                }
+            }
+            Location::Local(p) => Arc::new(LocalBackend::new(p)),
+        })
+    }
+
+    pub fn backend(&self) -> anyhow::Result<Arc<dyn Backend>> {
+        let Some(r) = &self.repo else {
+            return Err(super::UsageError("no repository given: use --repo or set CELLAR_REPO".into()).into());
+        };
+        self.backend_at(r, true)
+    }
+
+    pub fn password(&self, confirm: bool) -> anyhow::Result<Vec<u8>> {
+        PasswordSource {
+            insecure_no_password: self.insecure_no_password,
+            file: self.password_file.as_deref(),
+            env: "CELLAR_PASSWORD",
+            prompt: "repository password: ",
+        }
+        .get(confirm)
+    }
+
+    /// Open the repository, reporting its notices on stderr (or not at all with `--json`).
+    pub fn open(&self) -> anyhow::Result<Arc<Repository>> {
+        let b = self.backend()?;
+        // Refuse a missing repository or a newer format before asking for a password.
+        crate::repo::read_config(b.as_ref())?;
+        let pw = self.password(false)?;
+        Ok(Arc::new(Repository::open(b, &pw)?.with_notices(Arc::new(StderrNotices { quiet: self.json }))))
+    }
+
+    /// Open another repository (`copy --to-repo`): its own password file or variable, else
+    /// this repository's password.
+    pub fn open_other(&self, spec: &str, password_file: Option<&std::path::Path>) -> anyhow::Result<Arc<Repository>> {
+        let backend = self.backend_at(spec, false)?;
+        crate::repo::read_config(backend.as_ref()).context("destination repository")?;
+        let pw = if password_file.is_some() || std::env::var_os("CELLAR_TO_PASSWORD").is_some() {
+            PasswordSource {
+                insecure_no_password: false,
+                file: password_file,
+                env: "CELLAR_TO_PASSWORD",
+                prompt: "destination password: ",
+            }
+            .get(false)?
+        } else {
+            self.password(false)?
+        };
+        let repo = Repository::open(backend, &pw).context("opening the destination repository")?;
+        Ok(Arc::new(repo.with_notices(Arc::new(StderrNotices { quiet: self.json }))))
+    }
+}

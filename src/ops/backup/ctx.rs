@@ -1,0 +1,138 @@
+//! What every stage of one backup shares: the repository, the packer's queue, counters,
+//! and what was found along the way (warnings, notices, blocks).
+
+use crossbeam_channel::Sender;
+use parking_lot::Mutex;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+use crate::chunk::similar::{Sketch, SketchIndex, Successors};
+use crate::chunk::Profiles;
+use crate::id::Id;
+use crate::repo::blob::{BlobKind, EncodedBlob};
+use crate::repo::file::snapshot::{BlockInfo, Excluded, Shard};
+use crate::repo::Repository;
+
+/// Counters of one backup, summed into its report and snapshot summary.
+#[derive(Default)]
+pub(super) struct Counters {
+    pub files: AtomicU64,
+    pub dirs: AtomicU64,
+    pub bytes: AtomicU64,
+    pub files_new: AtomicU64,
+    pub files_changed: AtomicU64,
+    pub files_unmodified: AtomicU64,
+    pub blobs_new: AtomicU64,
+    /// New chunks stored as deltas.
+    pub deltas_new: AtomicU64,
+    /// Regenerated bookkeeping left out (`markers/`, `bucket-index.json.gz`).
+    pub bookkeeping: AtomicU64,
+}
+
+pub(super) struct Ctx {
+    pub repo: Arc<Repository>,
+    pub profiles: Profiles,
+    pub packer: Sender<EncodedBlob>,
+    claimed: Mutex<HashSet<Id>>,
+    fatal: Mutex<Option<anyhow::Error>>,
+    pub warnings: Mutex<Vec<String>>,
+    pub notices: Mutex<Vec<String>>,
+    pub blocks: Mutex<Vec<BlockInfo>>,
+    pub excluded: Mutex<Vec<Excluded>>,
+    pub shard: Option<Shard>,
+    pub count: Counters,
+    pub progress: Arc<crate::progress::Counters>,
+    /// Chunk sequences of text objects, for finding delta bases (`None`: no deltas).
+    pub successors: Option<Successors>,
+    /// Resemblance sketches of stored text chunks, whole and delta (with `successors`).
+    pub sketches: SketchIndex,
+    /// Sketches of the text chunks this backup stores, written with the index.
+    pub new_sketches: Mutex<Vec<(Id, Sketch)>>,
+    /// Store gzip objects as decoded text plus a recipe.
+    pub gzip: bool,
+}
+
+impl Ctx {
+    pub fn new(
+        repo: Arc<Repository>,
+        packer: Sender<EncodedBlob>,
+        shard: Option<Shard>,
+        progress: Arc<crate::progress::Counters>,
+    ) -> anyhow::Result<Ctx> {
+        let deltas = repo.settings().deltas;
+        let sketches = SketchIndex::default();
+        if deltas {
+            let stored = repo.load_sketches()?;
+            let idx = repo.index();
+            for (id, sk) in stored {
+                sketches.add(id, &sk, idx.base_of(&id).is_none());
+            }
+        }
+        Ok(Ctx {
+            profiles: Profiles::new(&repo.settings().chunkers)?,
+            gzip: repo.settings().gzip_transparent,
+            successors: deltas.then(Successors::default),
+            repo,
+            packer,
+            claimed: Mutex::default(),
+            fatal: Mutex::default(),
+            warnings: Mutex::default(),
+            notices: Mutex::default(),
+            blocks: Mutex::default(),
+            excluded: Mutex::default(),
+            shard,
+            count: Counters::default(),
+            progress,
+            sketches,
+            new_sketches: Mutex::default(),
+        })
+    }
+
+    /// An object that could not be read: it is missing from the snapshot, and said so.
+    pub fn warn(&self, msg: String) {
+        self.warnings.lock().push(msg);
+    }
+
+    /// An expected event of a live bucket (a block deleted while it was read).
+    pub fn notice(&self, msg: String) {
+        self.notices.lock().push(msg);
+    }
+
+    /// The repository failed: the backup stops and writes no snapshot.
+    pub fn fail(&self, e: anyhow::Error) {
+        let mut f = self.fatal.lock();
+        if f.is_none() {
+            *f = Some(e);
+        }
+    }
+
+    pub fn failed(&self) -> bool {
+        self.fatal.lock().is_some()
+    }
+
+    pub fn take_fatal(&self) -> Option<anyhow::Error> {
+        self.fatal.lock().take()
+    }
+
+    /// True exactly once per blob id not yet in the repository: that caller stores it.
+    pub fn claim(&self, id: &Id) -> bool {
+        !self.repo.index().is_reusable(id) && self.claimed.lock().insert(*id)
+    }
+
+    /// Hash, and if new, compress, seal and queue one blob.
+    pub fn store(&self, kind: BlobKind, data: &[u8]) -> anyhow::Result<Id> {
+        let id = self.repo.blob_id(data);
+        if self.claim(&id) {
+            self.queue(self.repo.encode_blob(id, kind, data))?;
+        }
+        Ok(id)
+    }
+
+    /// Hand a sealed blob to the packer.
+    pub fn queue(&self, b: EncodedBlob) -> anyhow::Result<()> {
+        self.packer.send(b).map_err(|_| anyhow::anyhow!("the pack writer stopped"))?;
+        self.count.blobs_new.fetch_add(1, Relaxed);
+        Ok(())
+    }
+}

@@ -1,0 +1,231 @@
+//! Reading one object: open it, choose how to cut it from its first bytes, cut, hash,
+//! deduplicate and store its chunks window by window (bounded memory whatever the size),
+//! decoding gzip objects first when the repository stores them transparently.
+
+use rayon::prelude::*;
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use super::ctx::Ctx;
+use super::delta::Found;
+use super::tree_saver::{fill, DirState};
+use crate::chunk::similar::{sketch, BaseWalker, Sketch};
+use crate::chunk::{looks_like_text, WindowedChunker, SNIFF_LEN};
+use crate::id::Id;
+use crate::repo::blob::BlobKind;
+use crate::repo::file::tree::Node;
+use crate::source::SourceTree;
+
+/// Window of a file read at once by one worker (raised to 4 × the largest chunk).
+const WINDOW: usize = 16 << 20;
+
+/// Where a file job's bytes come from.
+pub(super) enum JobSource {
+    Path(Arc<dyn SourceTree>, PathBuf),
+    Reader(Box<dyn Read + Send>),
+}
+
+/// A changed or new file for a reader thread, and the directory slot its node fills.
+pub(super) struct FileJob {
+    pub source: JobSource,
+    pub node: Node,
+    pub dir: Arc<DirState>,
+    pub slot: usize,
+}
+
+/// Read, cut and store one file, then fill its slot (with `None` if it could not be read:
+/// it is reported, and a TSDB block it belongs to is left out whole).
+pub(super) fn run_job(ctx: &Ctx, job: FileJob, window: &mut Vec<u8>) {
+    let FileJob { source, mut node, dir, slot } = job;
+    if ctx.failed() {
+        return fill(ctx, &dir, slot, None);
+    }
+    let label = String::from_utf8_lossy(&node.name).into_owned();
+    let mut source_again = None;
+    let (reader, path): (Box<dyn Read + Send>, Option<String>) = match source {
+        JobSource::Path(src, p) => {
+            match src.open(&p) {
+                Ok(f) => {
+                    let shown = src.display(&p);
+                    source_again = Some((src, p));
+                    (f, Some(shown))
+                }
+                Err(e) => {
+                    // A block the compactor deleted under us: drop the block, not an error.
+                    if !(e.kind() == std::io::ErrorKind::NotFound && dir.fail_block()) {
+                        ctx.warn(format!("{}: {e}", src.display(&p)));
+                    }
+                    return fill(ctx, &dir, slot, None);
+                }
+            }
+        }
+        JobSource::Reader(r) => (r, None),
+    };
+    let mut reader = reader;
+    let mut prefix = Vec::with_capacity(SNIFF_LEN);
+    let result = match ((&mut reader).take(SNIFF_LEN as u64).read_to_end(&mut prefix), source_again) {
+        (Err(e), _) => Err(ChunkError::Read(e)),
+        // Gzip-transparent only where the source can be read again if decoding fails.
+        (Ok(_), Some(again)) if ctx.gzip && crate::gzip::header_len(&prefix).is_ok_and(|h| h.is_some()) => {
+            chunk_gzip(ctx, std::io::Cursor::new(prefix).chain(reader), again, window, &mut node)
+        }
+        (Ok(_), _) => chunk_stream(ctx, &mut std::io::Cursor::new(prefix).chain(reader), window),
+    };
+    match result {
+        Ok((content, size, text)) => {
+            node.text = text && ctx.successors.is_some();
+            if let Some(p) = &path {
+                if size != node.size && dir.fail_block() {
+                    return fill(ctx, &dir, slot, None);
+                }
+                if size != node.size {
+                    ctx.warn(format!(
+                        "{}: changed while being read ({} → {} bytes); stored as read",
+                        p, node.size, size
+                    ));
+                    ctx.count.bytes.fetch_add(size.wrapping_sub(node.size), Relaxed);
+                }
+            } else {
+                ctx.count.bytes.fetch_add(size, Relaxed);
+            }
+            node.size = size;
+            node.content = content;
+            fill(ctx, &dir, slot, Some(node))
+        }
+        Err(ChunkError::Read(e)) => {
+            dir.fail_block();
+            let what = path.unwrap_or(label);
+            ctx.warn(format!("{what}: {e}"));
+            fill(ctx, &dir, slot, None)
+        }
+        Err(ChunkError::Store(e)) => {
+            ctx.fail(e);
+            fill(ctx, &dir, slot, None)
+        }
+    }
+}
+
+enum ChunkError {
+    /// The source failed: skip the object, keep going.
+    Read(std::io::Error),
+    /// The repository failed: stop the backup.
+    Store(anyhow::Error),
+}
+
+/// Cut, hash, deduplicate and store one object; returns its chunk ids, its length and
+/// whether it was cut as text (and so offers its chunks as delta bases).
+fn chunk_stream(ctx: &Ctx, reader: &mut dyn Read, window: &mut Vec<u8>) -> Result<(Vec<Id>, u64, bool), ChunkError> {
+    // The first bytes choose the chunker profile (text or binary).
+    let mut prefix = Vec::with_capacity(SNIFF_LEN);
+    reader.take(SNIFF_LEN as u64).read_to_end(&mut prefix).map_err(ChunkError::Read)?;
+    let chunking = ctx.profiles.for_prefix(&prefix);
+    let text = looks_like_text(&prefix);
+    let successors = ctx.successors.as_ref().filter(|_| text);
+    let mut walker = BaseWalker::default();
+    let mut wc = WindowedChunker::new(std::io::Cursor::new(prefix).chain(reader), chunking, WINDOW, window);
+    let mut ids: Vec<Id> = Vec::new();
+    loop {
+        let before = wc.bytes_read();
+        let batch = match wc.next_batch() {
+            Ok(Some(b)) => b,
+            Ok(None) => break,
+            Err(e) => return Err(ChunkError::Read(e)),
+        };
+        let chunks = batch.chunks();
+        // Sketches only for chunks the repository lacks (the ones that may become deltas).
+        let hash = |c: &[u8]| {
+            let id = ctx.repo.blob_id(c);
+            (id, successors.filter(|_| !ctx.repo.index().is_reusable(&id)).map(|_| sketch(c)))
+        };
+        let hashed: Vec<(Id, Option<Sketch>)> =
+            if chunks.len() == 1 { vec![hash(chunks[0])] } else { chunks.par_iter().map(|c| hash(c)).collect() };
+        let batch_ids: Vec<Id> = hashed.iter().map(|h| h.0).collect();
+        // In order: which chunks are new, and the base each new one may be a delta of.
+        let mut new = Vec::new();
+        for (i, (id, sk)) in hashed.iter().enumerate() {
+            let claimed = ctx.claim(id);
+            let aligned = successors.and_then(|s| walker.step(s, *id, !claimed));
+            if !claimed {
+                continue;
+            }
+            let base = sk.as_ref().and_then(|sk| {
+                let len = chunks[i].len();
+                // Most similar by content, else the old chunk at the same place. (A weaker
+                // fallback, such as the previous chunk's base, was measured to cost more:
+                // a mediocre delta also keeps the chunk from becoming a good future base.)
+                // The newest version of this content tells how stale the base has become.
+                let previous = ctx.sketches.newest_version(sk);
+                ctx.sketches
+                    .most_similar(sk)
+                    .and_then(|o| ctx.base_for(&o, len, previous))
+                    .or_else(|| aligned.and_then(|o| ctx.base_for(&o, len, Some(o))))
+            });
+            new.push((i, base, *sk));
+        }
+        let store = |&(i, found, sk): &(usize, Option<Found>, Option<Sketch>)| {
+            ctx.store_new(batch_ids[i], chunks[i], found, sk.is_some())
+        };
+        let stored: anyhow::Result<Vec<bool>> =
+            if new.len() == 1 { store(&new[0]).map(|w| vec![w]) } else { new.par_iter().map(store).collect() };
+        // Sketches of the new text chunks (whole ones are bases, deltas the newest version of
+        // their content), in object order: the same data always indexes the same way.
+        for (&(i, _, sk), whole) in new.iter().zip(stored.map_err(ChunkError::Store)?) {
+            if let Some(s) = sk {
+                ctx.sketches.add(batch_ids[i], &s, whole);
+                ctx.new_sketches.lock().push((batch_ids[i], s));
+            }
+        }
+        if let Some(s) = successors {
+            s.record(ids.last().copied(), &batch_ids);
+        }
+        ids.extend(batch_ids);
+        ctx.progress.bytes.fetch_add(wc.bytes_read() - before, Relaxed);
+    }
+    Ok((ids, wc.bytes_read(), text))
+}
+
+/// Store a gzip object as decoded text and set its recipe on `node`; when it cannot be
+/// recreated bit-exactly, read the source again and store it raw.
+fn chunk_gzip(
+    ctx: &Ctx,
+    reader: impl Read,
+    (src, p): (Arc<dyn SourceTree>, PathBuf),
+    window: &mut Vec<u8>,
+    node: &mut Node,
+) -> Result<(Vec<Id>, u64, bool), ChunkError> {
+    let mut dec = crate::gzip::Decoder::new(reader);
+    let r = chunk_stream(ctx, &mut dec, window);
+    // Progress counts source bytes, not decoded ones.
+    ctx.progress.bytes.fetch_sub(dec.emitted(), Relaxed);
+    match r {
+        Ok((content, _, text)) => {
+            let (recipe, size) = gzip_recipe(ctx, dec.finish()).map_err(ChunkError::Store)?;
+            ctx.progress.bytes.fetch_add(size, Relaxed);
+            node.gzip = Some(recipe);
+            Ok((content, size, text))
+        }
+        Err(ChunkError::Read(e)) if e.get_ref().is_some_and(|i| i.is::<crate::gzip::NotReproducible>()) => {
+            ctx.notice(format!("{}: {e}; stored as raw bytes", src.display(&p)));
+            let mut again = src.open(&p).map_err(ChunkError::Read)?;
+            chunk_stream(ctx, &mut again, window)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Store a decoded gzip object's corrections; returns the recipe and the object's size.
+fn gzip_recipe(ctx: &Ctx, d: crate::gzip::Decoded) -> anyhow::Result<(crate::gzip::Recipe, u64)> {
+    let mut recipe = crate::gzip::Recipe { content_len: d.plain + d.tail, members: vec![] };
+    let mut size = d.tail;
+    for dm in d.members {
+        size += (dm.header.len() + dm.trailer.len()) as u64;
+        let mut m = crate::gzip::Member { header: dm.header, segments: vec![], trailer: dm.trailer };
+        for (plain, corrections) in dm.segments {
+            m.segments.push(crate::gzip::Segment { plain, corrections: ctx.store(BlobKind::Data, &corrections)? });
+        }
+        recipe.members.push(m);
+    }
+    Ok((recipe, size + d.deflate))
+}

@@ -1,0 +1,289 @@
+//! Backup: list → skip unchanged (parent) → read → chunk → hash → dedup → compress →
+//! encrypt → pack → write.
+//!
+//! Stages and their bounds:
+//! - the walker (calling thread, [`walker`]) lists directories depth-first and sends
+//!   changed files into a bounded job queue; unchanged files are taken from the parent
+//!   snapshot's trees ([`parent`]);
+//! - readers (one per core, more for S3; [`file_saver`]) read a file window by window
+//!   (bounded buffer), cut chunks, and hand the window's chunks to rayon for hashing,
+//!   compression ([`delta`] for text) and sealing;
+//! - the packer thread (bounded queue) fills packs and writes them;
+//! - trees are sealed bottom-up as their entries finish ([`tree_saver`]).
+
+mod ctx;
+mod delta;
+mod file_saver;
+mod parent;
+mod tree_saver;
+mod walker;
+
+use anyhow::{bail, Context};
+use crossbeam_channel::bounded;
+use serde::Serialize;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use crate::layout::{Layout, Role};
+use crate::progress::Progress;
+use crate::repo::file::snapshot::{self, Reason, Shard, Snapshot, Summary};
+use crate::repo::file::tree::{Node, NodeKind};
+use crate::repo::packer::{save_index_for, Packer};
+use crate::repo::Repository;
+use crate::source::{Input, Source};
+use ctx::Ctx;
+use file_saver::{FileJob, JobSource};
+use tree_saver::{DirState, Up};
+
+/// Changed files queued ahead of the readers.
+const JOB_QUEUE: usize = 64;
+/// Packs per index file.
+const PACKS_PER_INDEX: usize = 256;
+
+#[derive(Default)]
+pub struct BackupOptions {
+    /// What to back up, resolved ([`Source::resolve`]); each becomes one entry at the top
+    /// of the snapshot.
+    pub sources: Vec<Source>,
+    pub tags: Vec<String>,
+    pub host: Option<String>,
+    /// Snapshot to compare against (`latest`, id or prefix); by default the newest snapshot
+    /// with the same host and sources.
+    pub parent: Option<String>,
+    /// Read every file even if the parent says it is unchanged.
+    pub force: bool,
+    /// `None`: detect per source.
+    pub layout: Option<Layout>,
+    pub progress: bool,
+    /// Back up only this stable share of the sources (TSDB blocks whole, other files by
+    /// path), as one of N workers whose snapshots form one logical snapshot.
+    pub shard: Option<Shard>,
+    /// Objects read at once (default: one per core, 8 when a source is in S3, where reads
+    /// wait on the network). Each reader holds one 16 MiB window.
+    pub readers: Option<usize>,
+}
+
+/// What a backup did. Printed as the last line of `backup --json` (format-spec/json.md).
+#[derive(Serialize, Debug, Clone)]
+pub struct BackupReport {
+    pub snapshot_id: String,
+    pub parent: Option<String>,
+    pub files_new: u64,
+    pub files_changed: u64,
+    pub files_unmodified: u64,
+    pub dirs: u64,
+    pub bytes_read: u64,
+    pub bytes_added: u64,
+    pub blobs_new: u64,
+    /// New blobs stored as deltas against similar stored chunks.
+    pub deltas_new: u64,
+    pub total_files: u64,
+    pub total_bytes: u64,
+    /// Complete TSDB blocks in the snapshot.
+    pub blocks: u64,
+    /// Blocks left out, by reason.
+    pub excluded_partial: u64,
+    pub excluded_corrupted: u64,
+    pub excluded_deletion_marked: u64,
+    /// Regenerated bookkeeping left out (`markers/`, `bucket-index.json.gz`).
+    pub bookkeeping_skipped: u64,
+    /// Objects that could not be read or stored; they are missing from the snapshot.
+    pub errors: Vec<String>,
+    /// Expected events of a live bucket (a block deleted while being read), not errors.
+    pub notices: Vec<String>,
+    /// Corrupted blocks, with what is wrong.
+    pub corrupted: Vec<String>,
+}
+
+/// Back up `opts.sources` into `repo` and write a snapshot.
+pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<BackupReport> {
+    let mut sources = std::mem::take(&mut opts.sources);
+    if sources.is_empty() {
+        bail!("nothing to back up: give at least one source path or --stdin");
+    }
+    sources.sort_by(|a, b| a.name.cmp(&b.name));
+    if let Some(w) = sources.windows(2).find(|w| w[0].name == w[1].name) {
+        bail!("two sources would both be stored as {:?}; back them up separately", String::from_utf8_lossy(&w[0].name));
+    }
+    let mut labels: Vec<String> = sources.iter().map(|s| s.label.clone()).collect();
+    labels.sort();
+    let host = opts.host.clone().unwrap_or_else(snapshot::hostname);
+
+    // Announce this backup before reading the index, so prune defers deleting any pack
+    // this backup might deduplicate against.
+    let mut writer = repo.register_writer()?;
+    repo.load_index()?;
+    writer.saw(repo.seen_deletions())?;
+    let parent = parent::find_parent(&repo, &opts, &host, &labels)?;
+    let parent_root = match &parent {
+        Some((_, s)) => Some(repo.read_tree(&s.tree).context("reading the parent snapshot's tree")?),
+        None => None,
+    };
+
+    let progress = Progress::new(opts.progress, "backup");
+    let packer = Packer::start(repo.clone());
+    let ctx = Arc::new(Ctx::new(repo.clone(), packer.sender(), opts.shard.clone(), progress.counters.clone())?);
+    for s in &sources {
+        if let Input::Tree { tree, .. } = &s.input {
+            for msg in tree.skipped() {
+                ctx.warn(msg);
+            }
+        }
+    }
+
+    let (job_tx, job_rx) = bounded::<FileJob>(JOB_QUEUE);
+    let remote = sources.iter().any(|s| matches!(&s.input, Input::Tree { tree, .. } if tree.is_remote()));
+    let readers = opts.readers.unwrap_or(if remote { 8 } else { rayon::current_num_threads() }).max(1);
+    let workers: Vec<_> = (0..readers)
+        .map(|i| {
+            let (ctx, rx) = (ctx.clone(), job_rx.clone());
+            std::thread::Builder::new()
+                .name(format!("cellar-read-{i}"))
+                .spawn(move || {
+                    // One window buffer per reader, reused for every file.
+                    let mut window = Vec::new();
+                    for job in rx {
+                        file_saver::run_job(&ctx, job, &mut window);
+                    }
+                })
+                .expect("spawn reader")
+        })
+        .collect();
+    drop(job_rx);
+
+    let (root_tx, root_rx) = bounded(1);
+    let root = DirState::new(Node::root_dir(None), sources.len(), Up::Root(root_tx), None);
+    for (i, src) in sources.into_iter().enumerate() {
+        let prev = parent_root.as_ref().and_then(|t| t.find(&src.name)).cloned();
+        match src.input {
+            Input::Reader(reader) => {
+                ctx.count.files_new.fetch_add(1, Relaxed);
+                ctx.count.files.fetch_add(1, Relaxed);
+                let node = Node {
+                    name: src.name,
+                    kind: NodeKind::File,
+                    size: 0,
+                    mtime_ns: now_ns(),
+                    mode: 0o644,
+                    ..Node::root_dir(None)
+                };
+                let job = FileJob { source: JobSource::Reader(reader), node, dir: root.clone(), slot: i };
+                walker::send_job(&ctx, &job_tx, job);
+            }
+            Input::Tree { tree, path } => {
+                let layout = match opts.layout {
+                    _ if !tree.is_dir(&path) => Layout::Files,
+                    Some(Layout::Mimir | Layout::Prometheus) => {
+                        crate::layout::detect::refine_tsdb(tree.as_ref(), &path)
+                    }
+                    Some(l) => l,
+                    None => crate::layout::detect(tree.as_ref(), &path),
+                };
+                let snap = String::from_utf8_lossy(&src.name).into_owned();
+                let at = walker::At {
+                    src: tree,
+                    path,
+                    name: src.name,
+                    snap,
+                    prev,
+                    role: Role::for_layout(layout),
+                    block: None,
+                };
+                walker::walk(&ctx, at, &root, i, &job_tx);
+            }
+        }
+    }
+    tree_saver::release(&ctx, &root);
+    drop(job_tx);
+    for w in workers {
+        w.join().map_err(|_| anyhow::anyhow!("a backup reader panicked"))?;
+    }
+    let root_id = root_rx.recv().ok().flatten();
+    drop(root);
+    let tenants = tree_saver::block_lists(&ctx).unwrap_or_else(|e| {
+        ctx.fail(e);
+        vec![]
+    });
+    let ctx = Arc::try_unwrap(ctx).map_err(|_| anyhow::anyhow!("internal error: backup context still shared"))?;
+    let fatal = ctx.take_fatal();
+    let Ctx { packer: packer_tx, warnings, notices, excluded, blocks, new_sketches, count, .. } = ctx;
+    drop(packer_tx);
+    let packed = packer.finish();
+    progress.finish();
+    // The packer's own error is the root cause when it stopped (e.g. disk full); readers
+    // then only saw "the pack writer stopped".
+    let packed = packed.context("writing packs failed; no snapshot was written")?;
+    if let Some(e) = fatal {
+        return Err(e.context("backup failed; no snapshot was written"));
+    }
+    let root_id = root_id.ok_or_else(|| anyhow::anyhow!("internal error: no root tree"))?;
+    let index_bytes = save_index_for(&repo, packed.packs, PACKS_PER_INDEX)?;
+    let new_sketches = new_sketches.into_inner();
+    if !new_sketches.is_empty() {
+        repo.save_sketches(new_sketches)?;
+    }
+
+    let warnings = warnings.into_inner();
+    let mut excluded = excluded.into_inner();
+    excluded.sort_by(|a, b| a.path.cmp(&b.path));
+    let summary = Summary {
+        files: count.files.into_inner(),
+        dirs: count.dirs.into_inner(),
+        bytes: count.bytes.into_inner(),
+        files_new: count.files_new.into_inner(),
+        files_changed: count.files_changed.into_inner(),
+        files_unmodified: count.files_unmodified.into_inner(),
+        bytes_read: progress.counters.bytes.load(Relaxed),
+        bytes_added: packed.bytes_written + index_bytes,
+        blobs_new: count.blobs_new.into_inner(),
+        errors: warnings.len() as u64,
+    };
+    let snap = Snapshot {
+        version: 1,
+        time: snapshot::now_rfc3339(),
+        host,
+        user: std::env::var("USER").unwrap_or_default(),
+        tags: opts.tags.clone(),
+        sources: labels,
+        tree: root_id,
+        parent: parent.as_ref().map(|(id, _)| *id),
+        summary: summary.clone(),
+        program: format!("cellar {}", env!("CARGO_PKG_VERSION")),
+        tenants,
+        excluded: excluded.clone(),
+        shard: opts.shard.clone(),
+        thinned: None,
+    };
+    let (snap_id, snap_bytes) = repo.save_snapshot(&snap)?;
+    let by_reason = |r: Reason| excluded.iter().filter(|e| e.reason == r).count() as u64;
+    Ok(BackupReport {
+        snapshot_id: snap_id.to_hex(),
+        parent: parent.map(|(id, _)| id.to_hex()),
+        files_new: summary.files_new,
+        files_changed: summary.files_changed,
+        files_unmodified: summary.files_unmodified,
+        dirs: summary.dirs,
+        bytes_read: summary.bytes_read,
+        bytes_added: summary.bytes_added + snap_bytes,
+        blobs_new: summary.blobs_new,
+        deltas_new: count.deltas_new.into_inner(),
+        total_files: summary.files,
+        total_bytes: summary.bytes,
+        blocks: blocks.into_inner().len() as u64,
+        excluded_partial: by_reason(Reason::Partial),
+        excluded_corrupted: by_reason(Reason::Corrupted),
+        excluded_deletion_marked: by_reason(Reason::DeletionMarked),
+        bookkeeping_skipped: count.bookkeeping.into_inner(),
+        corrupted: excluded
+            .iter()
+            .filter(|e| e.reason == Reason::Corrupted)
+            .map(|e| format!("{}: {}", e.path, e.detail))
+            .collect(),
+        errors: warnings,
+        notices: notices.into_inner(),
+    })
+}
+
+fn now_ns() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp_nanos() as i64
+}

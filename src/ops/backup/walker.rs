@@ -1,0 +1,215 @@
+//! The walker (calling thread) lists source directories depth-first and hands changed
+//! files to the readers through a bounded queue; unchanged files are taken from the parent
+//! snapshot's trees. Layout rules (tenants, blocks, bookkeeping, Loki's order) come from
+//! [`crate::layout`]. The walk is iterative, so directory depth is bounded by memory only.
+
+use crossbeam_channel::Sender;
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use super::ctx::Ctx;
+use super::file_saver::{FileJob, JobSource};
+use super::parent::unchanged;
+use super::tree_saver::{fill, release, DirState, Up};
+use crate::layout::{tsdb, Child, Role};
+use crate::repo::file::snapshot::{BlockInfo, Excluded};
+use crate::repo::file::tree::{Node, NodeKind, Tree};
+use crate::source::{SourceEntry, SourceTree};
+
+/// Where an entry is and what it is for the walker.
+pub(super) struct At {
+    pub src: Arc<dyn SourceTree>,
+    pub path: PathBuf,
+    pub name: Vec<u8>,
+    /// Path inside the snapshot, for messages and the manifest.
+    pub snap: String,
+    /// The same entry in the parent snapshot.
+    pub prev: Option<Node>,
+    pub role: Role,
+    /// Set when this entry is a complete TSDB block directory.
+    pub block: Option<BlockInfo>,
+}
+
+/// A directory being walked: its entries in name order (the slots of its tree) and the
+/// order in which they are visited.
+struct Frame {
+    src: Arc<dyn SourceTree>,
+    me: Arc<DirState>,
+    entries: Vec<(Vec<u8>, PathBuf)>,
+    order: Vec<usize>,
+    pos: usize,
+    prev: Option<Tree>,
+    role: Role,
+    snap: String,
+    /// ULIDs a tenant's `markers/` marks for deletion.
+    marked: HashSet<String>,
+}
+
+/// Back up one top-level entry (a file, or a directory and everything below) into
+/// `dir[slot]`.
+pub(super) fn walk(ctx: &Ctx, top: At, dir: &Arc<DirState>, slot: usize, jobs: &Sender<FileJob>) {
+    let mut stack: Vec<Frame> = entry(ctx, top, dir, slot, jobs).into_iter().collect();
+    while let Some(f) = stack.last_mut() {
+        let Some(&i) = f.order.get(f.pos) else {
+            let done = stack.pop().expect("non-empty");
+            release(ctx, &done.me);
+            continue;
+        };
+        f.pos += 1;
+        let (name, path) = std::mem::take(&mut f.entries[i]);
+        let snap = format!("{}/{}", f.snap, String::from_utf8_lossy(&name));
+        let prev = f.prev.as_ref().and_then(|t| t.find(&name)).cloned();
+        let mut at = At { src: f.src.clone(), path, name, snap, prev, role: Role::Plain, block: None };
+        match f.role.child(&at.name, || f.src.is_dir(&at.path)) {
+            Child::Entry(role) => at.role = role,
+            Child::Bookkeeping => {
+                ctx.count.bookkeeping.fetch_add(1, Relaxed);
+                fill(ctx, &f.me, i, None);
+                continue;
+            }
+            Child::Block { tenant, ulid } => match judge(ctx, f, &at, tenant, ulid) {
+                Some(info) => at.block = Some(info),
+                None => {
+                    fill(ctx, &f.me, i, None);
+                    continue;
+                }
+            },
+        }
+        let me = f.me.clone();
+        if let Some(child) = entry(ctx, at, &me, i, jobs) {
+            stack.push(child);
+        }
+    }
+}
+
+/// A block directory of the frame's tenant: `Some` if it is complete (and this shard's),
+/// else it is recorded as left out (with its reason) or as vanished.
+fn judge(ctx: &Ctx, f: &Frame, at: &At, tenant: String, ulid: String) -> Option<BlockInfo> {
+    if ctx.shard.as_ref().is_some_and(|sh| !sh.takes(&at.snap)) {
+        return None;
+    }
+    let marked = f.marked.contains(&ulid);
+    match tsdb::judge_block(f.src.as_ref(), &at.path, &at.snap, &tenant, &ulid, marked) {
+        Some(tsdb::Verdict::Complete(info)) => Some(info),
+        Some(tsdb::Verdict::Excluded(reason, detail)) => {
+            ctx.excluded.lock().push(Excluded { path: at.snap.clone(), tenant, ulid, reason, detail });
+            None
+        }
+        None => {
+            ctx.notice(format!("block {} disappeared while being listed; left out", at.snap));
+            None
+        }
+    }
+}
+
+fn node_of(e: &SourceEntry, kind: NodeKind) -> Node {
+    Node {
+        name: e.name.clone(),
+        kind,
+        size: e.size,
+        mtime_ns: e.mtime_ns,
+        mode: e.mode,
+        content: vec![],
+        subtree: None,
+        target: e.target.clone(),
+        etag: e.etag.clone(),
+        gzip: None,
+        text: false,
+    }
+}
+
+/// Back up one entry into `dir[slot]`: files go to the readers (or are taken over from
+/// the parent), symlinks are recorded; a directory is listed and returned as a frame for
+/// the walk to descend into.
+fn entry(ctx: &Ctx, at: At, dir: &Arc<DirState>, slot: usize, jobs: &Sender<FileJob>) -> Option<Frame> {
+    if ctx.failed() {
+        fill(ctx, dir, slot, None);
+        return None;
+    }
+    let src = &at.src;
+    let e = match src.stat(&at.path, &at.name) {
+        Ok(e) => e,
+        Err(err) => {
+            // A block the compactor deleted under us: drop the block, not an error.
+            if !(err.kind() == std::io::ErrorKind::NotFound && dir.fail_block()) {
+                ctx.warn(format!("{}: {err}", src.display(&at.path)));
+            }
+            fill(ctx, dir, slot, None);
+            return None;
+        }
+    };
+    match e.kind {
+        Some(NodeKind::File)
+            if ctx.shard.as_ref().is_some_and(|sh| dir.enclosing_block().is_none() && !sh.takes(&at.snap)) =>
+        {
+            fill(ctx, dir, slot, None);
+        }
+        Some(NodeKind::File) => file(ctx, &at, node_of(&e, NodeKind::File), dir, slot, jobs),
+        Some(NodeKind::Symlink) => fill(ctx, dir, slot, Some(node_of(&e, NodeKind::Symlink))),
+        Some(NodeKind::Dir) => return directory(ctx, at, node_of(&e, NodeKind::Dir), dir, slot),
+        None => fill(ctx, dir, slot, None),
+    }
+    None
+}
+
+fn file(ctx: &Ctx, at: &At, mut node: Node, dir: &Arc<DirState>, slot: usize, jobs: &Sender<FileJob>) {
+    ctx.count.files.fetch_add(1, Relaxed);
+    ctx.progress.files.fetch_add(1, Relaxed);
+    ctx.count.bytes.fetch_add(node.size, Relaxed);
+    if let Some(p) = at.prev.as_ref().filter(|p| unchanged(ctx, p, &node)) {
+        node.content = p.content.clone();
+        node.gzip = p.gzip.clone();
+        node.text = p.text;
+        if let Some(s) = ctx.successors.as_ref().filter(|_| p.text) {
+            s.record(None, &p.content);
+        }
+        ctx.count.files_unmodified.fetch_add(1, Relaxed);
+        return fill(ctx, dir, slot, Some(node));
+    }
+    if at.prev.as_ref().is_some_and(|p| p.kind == NodeKind::File) {
+        ctx.count.files_changed.fetch_add(1, Relaxed);
+    } else {
+        ctx.count.files_new.fetch_add(1, Relaxed);
+    }
+    let job = FileJob { source: JobSource::Path(at.src.clone(), at.path.clone()), node, dir: dir.clone(), slot };
+    send_job(ctx, jobs, job);
+}
+
+fn directory(ctx: &Ctx, at: At, node: Node, dir: &Arc<DirState>, slot: usize) -> Option<Frame> {
+    let src = at.src;
+    let entries = match src.read_dir(&at.path) {
+        Ok(v) => v,
+        Err(err) => {
+            if !(err.kind() == std::io::ErrorKind::NotFound && dir.fail_block()) {
+                ctx.warn(format!("{}: {err}", src.display(&at.path)));
+            }
+            fill(ctx, dir, slot, None);
+            return None;
+        }
+    };
+    let prev = at.prev.and_then(|p| p.subtree).and_then(|id| match ctx.repo.read_tree(&id) {
+        Ok(t) => Some(t),
+        Err(err) => {
+            ctx.warn(format!("parent tree of {} unreadable, reading everything: {err}", src.display(&at.path)));
+            None
+        }
+    });
+    let me = DirState::new(node, entries.len(), Up::Dir(dir.clone(), slot), at.block);
+    // Slots follow name order; the visiting order may differ (Loki: index first).
+    let names: Vec<&[u8]> = entries.iter().map(|(n, _)| n.as_slice()).collect();
+    let order = at.role.visit_order(&names);
+    let marked =
+        if matches!(at.role, Role::Tenant(_)) { tsdb::marked_in(src.as_ref(), &entries) } else { HashSet::new() };
+    Some(Frame { src, me, entries, order, pos: 0, prev, role: at.role, snap: at.snap, marked })
+}
+
+pub(super) fn send_job(ctx: &Ctx, tx: &Sender<FileJob>, job: FileJob) {
+    if let Err(e) = tx.send(job) {
+        // Workers are gone only after a panic; account for the slot so trees still close.
+        let job = e.into_inner();
+        ctx.fail(anyhow::anyhow!("backup workers stopped"));
+        fill(ctx, &job.dir, job.slot, None);
+    }
+}

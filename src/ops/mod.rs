@@ -1,0 +1,16 @@
+//! The operations, one module each. Each takes an open [`crate::repo::Repository`] and
+//! options, does its work through the repository and [`crate::vfs`], and returns a report
+//! that the CLI prints (and `--json` serializes, format-spec/json.md). None of them print.
+
+pub mod backup;
+pub mod check;
+pub mod copy;
+pub mod dump;
+pub mod forget;
+pub mod keys;
+pub mod ls;
+pub mod prune;
+pub mod restore;
+pub mod snapshots;
+pub mod stats;
+pub mod thin;

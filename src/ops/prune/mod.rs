@@ -1,0 +1,100 @@
+//! `prune`: reclaim the space of data no snapshot references, without locks and without
+//! endangering backups that run at the same time (format-spec §11). Each phase is planned
+//! from what the repository holds ([`plan`]) and then carried out ([`execute`]); a dry run
+//! reports the plans and changes nothing.
+//!
+//! Phase A (mark): find blobs referenced by the snapshots; packs with nothing referenced,
+//! and packs in no index (left by crashed backups, or still being written), become
+//! deletion candidates, recorded in a new `deletions/<id>` file; packs mostly unused are
+//! repacked first (their live blobs copied into new packs), then become candidates.
+//! Backups load these records and never reuse blobs of candidate packs.
+//!
+//! Phase B (sweep): records older than the grace period are processed: a candidate pack
+//! holding a blob that a snapshot now needs and that exists nowhere else is revived (a
+//! backup that started before the record reused it); the others are deleted, in a
+//! crash-safe order: the compact index without them first, then the old index files, then
+//! the packs, then the record.
+
+pub mod execute;
+pub mod plan;
+
+use serde::Serialize;
+
+use crate::repo::Repository;
+
+/// A temporary file older than this is taken to be left by a crashed writer.
+pub const STALE_TEMPORARY: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
+/// A writer marker older than this is taken to be left by a crashed backup.
+pub const STALE_WRITER: time::Duration = time::Duration::hours(48);
+
+pub struct PruneOptions {
+    /// Unused space tolerated in packs after pruning, as a fraction of used bytes.
+    pub max_unused: f64,
+    /// Upper bound on bytes repacked in one run.
+    pub max_repack_bytes: u64,
+    /// How long candidate packs wait before deletion. Must exceed the longest backup.
+    pub grace: time::Duration,
+    pub dry_run: bool,
+    /// Repack data packs even in a cold storage class (each must be restored first).
+    pub repack_cold: bool,
+}
+
+impl Default for PruneOptions {
+    fn default() -> Self {
+        PruneOptions {
+            max_unused: 0.05,
+            max_repack_bytes: u64::MAX,
+            grace: time::Duration::hours(6),
+            dry_run: false,
+            repack_cold: false,
+        }
+    }
+}
+
+/// What prune did, or with `dry_run` would do (format-spec/json.md).
+#[derive(Serialize, Debug, Default)]
+pub struct PruneReport {
+    pub snapshots: usize,
+    pub blobs_used: usize,
+    pub packs: usize,
+    /// Packs found unused now and recorded as candidates.
+    pub packs_marked: usize,
+    pub bytes_marked: u64,
+    /// Packs whose live blobs were copied into new packs.
+    pub packs_repacked: usize,
+    pub bytes_repacked: u64,
+    /// Candidates past the grace period that were deleted.
+    pub packs_deleted: usize,
+    pub bytes_freed: u64,
+    /// Candidates that a snapshot needs again.
+    pub packs_revived: usize,
+    /// Candidates still within their grace period.
+    pub packs_waiting: usize,
+    /// Candidates past their grace period whose deletion waits for backups that started
+    /// before they became candidates.
+    pub packs_waiting_for_backups: usize,
+    pub index_files_rewritten: usize,
+    /// Temporary files of interrupted writes that were removed.
+    pub temporaries_removed: usize,
+    /// Sketch files (delta-base hints) merged into one without the entries of deleted blobs.
+    pub sketch_files_compacted: usize,
+}
+
+pub fn prune(repo: &Repository, opts: &PruneOptions) -> anyhow::Result<PruneReport> {
+    let mut report = PruneReport::default();
+    let mark = plan::plan_mark(repo, opts)?;
+    mark.report(&mut report);
+    if !opts.dry_run {
+        execute::mark(repo, &mark, &mut report)?;
+    }
+    drop(mark);
+    let sweep = plan::plan_sweep(repo, opts)?;
+    sweep.report(&mut report);
+    if !opts.dry_run {
+        execute::sweep(repo, sweep, &mut report)?;
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,220 @@
+//! Planning prune's two phases from what the repository holds now. Plans only read.
+
+use std::collections::{HashMap, HashSet};
+
+use super::{PruneOptions, PruneReport, STALE_WRITER};
+use crate::id::Id;
+use crate::repo::blob::BlobKind;
+use crate::repo::file::deletion::DeletionRecord;
+use crate::repo::file::index::IndexFile;
+use crate::repo::file::pack::PackEntry;
+use crate::repo::file::snapshot::parse_time;
+use crate::repo::file::FileType;
+use crate::repo::Repository;
+
+/// The repository as prune sees it: every index file and every pack.
+pub struct State {
+    pub index_files: Vec<Id>,
+    /// Pack → entries, from the index files.
+    pub packs: HashMap<Id, Vec<PackEntry>>,
+    /// Pack files present → size.
+    pub stored: HashMap<Id, u64>,
+    pub records: Vec<(Id, DeletionRecord)>,
+}
+
+impl State {
+    fn load(repo: &Repository) -> anyhow::Result<State> {
+        let mut packs: HashMap<Id, Vec<PackEntry>> = HashMap::new();
+        let mut index_files = vec![];
+        for id in repo.list_ids(FileType::Index)? {
+            let f: IndexFile = repo.load_file(&id)?;
+            for (p, e) in f.packs {
+                packs.entry(p).or_insert(e);
+            }
+            index_files.push(id);
+        }
+        let stored = repo.list_sized(FileType::Pack)?.into_iter().collect();
+        Ok(State { index_files, packs, stored, records: repo.list_deletions()? })
+    }
+
+    fn doomed(&self) -> HashSet<Id> {
+        self.records.iter().flat_map(|(_, r)| r.packs.iter().copied()).collect()
+    }
+}
+
+/// The blobs the current snapshots reference. Snapshots are listed first, then the index:
+/// a snapshot is written after its index files, so every blob of every listed snapshot
+/// (also of concurrent backups) is then indexed.
+fn used_blobs(repo: &Repository) -> anyhow::Result<(HashSet<Id>, usize)> {
+    let snaps = repo.list_snapshots()?;
+    repo.load_index()?;
+    let used = crate::vfs::reachable_blobs(repo, snaps.iter().map(|(_, s)| s))?;
+    Ok((used, snaps.len()))
+}
+
+/// Phase A: which packs become deletion candidates, and which are repacked first.
+pub struct MarkPlan {
+    pub snapshots: usize,
+    pub used: HashSet<Id>,
+    pub state: State,
+    /// Packs holding nothing referenced, or in no index: candidates as they are.
+    pub unused: Vec<Id>,
+    /// Packs mostly unused: their live blobs are copied, then they are candidates.
+    pub repack: Vec<Id>,
+    pub repack_bytes: u64,
+}
+
+pub fn plan_mark(repo: &Repository, opts: &PruneOptions) -> anyhow::Result<MarkPlan> {
+    let (used, snapshots) = used_blobs(repo)?;
+    let state = State::load(repo)?;
+    let doomed = state.doomed();
+    let cold_repo = repo.settings().pack_storage_class.is_some();
+    let mut unused: Vec<Id> = vec![];
+    let mut partial: Vec<(f64, Id, u64, u64)> = vec![]; // (live fraction, pack, live, total)
+    let (mut total_used, mut total_unused) = (0u64, 0u64);
+    for p in state.stored.keys() {
+        if doomed.contains(p) {
+            continue;
+        }
+        let Some(entries) = state.packs.get(p) else {
+            // In no index: a crashed backup's leftover, or one still being written.
+            unused.push(*p);
+            continue;
+        };
+        let live: u64 = entries.iter().filter(|e| used.contains(&e.id)).map(|e| u64::from(e.stored_len)).sum();
+        let all: u64 = entries.iter().map(|e| u64::from(e.stored_len)).sum();
+        if live == 0 {
+            unused.push(*p);
+        } else if live < all && (!cold_repo || opts.repack_cold || entries.iter().all(|e| e.kind == BlobKind::Tree)) {
+            // Cold data packs are never read back for repacking unless asked: decided
+            // from hot metadata only.
+            partial.push((live as f64 / all as f64, *p, live, all));
+        }
+        total_used += live;
+        total_unused += all - live;
+    }
+    // Repack the emptiest packs until the unused space left is within bounds.
+    partial.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let mut repack = vec![];
+    let mut repack_bytes = 0u64;
+    for (_, p, live, all) in partial {
+        if (total_unused as f64) <= opts.max_unused * total_used as f64 || repack_bytes + live > opts.max_repack_bytes {
+            break;
+        }
+        repack.push(p);
+        repack_bytes += live;
+        total_unused -= all - live;
+    }
+    unused.sort();
+    Ok(MarkPlan { snapshots, used, state, unused, repack, repack_bytes })
+}
+
+impl MarkPlan {
+    /// Every pack this phase makes a candidate, sorted.
+    pub fn candidates(&self) -> Vec<Id> {
+        let mut c: Vec<Id> = self.unused.iter().chain(&self.repack).copied().collect();
+        c.sort();
+        c
+    }
+
+    pub fn report(&self, r: &mut PruneReport) {
+        r.snapshots = self.snapshots;
+        r.blobs_used = self.used.len();
+        r.packs = self.state.stored.len();
+        r.packs_marked = self.unused.len() + self.repack.len();
+        r.bytes_marked = self.candidates().iter().map(|p| self.state.stored[p]).sum();
+        r.packs_repacked = self.repack.len();
+        r.bytes_repacked = self.repack_bytes;
+    }
+}
+
+/// Phase B: which candidates are deleted now, which wait, which are revived.
+pub struct SweepPlan {
+    pub state: State,
+    /// Records processed now: past the grace period and seen by every running writer.
+    pub expired: Vec<Id>,
+    /// Candidate packs deleted now (present in storage or not).
+    pub delete: HashSet<Id>,
+    pub revived: HashSet<Id>,
+    pub waiting: usize,
+    pub waiting_for_backups: usize,
+    /// Markers older than [`STALE_WRITER`]: left by crashed backups, removed.
+    pub stale_writers: Vec<Id>,
+}
+
+pub fn plan_sweep(repo: &Repository, opts: &PruneOptions) -> anyhow::Result<SweepPlan> {
+    let state = State::load(repo)?;
+    let now = time::OffsetDateTime::now_utc();
+    // A running backup that has not seen a record may have loaded the index without it
+    // and reused its packs: that record waits until the backup is done.
+    let mut running: Vec<Option<HashSet<Id>>> = vec![];
+    let mut stale_writers = vec![];
+    for (id, w) in repo.list_writers()? {
+        if parse_time(&w.started).map_err(anyhow::Error::msg)? + STALE_WRITER <= now {
+            // Left by a crashed backup: it protects nothing any more.
+            stale_writers.push(id);
+        } else {
+            running.push(w.seen_deletions.map(|v| v.into_iter().collect()));
+        }
+    }
+    let mut plan = SweepPlan {
+        state,
+        expired: vec![],
+        delete: HashSet::new(),
+        revived: HashSet::new(),
+        waiting: 0,
+        waiting_for_backups: 0,
+        stale_writers,
+    };
+    let mut delete = HashSet::new();
+    for (id, r) in &plan.state.records {
+        if parse_time(&r.created).map_err(anyhow::Error::msg)? + opts.grace > now {
+            plan.waiting += r.packs.len();
+        } else if running.iter().any(|seen| !seen.as_ref().is_some_and(|s| s.contains(id))) {
+            plan.waiting_for_backups += r.packs.len();
+        } else {
+            plan.expired.push(*id);
+            delete.extend(r.packs.iter().copied());
+        }
+    }
+    if plan.expired.is_empty() {
+        return Ok(plan);
+    }
+    // References collected again now: snapshots written since phase A (concurrent
+    // backups) count too. Used blobs in packs about to be deleted (usually few), and
+    // whether any surviving pack also holds them.
+    let (used, _) = used_blobs(repo)?;
+    let state = &plan.state;
+    let mut at_risk: HashMap<Id, Vec<Id>> = HashMap::new();
+    for p in &delete {
+        for e in state.packs.get(p).into_iter().flatten().filter(|e| used.contains(&e.id)) {
+            at_risk.entry(e.id).or_default().push(*p);
+        }
+    }
+    for (p, entries) in &state.packs {
+        if !delete.contains(p) && state.stored.contains_key(p) {
+            for e in entries {
+                at_risk.remove(&e.id);
+            }
+        }
+    }
+    for hs in at_risk.values_mut() {
+        if hs.iter().all(|p| delete.contains(p)) {
+            hs.sort();
+            delete.remove(&hs[0]);
+            plan.revived.insert(hs[0]);
+        }
+    }
+    plan.delete = delete;
+    Ok(plan)
+}
+
+impl SweepPlan {
+    pub fn report(&self, r: &mut PruneReport) {
+        r.packs_waiting = self.waiting;
+        r.packs_waiting_for_backups = self.waiting_for_backups;
+        r.packs_revived = self.revived.len();
+        r.packs_deleted = self.delete.iter().filter(|p| self.state.stored.contains_key(p)).count();
+        r.bytes_freed = self.delete.iter().filter_map(|p| self.state.stored.get(p)).sum();
+    }
+}

@@ -1,0 +1,167 @@
+//! Restore a snapshot (or part of it) into a directory ([`local`]) or an S3 bucket
+//! ([`s3`]).
+//!
+//! What is restored is decided first ([`plan`]): `--include` globs and the block/tenant
+//! selection choose snapshot paths; files a layout marks as commit records (a TSDB block's
+//! `meta.json`, Loki's index files) form a second phase written only after every other
+//! file is complete, so the platform never sees a half-restored block. A shard of a
+//! sharded backup stands for its whole logical snapshot.
+
+mod local;
+pub mod plan;
+mod s3;
+
+use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::backend::s3::{S3Url, S3};
+use crate::error::RepoError;
+use crate::id::Id;
+use crate::layout::BlockFilter;
+use crate::repo::file::snapshot::{logical_groups, Snapshot};
+use crate::repo::Repository;
+
+pub use plan::{selected, Selection};
+
+/// Where a restore writes.
+#[derive(Clone)]
+pub enum Target {
+    /// A directory (created if missing; nothing is written outside it).
+    Dir(PathBuf),
+    /// `s3://bucket/prefix`: every file becomes an object.
+    S3 { s3: Arc<S3>, url: S3Url },
+}
+
+impl Target {
+    /// A location as the user gives it: a path, `s3://BUCKET/PREFIX` or `remote:NAME`.
+    pub fn resolve(
+        spec: &str,
+        s3: &crate::backend::s3::S3Config,
+        cfg: &crate::userconfig::UserConfig,
+    ) -> anyhow::Result<Target> {
+        Ok(match crate::location::resolve(spec, s3, cfg)? {
+            crate::location::Location::S3(url, cfg) => Target::S3 { s3: S3::connect(&cfg)?, url },
+            crate::location::Location::Local(p) => Target::Dir(p),
+        })
+    }
+}
+
+#[derive(Clone)]
+pub struct RestoreOptions {
+    pub target: Target,
+    pub selection: Selection,
+    pub progress: bool,
+    /// With packs in cold storage: only request their restore and return (`--no-wait`).
+    pub no_wait: bool,
+}
+
+impl RestoreOptions {
+    /// Everything, into directory `target`, commit records last.
+    pub fn new(target: impl Into<PathBuf>) -> Self {
+        RestoreOptions {
+            target: Target::Dir(target.into()),
+            selection: Selection::default(),
+            progress: false,
+            no_wait: false,
+        }
+    }
+}
+
+/// What a restore did (format-spec/json.md).
+#[derive(Serialize, Debug, Default)]
+pub struct RestoreReport {
+    pub files: u64,
+    pub dirs: u64,
+    pub symlinks: u64,
+    pub bytes: u64,
+    /// Shards of a sharded backup restored together.
+    pub shards: usize,
+    /// Snapshot paths in the order their files were completed (commit-record files last).
+    #[serde(skip)]
+    pub completion_order: Vec<String>,
+    /// With `no_wait`: packs in cold storage whose restore was requested (nothing written).
+    pub cold_packs_requested: Vec<String>,
+}
+
+impl RestoreReport {
+    fn file_done(&mut self, path: &str, size: u64) {
+        self.files += 1;
+        self.bytes += size;
+        self.completion_order.push(path.to_string());
+    }
+
+    fn add(&mut self, o: RestoreReport) {
+        self.files += o.files;
+        self.dirs += o.dirs;
+        self.symlinks += o.symlinks;
+        self.bytes += o.bytes;
+        self.completion_order.extend(o.completion_order);
+        self.cold_packs_requested.extend(o.cold_packs_requested);
+    }
+}
+
+/// Restore one snapshot as it is.
+pub fn restore(repo: &Repository, snap: &Snapshot, opts: &RestoreOptions) -> anyhow::Result<RestoreReport> {
+    repo.load_index()?;
+    let plan = plan::plan(repo, snap, &opts.selection)?;
+    match &opts.target {
+        Target::Dir(dir) => local::restore(repo, plan, dir, opts),
+        Target::S3 { s3, url } => s3::restore(repo, plan, s3, url, opts),
+    }
+}
+
+/// Restore what the user named: `snapshot` (an id, prefix or `latest`) and, for one shard
+/// of a sharded backup, its whole logical snapshot (unless `this_shard_only`), limited to
+/// the blocks `filter` selects. Fails when the selection matches nothing.
+pub fn restore_logical(
+    repo: &Repository,
+    snapshot: &str,
+    filter: &BlockFilter,
+    this_shard_only: bool,
+    opts: RestoreOptions,
+) -> anyhow::Result<(Id, RestoreReport)> {
+    let (id, snap) = repo.resolve_snapshot(snapshot)?;
+    let members = if snap.shard.is_some() && !this_shard_only { group_of(repo, id, &snap)? } else { vec![(id, snap)] };
+    repo.load_index()?;
+    let mut total = RestoreReport { shards: members.len(), ..Default::default() };
+    let mut matched = false;
+    for (_, snap) in &members {
+        let mut selection = opts.selection.clone();
+        if !filter.is_empty() {
+            let blocks = if filter.needs_blocks() { crate::vfs::blocks(repo, snap)? } else { vec![] };
+            let paths = filter.paths(snap, &blocks);
+            if paths.is_empty() {
+                continue; // This shard holds none of the selected blocks.
+            }
+            selection.prefixes = Some(paths);
+        }
+        matched = true;
+        let r = restore(repo, snap, &RestoreOptions { selection, ..opts.clone() })?;
+        let cold = !r.cold_packs_requested.is_empty();
+        total.add(r);
+        if cold {
+            break;
+        }
+    }
+    if !matched {
+        return Err(RepoError::NotFound("no block of the snapshot matches --tenant/--block/--from/--to".into()).into());
+    }
+    Ok((id, total))
+}
+
+/// Every shard of the logical snapshot `id` belongs to; refuses an incomplete group.
+fn group_of(repo: &Repository, id: Id, snap: &Snapshot) -> anyhow::Result<Vec<(Id, Snapshot)>> {
+    let all = repo.list_snapshots()?;
+    let groups = logical_groups(&all);
+    let (m, complete) = groups.iter().find(|(m, _)| m.iter().any(|&i| all[i].0 == id)).expect("listed");
+    if !complete {
+        anyhow::bail!(
+            "snapshot {} is one of {} shards present of {} in its group; the logical snapshot is incomplete (restore it anyway with --this-shard-only)",
+            id.short(),
+            m.len(),
+            snap.shard.as_ref().map_or(0, |s| s.count)
+        );
+    }
+    Ok(m.iter().map(|&i| all[i].clone()).collect())
+}

@@ -1,0 +1,107 @@
+//! Reading and encoding blobs: the repository's side of [`super::blob`], with the index to
+//! find them and the keys to open them.
+
+use super::blob::{self, BlobKind, Compression, EncodedBlob};
+use super::file::pack::PackEntry;
+use super::file::tree::Tree;
+use super::file::FileType;
+use super::index::BlobLoc;
+use super::{Id, RepoResult, Repository};
+use crate::error::RepoError;
+
+impl Repository {
+    pub fn blob_id(&self, data: &[u8]) -> Id {
+        blob::blob_id(&self.id_key, data)
+    }
+
+    /// Encode a text chunk of a repository with deltas, stored whole: it may serve as a
+    /// delta base for a long time, so it gets the deltas' zstd level.
+    pub fn encode_text(&self, id: Id, data: &[u8]) -> EncodedBlob {
+        blob::encode(&self.key, self.settings.zstd_level.max(blob::DELTA_MIN_LEVEL), id, BlobKind::Data, data)
+    }
+
+    /// Compress (if it pays) and seal a blob whose id the caller already computed (for
+    /// deduplication), so the data is hashed once.
+    pub fn encode_blob(&self, id: Id, kind: BlobKind, data: &[u8]) -> EncodedBlob {
+        blob::encode(&self.key, self.settings.zstd_level, id, kind, data)
+    }
+
+    /// Encode a data blob as a delta against `base` when that pays (see
+    /// [`blob::encode_with_base`]).
+    pub fn encode_delta(&self, id: Id, data: &[u8], base: &blob::DeltaBase) -> EncodedBlob {
+        blob::encode_with_base(&self.key, self.settings.zstd_level, id, data, base)
+    }
+
+    /// The pack holding a blob and where in it.
+    pub fn locate(&self, id: &Id) -> RepoResult<(Id, BlobLoc)> {
+        let idx = self.index.read();
+        let loc = idx.locate(id)?;
+        Ok((idx.pack_id(loc.pack), loc))
+    }
+
+    /// Fetch, decrypt, decompress and verify one blob.
+    pub fn read_blob(&self, id: &Id) -> RepoResult<Vec<u8>> {
+        let (loc, sealed) = self.read_sealed(id)?;
+        self.decode_blob(id, &loc, &sealed)
+    }
+
+    fn read_sealed(&self, id: &Id) -> RepoResult<(BlobLoc, Vec<u8>)> {
+        let (pack, loc) = self.locate(id)?;
+        let name = FileType::Pack.name(&pack);
+        let sealed = self.backend.read_range(&name, u64::from(loc.offset), u64::from(loc.stored_len))?;
+        Ok((loc, sealed))
+    }
+
+    /// Open and verify a blob whose stored bytes the caller read (restore reads runs of
+    /// nearby blobs with one request).
+    pub fn decode_blob(&self, id: &Id, loc: &BlobLoc, sealed: &[u8]) -> RepoResult<Vec<u8>> {
+        self.decode_with(id, loc.compression, loc.raw_len, sealed, &|b| self.read_base(b))
+    }
+
+    fn decode_with(
+        &self,
+        id: &Id,
+        compression: Compression,
+        raw_len: u32,
+        sealed: &[u8],
+        fetch_base: &dyn Fn(&Id) -> RepoResult<Vec<u8>>,
+    ) -> RepoResult<Vec<u8>> {
+        blob::decode(&self.key, &self.id_key, id, compression, raw_len, sealed, fetch_base)
+    }
+
+    /// Read a blob that may be a delta of `base_id`, whose plaintext the caller already
+    /// holds (a backup weighing a chunk's previous version against its base).
+    pub fn read_with_base(&self, id: &Id, base_id: &Id, base: &[u8]) -> RepoResult<Vec<u8>> {
+        let (loc, sealed) = self.read_sealed(id)?;
+        let fetch = |b: &Id| if b == base_id { Ok(base.to_vec()) } else { self.read_base(b) };
+        self.decode_with(id, loc.compression, loc.raw_len, &sealed, &fetch)
+    }
+
+    /// The plaintext of a delta's base, which must be stored whole (deltas are depth 1, so
+    /// a damaged or malicious chain cannot make a read recurse).
+    pub fn read_base(&self, id: &Id) -> RepoResult<Vec<u8>> {
+        let (loc, sealed) = self.read_sealed(id)?;
+        if loc.compression == Compression::Delta {
+            return Err(RepoError::integrity(format!("delta base {}", id.short()), "it is itself a delta"));
+        }
+        self.decode_blob(id, &loc, &sealed)
+    }
+
+    /// Decrypt and verify one blob of a pack held whole in memory (check, repack).
+    pub fn decode_entry(&self, e: &PackEntry, pack: &[u8]) -> RepoResult<Vec<u8>> {
+        let sealed = pack
+            .get(e.offset as usize..e.offset as usize + e.stored_len as usize)
+            .ok_or_else(|| RepoError::integrity(format!("blob {}", e.id.short()), "it lies outside its pack"))?;
+        self.decode_with(&e.id, e.compression, e.raw_len, sealed, &|b| self.read_base(b))
+    }
+
+    /// Write a pack; data packs (`cold`) go to the repository's cold storage class if any.
+    pub fn write_pack(&self, id: &Id, bytes: &[u8], cold: bool) -> RepoResult<()> {
+        let class = if cold { self.settings.pack_storage_class.as_deref() } else { None };
+        Ok(self.backend.write_with_class(&FileType::Pack.name(id), bytes, class)?)
+    }
+
+    pub fn read_tree(&self, id: &Id) -> RepoResult<Tree> {
+        Tree::from_bytes(&self.read_blob(id)?).map_err(|e| RepoError::integrity(format!("tree {}", id.short()), e))
+    }
+}

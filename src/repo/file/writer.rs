@@ -1,0 +1,31 @@
+//! Writer markers (`writers/<id>`, format-spec §11): a running backup (or copy, or
+//! thinning) announces itself, so prune defers deleting packs it might deduplicate against.
+
+use serde::{Deserialize, Serialize};
+
+use super::{FileType, RepoFile};
+use crate::id::Id;
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct WriterRecord {
+    pub version: u32,
+    pub started: String,
+    pub host: String,
+    pub pid: u32,
+    /// Deletion records this writer's index took into account (it will not reuse their
+    /// packs); `None` until it has loaded the index, meaning "may reuse any pack".
+    #[serde(default)]
+    pub seen_deletions: Option<Vec<Id>>,
+}
+
+impl RepoFile for WriterRecord {
+    const TYPE: FileType = FileType::Writer;
+
+    fn encode(&self) -> Vec<u8> {
+        super::to_json(self)
+    }
+
+    fn decode(plain: &[u8]) -> Result<Self, String> {
+        super::from_json(plain)
+    }
+}

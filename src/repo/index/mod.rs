@@ -1,0 +1,430 @@
+//! The in-memory index: the union of the repository's index files
+//! ([`crate::repo::file::index::IndexFile`]). A blob found in several packs (two
+//! concurrent writers stored it) resolves to any one of them, preferring packs no prune
+//! has marked for deletion.
+
+use std::collections::HashMap;
+
+use crate::error::RepoError;
+use crate::id::Id;
+use crate::repo::blob::{BlobKind, Compression};
+use crate::repo::file::index::IndexFile;
+use crate::repo::file::pack::PackEntry;
+
+/// Where a blob lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlobLoc {
+    /// Index into [`Index::packs`].
+    pub pack: u32,
+    pub offset: u32,
+    pub stored_len: u32,
+    pub raw_len: u32,
+    pub kind: BlobKind,
+    pub compression: Compression,
+}
+
+/// The union of the repository's index files.
+///
+/// Index entries are not kept in RAM: [`IndexBuilder`] spills them (52 bytes each) to an
+/// unlinked temporary file that is memory-mapped, and keeps only an 8-byte id prefix and
+/// a record number per blob (12 bytes) sorted in memory. A lookup of a blob the repository
+/// lacks (most lookups of a backup of new data) touches only that array; a hit reads one
+/// record from the mapping, which the kernel pages in and out as it likes. So 10 million
+/// blobs need ~120 MB of RAM. Entries added after loading (this process's own packs) live
+/// in a small hash map.
+#[derive(Default)]
+pub struct Index {
+    packs: Vec<Id>,
+    pack_no: HashMap<Id, u32>,
+    /// Packs a prune has marked for deletion (see format-spec §11): still readable, but
+    /// new snapshots must not come to depend on them.
+    doomed: std::collections::HashSet<u32>,
+    base: Option<Spilled>,
+    recent: HashMap<Id, Vec<BlobLoc>>,
+    /// Delta blob → its base. Deltas are a minority (changed chunks of dumps), so they
+    /// stay in RAM.
+    deltas: HashMap<Id, Id>,
+    /// Distinct blob ids in `base` and `recent`.
+    count: usize,
+}
+
+/// Sorted `(id prefix, record number)` keys over a mapped file of records.
+struct Spilled {
+    keys: Vec<[u32; 3]>,
+    map: memmap2::Mmap,
+    file: std::fs::File,
+    /// Bit per record: set when the same id has a record with a lower number (a blob
+    /// stored twice), so a sequential scan yields each blob once.
+    repeat: Vec<u64>,
+}
+
+const RECORD_LEN: usize = 52;
+
+fn prefix(id: &Id) -> u64 {
+    u64::from_be_bytes(id.0[..8].try_into().expect("8 bytes"))
+}
+
+fn key_prefix(k: &[u32; 3]) -> u64 {
+    (u64::from(k[0]) << 32) | u64::from(k[1])
+}
+
+fn encode_record(id: &Id, l: &BlobLoc) -> [u8; RECORD_LEN] {
+    let mut r = [0u8; RECORD_LEN];
+    r[..32].copy_from_slice(&id.0);
+    r[32..36].copy_from_slice(&l.pack.to_le_bytes());
+    r[36..40].copy_from_slice(&l.offset.to_le_bytes());
+    r[40..44].copy_from_slice(&l.stored_len.to_le_bytes());
+    r[44..48].copy_from_slice(&l.raw_len.to_le_bytes());
+    r[48] = l.kind as u8;
+    r[49] = l.compression as u8;
+    r
+}
+
+impl Spilled {
+    fn record(&self, k: &[u32; 3]) -> (Id, BlobLoc) {
+        let at = k[2] as usize * RECORD_LEN;
+        decode_record(&self.map[at..at + RECORD_LEN])
+    }
+
+    /// Locations recorded for `id`, in index order.
+    fn find(&self, id: &Id) -> impl Iterator<Item = BlobLoc> + '_ {
+        let p = prefix(id);
+        let start = self.keys.partition_point(|k| key_prefix(k) < p);
+        let id = *id;
+        self.keys[start..].iter().take_while(move |k| key_prefix(k) == p).filter_map(move |k| {
+            let (rid, loc) = self.record(k);
+            (rid == id).then_some(loc)
+        })
+    }
+}
+
+/// Loads index files into an [`Index`] with bounded memory.
+pub struct IndexBuilder {
+    idx: Index,
+    out: std::io::BufWriter<std::fs::File>,
+    keys: Vec<[u32; 3]>,
+}
+
+impl IndexBuilder {
+    /// `expected` entries are reserved up front (from the index files' sizes), so the key
+    /// array does not double while growing.
+    pub fn new(expected: usize) -> std::io::Result<IndexBuilder> {
+        let f = tempfile::tempfile().map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("creating the index spill file in {}: {e}", std::env::temp_dir().display()),
+            )
+        })?;
+        Ok(IndexBuilder {
+            idx: Index::default(),
+            out: std::io::BufWriter::with_capacity(1 << 20, f),
+            keys: Vec::with_capacity(expected),
+        })
+    }
+
+    /// Mark packs as deletion candidates (before adding files).
+    pub fn set_doomed(&mut self, packs: impl IntoIterator<Item = Id>) {
+        self.idx.set_doomed(packs);
+    }
+
+    pub fn add_file(&mut self, f: &IndexFile) -> std::io::Result<()> {
+        use std::io::Write;
+        for (pack, entries) in &f.packs {
+            let no = self.idx.pack_number(*pack);
+            for e in entries {
+                let n = u32::try_from(self.keys.len())
+                    .map_err(|_| std::io::Error::other("more than 4 billion index entries"))?;
+                let p = prefix(&e.id);
+                self.keys.push([(p >> 32) as u32, p as u32, n]);
+                self.out.write_all(&encode_record(&e.id, &BlobLoc::of(no, e)))?;
+                if let Some(b) = e.base {
+                    self.idx.deltas.insert(e.id, b);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn finish(self) -> std::io::Result<Index> {
+        let IndexBuilder { mut idx, out, mut keys } = self;
+        let file = out.into_inner().map_err(|e| e.into_error())?;
+        if keys.is_empty() {
+            return Ok(idx);
+        }
+        // SAFETY: the file is private to this process (unlinked at creation) and never
+        // written again, so the mapping cannot change under us.
+        let map = unsafe { memmap2::Mmap::map(&file)? };
+        keys.sort_unstable();
+        keys.shrink_to_fit();
+        let n = keys.len();
+        let mut base = Spilled { keys, map, file, repeat: vec![0; n.div_ceil(64)] };
+        // Distinct ids: equal prefixes are adjacent (records in order within a run, as the
+        // keys sort by record number last); compare full ids only within a run.
+        let mut count = 0;
+        let mut i = 0;
+        while i < n {
+            let p = key_prefix(&base.keys[i]);
+            let mut j = i + 1;
+            while j < n && key_prefix(&base.keys[j]) == p {
+                j += 1;
+            }
+            if j - i == 1 {
+                count += 1;
+            } else {
+                let mut seen: Vec<Id> = Vec::new();
+                for k in i..j {
+                    let key = base.keys[k];
+                    let id = base.record(&key).0;
+                    if seen.contains(&id) {
+                        base.repeat[key[2] as usize / 64] |= 1 << (key[2] % 64);
+                    } else {
+                        seen.push(id);
+                        count += 1;
+                    }
+                }
+            }
+            i = j;
+        }
+        idx.count = count;
+        idx.base = Some(base);
+        Ok(idx)
+    }
+}
+
+/// Sequential scan of a spill file, skipping repeated ids.
+struct ScanRecords<'a> {
+    spilled: &'a Spilled,
+    buf: Vec<u8>,
+    /// Record number of `buf[0]`.
+    at: usize,
+    next: usize,
+}
+
+impl Iterator for ScanRecords<'_> {
+    type Item = (Id, BlobLoc);
+
+    fn next(&mut self) -> Option<(Id, BlobLoc)> {
+        use std::os::unix::fs::FileExt;
+        let total = self.spilled.keys.len();
+        loop {
+            if self.next >= total {
+                return None;
+            }
+            let n = self.next;
+            self.next += 1;
+            if self.spilled.repeat[n / 64] & (1 << (n % 64)) != 0 {
+                continue;
+            }
+            if n >= self.at + self.buf.len() / RECORD_LEN {
+                let count = (total - n).min(20_000);
+                self.buf.resize(count * RECORD_LEN, 0);
+                // The file is ours and complete; a failing read means the disk failed.
+                self.spilled
+                    .file
+                    .read_exact_at(&mut self.buf, (n * RECORD_LEN) as u64)
+                    .expect("reading the index spill file");
+                self.at = n;
+            }
+            let o = (n - self.at) * RECORD_LEN;
+            return Some(decode_record(&self.buf[o..o + RECORD_LEN]));
+        }
+    }
+}
+
+fn decode_record(r: &[u8]) -> (Id, BlobLoc) {
+    let u = |i: usize| u32::from_le_bytes(r[i..i + 4].try_into().expect("4 bytes"));
+    let loc = BlobLoc {
+        pack: u(32),
+        offset: u(36),
+        stored_len: u(40),
+        raw_len: u(44),
+        // Written by this process from validated index entries.
+        kind: if r[48] == 0 { BlobKind::Data } else { BlobKind::Tree },
+        compression: match r[49] {
+            0 => Compression::None,
+            1 => Compression::Zstd,
+            _ => Compression::Delta,
+        },
+    };
+    (Id(r[..32].try_into().expect("32 bytes")), loc)
+}
+
+impl BlobLoc {
+    fn of(pack: u32, e: &PackEntry) -> BlobLoc {
+        BlobLoc {
+            pack,
+            offset: e.offset,
+            stored_len: e.stored_len,
+            raw_len: e.raw_len,
+            kind: e.kind,
+            compression: e.compression,
+        }
+    }
+}
+
+impl Index {
+    fn pack_number(&mut self, pack: Id) -> u32 {
+        *self.pack_no.entry(pack).or_insert_with(|| {
+            self.packs.push(pack);
+            (self.packs.len() - 1) as u32
+        })
+    }
+
+    /// Mark packs as deletion candidates.
+    pub fn set_doomed(&mut self, packs: impl IntoIterator<Item = Id>) {
+        for p in packs {
+            let no = self.pack_number(p);
+            self.doomed.insert(no);
+        }
+    }
+
+    /// Every recorded location of `id`.
+    fn locations(&self, id: &Id) -> impl Iterator<Item = BlobLoc> + '_ {
+        let id = *id;
+        let base = self.base.iter().flat_map(move |b| b.find(&id));
+        base.chain(self.recent.get(&id).into_iter().flatten().copied())
+    }
+
+    /// Add a pack written (or indexed) after loading.
+    pub fn add_pack(&mut self, pack: Id, entries: &[PackEntry]) {
+        let no = self.pack_number(pack);
+        for e in entries {
+            if !self.contains(&e.id) {
+                self.count += 1;
+            }
+            self.recent.entry(e.id).or_default().push(BlobLoc::of(no, e));
+            if let Some(b) = e.base {
+                self.deltas.insert(e.id, b);
+            }
+        }
+    }
+
+    /// True if a new snapshot may reference this blob without storing it again: it is
+    /// indexed in a pack that no prune has marked for deletion (and so is its delta base).
+    pub fn is_reusable(&self, id: &Id) -> bool {
+        self.locations(id).any(|l| !self.doomed.contains(&l.pack))
+            && self.base_of(id).is_none_or(|b| self.locations(&b).any(|l| !self.doomed.contains(&l.pack)))
+    }
+
+    /// The base a delta blob is decoded against (`None` for blobs stored whole).
+    pub fn base_of(&self, id: &Id) -> Option<Id> {
+        self.deltas.get(id).copied()
+    }
+
+    /// Add the delta bases of `used` blobs: what must be kept for them to stay readable.
+    pub fn with_bases(&self, used: &mut std::collections::HashSet<Id>) {
+        let bases: Vec<Id> = used.iter().filter_map(|id| self.base_of(id)).collect();
+        used.extend(bases);
+    }
+
+    pub fn add_file(&mut self, f: &IndexFile) {
+        for (pack, entries) in &f.packs {
+            self.add_pack(*pack, entries);
+        }
+    }
+
+    /// A location of `id`, preferring packs no prune has marked.
+    pub fn get(&self, id: &Id) -> Option<BlobLoc> {
+        let mut first = None;
+        for l in self.locations(id) {
+            if !self.doomed.contains(&l.pack) {
+                return Some(l);
+            }
+            first.get_or_insert(l);
+        }
+        first
+    }
+
+    pub fn contains(&self, id: &Id) -> bool {
+        self.locations(id).next().is_some()
+    }
+
+    pub fn pack_id(&self, no: u32) -> Id {
+        self.packs[no as usize]
+    }
+
+    pub fn packs(&self) -> &[Id] {
+        &self.packs
+    }
+
+    pub fn blob_count(&self) -> usize {
+        self.count
+    }
+
+    /// Each distinct blob once, with one of its locations. Reads the spill file in order
+    /// (not through the mapping), so a full scan does not grow the resident set.
+    pub fn blobs(&self) -> impl Iterator<Item = (Id, BlobLoc)> + '_ {
+        let base = self.base.iter().flat_map(|b| ScanRecords { spilled: b, buf: Vec::new(), at: 0, next: 0 });
+        let recent = self
+            .recent
+            .iter()
+            .filter(|(id, _)| self.base.as_ref().is_none_or(|b| b.find(id).next().is_none()))
+            .map(|(id, locs)| (*id, locs[0]));
+        base.chain(recent)
+    }
+
+    /// Location or a [`RepoError::MissingBlob`].
+    pub fn locate(&self, id: &Id) -> Result<BlobLoc, RepoError> {
+        self.get(id).ok_or(RepoError::MissingBlob { id: *id })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(i: u32, kind: BlobKind) -> PackEntry {
+        let mut id = [0u8; 32];
+        // Shared 8-byte prefixes for pairs of ids, to exercise prefix runs.
+        id[..4].copy_from_slice(&(i / 2).to_be_bytes());
+        id[8..12].copy_from_slice(&i.to_le_bytes());
+        PackEntry {
+            id: Id(id),
+            kind,
+            compression: Compression::Zstd,
+            offset: i * 10,
+            stored_len: 100 + i,
+            raw_len: 200 + i,
+            base: None,
+        }
+    }
+
+    #[test]
+    fn spilled_index_finds_every_blob_and_prefers_live_packs() {
+        let (p1, p2, p3) = (Id([1; 32]), Id([2; 32]), Id([3; 32]));
+        let f1 =
+            IndexFile { supersedes: vec![], packs: vec![(p1, (0..1000).map(|i| entry(i, BlobKind::Data)).collect())] };
+        // Blob 7 also lives in p2, which prune has marked; blob 8 only in p2.
+        let f2 = IndexFile {
+            supersedes: vec![],
+            packs: vec![(p2, vec![entry(7, BlobKind::Data), entry(1000, BlobKind::Tree)])],
+        };
+        let mut b = IndexBuilder::new(10).unwrap();
+        b.set_doomed([p2]);
+        b.add_file(&f2).unwrap();
+        b.add_file(&f1).unwrap();
+        let mut idx = b.finish().unwrap();
+        assert_eq!(idx.blob_count(), 1001);
+        for i in 0..1000 {
+            let e = entry(i, BlobKind::Data);
+            let l = idx.get(&e.id).unwrap();
+            assert_eq!((idx.pack_id(l.pack), l.offset, l.stored_len, l.raw_len), (p1, i * 10, 100 + i, 200 + i));
+            assert!(idx.is_reusable(&e.id));
+        }
+        let only_doomed = entry(1000, BlobKind::Tree).id;
+        assert!(idx.contains(&only_doomed) && !idx.is_reusable(&only_doomed));
+        assert_eq!(idx.get(&only_doomed).unwrap().kind, BlobKind::Tree);
+        assert!(!idx.contains(&entry(5000, BlobKind::Data).id));
+        assert_eq!(idx.blobs().count(), 1001);
+
+        // Added after loading: found, counted once, listed once.
+        idx.add_pack(p3, &[entry(5000, BlobKind::Data), entry(3, BlobKind::Data)]);
+        assert!(idx.is_reusable(&entry(5000, BlobKind::Data).id));
+        assert_eq!(idx.blob_count(), 1002);
+        assert_eq!(idx.blobs().count(), 1002);
+        assert_eq!(
+            idx.blobs().map(|(_, l)| l.raw_len as u64).sum::<u64>(),
+            (0..=1000).map(|i| 200 + i as u64).sum::<u64>() + 5200
+        );
+    }
+}

@@ -1,0 +1,294 @@
+//! Reading a snapshot: the one tree walker every operation uses (restore, dump, ls, check,
+//! prune, thin, copy), path lookup, file readers, the blobs snapshots reach, and thawing
+//! cold packs before reading them.
+//!
+//! The walker is iterative: a forged or absurdly deep snapshot costs memory for the trees
+//! on the current path, never the thread's stack.
+
+use std::collections::HashSet;
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use crate::error::RepoError;
+use crate::id::Id;
+use crate::notice::NoticeExt;
+use crate::repo::file::snapshot::{BlockInfo, Snapshot};
+use crate::repo::file::tree::{Node, NodeKind, Tree};
+use crate::repo::file::FileType;
+use crate::repo::Repository;
+
+/// A snapshot entry met by the walker, with its path below the walk's root.
+pub struct Entry<'a> {
+    /// For display and `--include` matching (lossy if a name is not UTF-8).
+    pub path: &'a str,
+    /// The exact path, from the names' bytes.
+    pub rel: &'a Path,
+    pub node: &'a Node,
+}
+
+/// What a walk does at each step. Only [`Visitor::node`] is required.
+pub trait Visitor {
+    /// A node, in pre-order (a directory before its contents, entries in name order).
+    /// Return `false` to leave a directory's contents out.
+    fn node(&mut self, e: &Entry) -> anyhow::Result<bool>;
+
+    /// Every entry of tree `id` (the directory at `path`, `""` for the root) has been
+    /// visited: children are done before their parents.
+    fn tree_done(&mut self, _id: &Id, _tree: &Tree, _path: &str) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    /// The tree of the directory at `path` could not be read. By default the walk fails;
+    /// a visitor that contains damage reports it and returns `Ok` to go on.
+    fn unreadable(&mut self, _path: &str, _id: &Id, err: RepoError) -> anyhow::Result<()> {
+        Err(err.into())
+    }
+}
+
+/// One directory on the walker's current path.
+struct Frame {
+    id: Id,
+    tree: Tree,
+    path: String,
+    rel: PathBuf,
+    next: usize,
+}
+
+/// Walk the trees below `root`. With `dedupe`, a tree met a second time (identical
+/// directories share one tree blob) is not entered again, also across calls sharing
+/// `seen`. Names are checked: a tree holding an empty, `.`, `..` or `/`-containing name is
+/// refused, so a crafted snapshot cannot lead a restore outside its target.
+pub fn walk_with(
+    repo: &Repository,
+    root: &Id,
+    seen: Option<&mut HashSet<Id>>,
+    v: &mut dyn Visitor,
+) -> anyhow::Result<()> {
+    let mut local = HashSet::new();
+    let (seen, dedupe) = match seen {
+        Some(s) => (s, true),
+        None => (&mut local, false),
+    };
+    if dedupe && !seen.insert(*root) {
+        return Ok(());
+    }
+    let mut stack = vec![];
+    match repo.read_tree(root) {
+        Ok(tree) => stack.push(Frame { id: *root, tree, path: String::new(), rel: PathBuf::new(), next: 0 }),
+        Err(e) => return v.unreadable("", root, e),
+    }
+    while let Some(top) = stack.last_mut() {
+        let Some(node) = top.tree.nodes.get(top.next) else {
+            let f = stack.pop().expect("non-empty");
+            v.tree_done(&f.id, &f.tree, &f.path)?;
+            continue;
+        };
+        top.next += 1;
+        if !node.has_safe_name() {
+            anyhow::bail!(RepoError::integrity(
+                format!("tree {}", top.id.short()),
+                format!("unsafe name {:?} under {:?}; refusing", node.name_lossy(), top.path)
+            ));
+        }
+        let name = String::from_utf8_lossy(&node.name);
+        let path = if top.path.is_empty() { name.into_owned() } else { format!("{}/{name}", top.path) };
+        let rel = top.rel.join(std::ffi::OsStr::from_bytes(&node.name));
+        let descend = v.node(&Entry { path: &path, rel: &rel, node })?;
+        let sub = node.subtree.filter(|_| node.kind == NodeKind::Dir && descend);
+        let Some(sub) = sub else { continue };
+        if dedupe && !seen.insert(sub) {
+            continue;
+        }
+        match repo.read_tree(&sub) {
+            Ok(tree) => stack.push(Frame { id: sub, tree, path, rel, next: 0 }),
+            Err(e) => v.unreadable(&path, &sub, e)?,
+        }
+    }
+    Ok(())
+}
+
+/// Every entry below `root`, depth-first in name order (a directory before its contents).
+pub fn walk(repo: &Repository, root: &Id, mut visit: impl FnMut(&Entry) -> anyhow::Result<()>) -> anyhow::Result<()> {
+    struct Each<F>(F);
+    impl<F: FnMut(&Entry) -> anyhow::Result<()>> Visitor for Each<F> {
+        fn node(&mut self, e: &Entry) -> anyhow::Result<bool> {
+            (self.0)(e).map(|()| true)
+        }
+    }
+    walk_with(repo, root, None, &mut Each(&mut visit))
+}
+
+/// Every distinct tree reachable from `roots`, each once, children before parents.
+pub fn walk_trees(
+    repo: &Repository,
+    roots: impl IntoIterator<Item = Id>,
+    mut visit: impl FnMut(&Id, &Tree) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    struct Trees<F>(F);
+    impl<F: FnMut(&Id, &Tree) -> anyhow::Result<()>> Visitor for Trees<F> {
+        fn node(&mut self, _: &Entry) -> anyhow::Result<bool> {
+            Ok(true)
+        }
+        fn tree_done(&mut self, id: &Id, tree: &Tree, _: &str) -> anyhow::Result<()> {
+            (self.0)(id, tree)
+        }
+    }
+    let mut seen = HashSet::new();
+    let mut v = Trees(&mut visit);
+    for root in roots {
+        walk_with(repo, &root, Some(&mut seen), &mut v)?;
+    }
+    Ok(())
+}
+
+/// Every blob the snapshots reference (trees, file content, gzip corrections, block
+/// lists) plus the delta bases those need: what must be kept for them to stay readable.
+pub fn reachable_blobs<'a>(
+    repo: &Repository,
+    snaps: impl IntoIterator<Item = &'a Snapshot>,
+) -> anyhow::Result<HashSet<Id>> {
+    let mut used = HashSet::new();
+    let mut roots = vec![];
+    for s in snaps {
+        used.extend(s.tenants.iter().map(|t| t.list));
+        roots.push(s.tree);
+    }
+    walk_trees(repo, roots, |id, tree| {
+        used.insert(*id);
+        for n in tree.nodes.iter().filter(|n| n.kind == NodeKind::File) {
+            used.extend(n.data_blobs().copied());
+        }
+        Ok(())
+    })?;
+    repo.index().with_bases(&mut used);
+    Ok(used)
+}
+
+/// Find the node at `path` (`/`-separated, relative to the snapshot root). The root itself
+/// is returned as a directory node for `""` or `/`.
+pub fn lookup(repo: &Repository, snap: &Snapshot, path: &str) -> anyhow::Result<Node> {
+    lookup_below(repo, snap.tree, path)
+}
+
+fn lookup_below(repo: &Repository, root: Id, path: &str) -> anyhow::Result<Node> {
+    let mut node = Node::root_dir(Some(root));
+    for comp in path.split('/').filter(|c| !c.is_empty() && *c != ".") {
+        let Some(sub) = node.subtree.filter(|_| node.kind == NodeKind::Dir) else {
+            anyhow::bail!(RepoError::NotFound(format!("{path}: {:?} is not a directory", node.name_lossy())));
+        };
+        let tree = repo.read_tree(&sub)?;
+        node = tree
+            .find(comp.as_bytes())
+            .cloned()
+            .ok_or_else(|| RepoError::NotFound(format!("{path} is not in the snapshot")))?;
+    }
+    Ok(node)
+}
+
+/// The tree id of the directory at `path` below `root`.
+pub fn subtree_at(repo: &Repository, root: &Id, path: &str) -> anyhow::Result<Id> {
+    let node = lookup_below(repo, *root, path)?;
+    node.subtree
+        .filter(|_| node.kind == NodeKind::Dir)
+        .ok_or_else(|| RepoError::NotFound(format!("snapshot tree has no directory {path:?}")).into())
+}
+
+/// All blocks a snapshot holds (reading each tenant's list blob).
+pub fn blocks(repo: &Repository, snap: &Snapshot) -> anyhow::Result<Vec<BlockInfo>> {
+    let mut out = vec![];
+    for t in &snap.tenants {
+        let list: Vec<BlockInfo> = serde_json::from_slice(&repo.read_blob(&t.list)?)
+            .map_err(|e| RepoError::integrity(format!("block list of {}", t.path), e))?;
+        out.extend(list);
+    }
+    Ok(out)
+}
+
+/// Streams a file's content blob by blob (verifying each).
+pub struct ContentReader<'r> {
+    repo: &'r Repository,
+    ids: std::slice::Iter<'r, Id>,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl<'r> ContentReader<'r> {
+    pub fn new(repo: &'r Repository, content: &'r [Id]) -> Self {
+        ContentReader { repo, ids: content.iter(), buf: vec![], pos: 0 }
+    }
+}
+
+impl Read for ContentReader<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos == self.buf.len() {
+            let Some(id) = self.ids.next() else {
+                return Ok(0);
+            };
+            self.buf = self.repo.read_blob(id).map_err(std::io::Error::other)?;
+            self.pos = 0;
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// The original bytes of a file node: its content, or for gzip-transparent files the gzip
+/// stream recreated from the decoded content and the recipe.
+pub fn file_reader<'r>(repo: &'r Repository, node: &'r Node) -> Box<dyn Read + 'r> {
+    let content = ContentReader::new(repo, &node.content);
+    match &node.gzip {
+        None => Box::new(content),
+        Some(recipe) => Box::new(crate::gzip::Rebuilder::new(content, recipe, Box::new(|id| repo.read_blob(id)))),
+    }
+}
+
+/// The packs holding these files' data (and their delta bases).
+pub fn packs_of<'a>(repo: &Repository, nodes: impl Iterator<Item = &'a Node>) -> anyhow::Result<Vec<String>> {
+    let idx = repo.index();
+    let mut packs = std::collections::BTreeSet::new();
+    for n in nodes {
+        for id in n.data_blobs() {
+            packs.insert(FileType::Pack.name(&idx.pack_id(idx.locate(id)?.pack)));
+            if let Some(b) = idx.base_of(id) {
+                packs.insert(FileType::Pack.name(&idx.pack_id(idx.locate(&b)?.pack)));
+            }
+        }
+    }
+    Ok(packs.into_iter().collect())
+}
+
+/// Make packs readable that may sit in cold storage: request their restore and, with
+/// `wait`, poll until all are readable (reporting progress as notices). Returns the packs
+/// still pending (empty when waiting).
+pub fn thaw(repo: &Repository, packs: &[String], wait: bool) -> anyhow::Result<Vec<String>> {
+    let mut pending = repo.backend().prepare_read(packs)?;
+    if !wait || pending.is_empty() {
+        return Ok(pending);
+    }
+    let total = pending.len();
+    let started = std::time::Instant::now();
+    while !pending.is_empty() {
+        repo.notices().note(format!(
+            "waiting for {} of {total} cold packs to be restored from {} ({}s so far)",
+            pending.len(),
+            repo.backend().location(),
+            started.elapsed().as_secs()
+        ));
+        std::thread::sleep(std::time::Duration::from_secs(if cfg!(debug_assertions) { 1 } else { 60 }));
+        pending = repo.backend().prepare_read(&pending)?;
+    }
+    Ok(vec![])
+}
+
+/// [`thaw`] the packs these files need.
+pub fn prepare_cold<'a>(
+    repo: &Repository,
+    nodes: impl Iterator<Item = &'a Node>,
+    no_wait: bool,
+) -> anyhow::Result<Vec<String>> {
+    let packs = packs_of(repo, nodes)?;
+    thaw(repo, &packs, !no_wait)
+}

@@ -1,0 +1,19 @@
+//! The integration tests, in one binary (one link, one copy of the dependencies on disk),
+//! one module per area. Each runs the real `cellar` binary or library against real
+//! components: promtool-written TSDB blocks, a real PostgreSQL, moto and Ceph RGW as S3.
+
+mod common;
+mod dedup;
+mod dump_deltas;
+mod failures;
+mod format_vectors;
+mod gzip;
+mod incremental;
+mod loki;
+mod postgres;
+mod retention;
+mod roundtrip;
+mod s3;
+mod shards;
+mod tsdb_blocks;
+mod tsdb_compaction;
