@@ -18,11 +18,10 @@
 //! ```
 
 use anyhow::Context;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::ops::forget::Policy;
 
 #[derive(Deserialize, Debug, Default)]
 #[serde(deny_unknown_fields)]
@@ -37,7 +36,7 @@ pub struct UserConfig {
 }
 
 /// One named S3 location with its own endpoint and credentials.
-#[derive(Deserialize, serde::Serialize, Debug, Clone, Default, PartialEq)]
+#[derive(Deserialize, Serialize, Debug, Clone, Default, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Remote {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -52,6 +51,41 @@ pub struct Remote {
     /// File with `aws_access_key_id = …` and `aws_secret_access_key = …` (mode 0600).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_file: Option<std::path::PathBuf>,
+}
+
+/// A retention policy. All counts 0 / empty means "no policy" (forget refuses that).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Policy {
+    #[serde(default)]
+    pub keep_last: u32,
+    #[serde(default)]
+    pub keep_hourly: u32,
+    #[serde(default)]
+    pub keep_daily: u32,
+    #[serde(default)]
+    pub keep_weekly: u32,
+    #[serde(default)]
+    pub keep_monthly: u32,
+    #[serde(default)]
+    pub keep_yearly: u32,
+    /// e.g. `30d`, `12h`, `1y2m`: see [`crate::ops::forget::parse_duration`].
+    #[serde(default)]
+    pub keep_within: Option<String>,
+    #[serde(default)]
+    pub keep_tag: Vec<String>,
+    /// Thin snapshots older than this (`0s`: all) by replacing TSDB blocks with the
+    /// compacted blocks that hold their samples (`forget --thin-compacted`,
+    /// [`crate::ops::thin`]).
+    #[serde(default)]
+    pub thin_compacted: Option<String>,
+}
+
+impl Policy {
+    /// True when no rule keeps anything (thinning is not a keep rule).
+    pub fn is_empty(&self) -> bool {
+        Policy { thin_compacted: None, ..self.clone() } == Policy::default()
+    }
 }
 
 impl UserConfig {

@@ -5,6 +5,7 @@
 //! The walker is iterative: a forged or absurdly deep snapshot costs memory for the trees
 //! on the current path, never the thread's stack.
 
+use anyhow::Context;
 use std::collections::HashSet;
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
@@ -198,8 +199,9 @@ pub fn subtree_at(repo: &Repository, root: &Id, path: &str) -> anyhow::Result<Id
 pub fn blocks(repo: &Repository, snap: &Snapshot) -> anyhow::Result<Vec<BlockInfo>> {
     let mut out = vec![];
     for t in &snap.tenants {
-        let list: Vec<BlockInfo> = serde_json::from_slice(&repo.read_blob(&t.list)?)
-            .map_err(|e| RepoError::integrity(format!("block list of {}", t.path), e))?;
+        let what = || format!("block list of {}", t.path);
+        let plain = repo.read_blob(&t.list).with_context(what)?;
+        let list: Vec<BlockInfo> = serde_json::from_slice(&plain).map_err(|e| RepoError::integrity(what(), e))?;
         out.extend(list);
     }
     Ok(out)

@@ -165,3 +165,15 @@ fn restoring_over_an_older_copy_replaces_every_file_exactly() {
     env.ok(&["restore", "latest", "--target", target.to_str().unwrap()]);
     assert_same_tree(&src, &dst);
 }
+
+/// `stats` counts every byte the repository stores, `config` included.
+#[test]
+fn stats_counts_every_stored_file() {
+    let env = Env::new();
+    let src = env.path("s");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("a"), pseudo_random(100_000, 3)).unwrap();
+    env.backup(&[src.to_str().unwrap()]);
+    let on_disk: u64 = files_under(&env.repo).iter().map(|p| std::fs::metadata(p).unwrap().len()).sum();
+    assert_eq!(env.stats()["stored_bytes"].as_u64().unwrap(), on_disk);
+}

@@ -615,3 +615,52 @@ fn slowdown_is_retried_and_an_unchanged_bucket_costs_only_the_listing() {
         source_requests.iter().filter(|l| !l.contains("list-type")).take(3).collect::<Vec<_>>()
     );
 }
+
+/// Keys S3 allows but a path cannot hold (`a//b`) are reported, never silently left out.
+#[test]
+fn unrepresentable_keys_are_reported_not_silently_left_out() {
+    let moto = Moto::start();
+    for b in ["odd", "archive"] {
+        moto.create_bucket(b);
+    }
+    moto.py(
+        "for k in ['ok/file', 'a//b', 'x/./y']:\n    s3.put_object(Bucket='odd', Key=k, Body=k.encode())",
+        &[],
+    );
+    let repo = "s3://archive/c";
+    assert_eq!(cellar(&moto, &["init", "--repo", repo, "--kdf-memory-kib", "256"]).0, 0);
+    let (code, out, err) = cellar(&moto, &["backup", "--repo", repo, "--json", "s3://odd"]);
+    assert_eq!(code, 3, "objects that were not stored make the backup exit 3: {err}");
+    let r: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let errors: Vec<&str> = r["errors"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()).collect();
+    for key in ["s3://odd/a//b", "s3://odd/x/./y"] {
+        assert!(errors.iter().any(|e| e.contains(key)), "{key} not reported: {errors:?}");
+    }
+    assert_eq!(r["total_files"], 1, "{r}");
+}
+
+/// A multipart upload with `If-None-Match: *` onto an existing key creates nothing and
+/// says so (it used to report "created" after the server's 412).
+#[test]
+fn a_conditional_multipart_upload_onto_an_existing_key_reports_not_created() {
+    let moto = Moto::start();
+    moto.create_bucket("bulky");
+    let cfg = cellar::backend::s3::S3Config {
+        endpoint: Some(moto.endpoint.clone()),
+        access_key: Some("testing".into()),
+        secret_key: Some("testing".into()),
+        region: Some("us-east-1".into()),
+        ..Default::default()
+    };
+    let s3 = cellar::backend::s3::S3::connect(&cfg).unwrap();
+    let big = pseudo_random((64 << 20) + 1000, 5);
+    assert!(s3.upload("bulky", "k", big.len() as u64, &big[..], true, None).unwrap(), "the first upload creates");
+    let other = pseudo_random((64 << 20) + 1000, 6);
+    assert!(!s3.upload("bulky", "k", other.len() as u64, &other[..], true, None).unwrap(), "412: nothing created");
+    // The first object is still there, whole.
+    let got = moto.py(
+        "b = s3.get_object(Bucket='bulky', Key='k')['Body'].read()\nprint(len(b), b[:64].hex())",
+        &[],
+    );
+    assert_eq!(got.trim(), format!("{} {}", big.len(), hex::encode(&big[..64])));
+}

@@ -106,3 +106,24 @@ fn incomplete_groups_are_shown_kept_and_not_restored_as_a_whole() {
         assert!(left.contains(r["snapshot_id"].as_str().unwrap()));
     }
 }
+
+/// A shard whose block list is damaged fails a restore by block; it used to be skipped as
+/// "no block here", and the restore exited 0.
+#[test]
+fn a_damaged_shard_fails_a_restore_by_block_instead_of_being_skipped() {
+    let env = Env::new();
+    let reports = shard_backups(&env, "day1", &[0, 1, 2]);
+    let id = |i: usize| reports[i]["snapshot_id"].as_str().unwrap().to_string();
+    let blocks: serde_json::Value = serde_json::from_str(&env.ok(&["blocks", &id(0), "--json"])).unwrap();
+    let ulid = blocks["blocks"][0]["ulid"].as_str().unwrap().to_string();
+    let target = env.path("restored");
+    env.ok(&["restore", &id(0), "--target", target.to_str().unwrap(), "--block", &ulid]);
+
+    let repo = open_lib(&env.repo);
+    let (_, other) = repo.resolve_snapshot(&id(1)).unwrap();
+    damage_blob(&env.repo, &repo, &other.tenants[0].list);
+    let target = env.path("restored-again");
+    let (code, _, err) = env.run(&["restore", &id(0), "--target", target.to_str().unwrap(), "--block", &ulid]);
+    assert_eq!(code, 1, "a damaged shard must not be skipped silently: {err}");
+    assert!(err.contains("block list"), "{err}");
+}

@@ -5,6 +5,7 @@
 mod common;
 mod dedup;
 mod dump_deltas;
+mod durability;
 mod failures;
 mod format_vectors;
 mod gzip;

@@ -129,16 +129,3 @@ impl Backend for CachedBackend {
         self.inner.remove_stale_temporaries(age)
     }
 }
-
-/// Wrap a remote backend in the cache, keyed by the repository id from its config. Without
-/// a repository yet (init) or a place for the cache, the backend is used as it is.
-pub fn with_cache(inner: Arc<dyn Backend>) -> Arc<dyn Backend> {
-    let cached = inner.read("config").ok().and_then(|bytes| {
-        let c = crate::repo::file::config::Config::parse(&bytes).ok()?;
-        CachedBackend::new(inner.clone(), &c.id, bytes)
-    });
-    match cached {
-        Some(c) => Arc::new(c),
-        None => inner,
-    }
-}

@@ -37,7 +37,9 @@ impl LocalBackend {
     fn write_tmp(&self, dest: &Path, data: &[u8]) -> BackendResult<PathBuf> {
         let dir = dest.parent().expect("names always have a parent");
         ensure_dir(dir)?;
-        let tmp = dir.join(format!(".tmp-{}", hex::encode(crate::repo::crypto::random::<8>())));
+        let mut r = [0u8; 8];
+        getrandom::getrandom(&mut r).map_err(|e| BackendError::Other(format!("the OS random source failed: {e}")))?;
+        let tmp = dir.join(format!(".tmp-{}", hex::encode(r)));
         let res = (|| -> std::io::Result<()> {
             let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
             f.write_all(data)?;

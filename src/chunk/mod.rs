@@ -1,6 +1,7 @@
-//! Content-defined chunking. The chunker is chosen per object kind from profiles fixed in
-//! the repository settings, so format-aware cutters (TSDB segment files, gzip streams) can
-//! be added later without touching the pipeline.
+//! Chunking. The chunker is chosen per object from profiles fixed in the repository
+//! settings: content-defined chunking (FastCDC) for any bytes, with a binary and a text
+//! profile, and record-aware cutting for TSDB chunk segment files ([`tsdb_records`]). Gzip
+//! objects are decoded first ([`crate::gzip`]) and their text cut like any text.
 
 mod fastcdc2020;
 mod profile;

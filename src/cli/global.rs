@@ -75,7 +75,7 @@ impl Global {
             Location::S3(url, cfg) => {
                 let s3: Arc<dyn Backend> = Arc::new(S3Backend::new(S3::connect(&cfg)?, url));
                 if cache && !self.no_cache {
-                    crate::backend::cache::with_cache(s3)
+                    crate::repo::with_cache(s3)
                 } else {
                     s3
                 }

@@ -12,7 +12,7 @@
 //! A snapshot is kept when any rule keeps it; the reasons are reported.
 
 use anyhow::{bail, Context};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -24,41 +24,7 @@ use crate::ops::thin::ThinReport;
 use crate::repo::file::snapshot::{logical_groups, parse_time, Snapshot};
 use crate::repo::file::FileType;
 use crate::repo::{resolve_prefix, Repository};
-
-/// A retention policy. All counts 0 / empty means "no policy" (forget refuses that).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct Policy {
-    #[serde(default)]
-    pub keep_last: u32,
-    #[serde(default)]
-    pub keep_hourly: u32,
-    #[serde(default)]
-    pub keep_daily: u32,
-    #[serde(default)]
-    pub keep_weekly: u32,
-    #[serde(default)]
-    pub keep_monthly: u32,
-    #[serde(default)]
-    pub keep_yearly: u32,
-    /// e.g. `30d`, `12h`, `1y2m`: see [`parse_duration`].
-    #[serde(default)]
-    pub keep_within: Option<String>,
-    #[serde(default)]
-    pub keep_tag: Vec<String>,
-    /// Thin snapshots older than this (`0s`: all) by replacing TSDB blocks with the
-    /// compacted blocks that hold their samples (`forget --thin-compacted`,
-    /// [`crate::ops::thin`]).
-    #[serde(default)]
-    pub thin_compacted: Option<String>,
-}
-
-impl Policy {
-    /// True when no rule keeps anything (thinning is not a keep rule).
-    pub fn is_empty(&self) -> bool {
-        Policy { thin_compacted: None, ..self.clone() } == Policy::default()
-    }
-}
+pub use crate::userconfig::Policy;
 
 /// How snapshots are grouped before the policy applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -409,6 +409,20 @@ pub fn read_config(backend: &dyn Backend) -> RepoResult<Config> {
     }
 }
 
+/// Wrap a remote backend in the verified metadata cache, keyed by the repository id from
+/// its config. Without a repository yet (init) or a place for the cache, the backend is
+/// used as it is.
+pub fn with_cache(inner: Arc<dyn Backend>) -> Arc<dyn Backend> {
+    let cached = inner.read(FileType::Config.dir()).ok().and_then(|bytes| {
+        let c = Config::parse(&bytes).ok()?;
+        crate::backend::cache::CachedBackend::new(inner.clone(), &c.id, bytes)
+    });
+    match cached {
+        Some(c) => Arc::new(c),
+        None => inner,
+    }
+}
+
 /// Find the one id that starts with `prefix`.
 pub fn resolve_prefix(ids: impl Iterator<Item = Id>, prefix: &str, what: &str) -> RepoResult<Id> {
     let p = prefix.to_ascii_lowercase();

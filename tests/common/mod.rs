@@ -213,3 +213,21 @@ impl cellar::source::SourceTree for Hooked {
         path.display().to_string()
     }
 }
+
+/// The CLI's repository opened through the library (to look inside or damage it).
+pub fn open_lib(repo: &Path) -> std::sync::Arc<cellar::repo::Repository> {
+    let backend = std::sync::Arc::new(cellar::repo::LocalBackend::new(repo));
+    let r = cellar::repo::Repository::open(backend, PASSWORD.as_bytes()).unwrap();
+    r.load_index().unwrap();
+    std::sync::Arc::new(r)
+}
+
+/// Flip one bit of blob `id` where it is stored (in its pack file): the pack stays the
+/// same length and its header intact, the blob no longer authenticates.
+pub fn damage_blob(repo_dir: &Path, repo: &cellar::repo::Repository, id: &cellar::Id) {
+    let (pack, loc) = repo.locate(id).unwrap();
+    let p = repo_dir.join(cellar::repo::file::FileType::Pack.name(&pack));
+    let mut b = fs::read(&p).unwrap();
+    b[loc.offset as usize + loc.stored_len as usize / 2] ^= 0x10;
+    fs::write(&p, b).unwrap();
+}

@@ -342,6 +342,10 @@ impl S3 {
                 Ok(_) => Ok(true),
                 // The key existed: nothing was created (the parts are discarded below).
                 Err(e) if if_none_match && e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => Ok(false),
+                // A success whose body the SDK cannot parse (moto names the XML root
+                // `…Response` instead of `…Result`): believe it only if the object is there
+                // with the right size. (A 200 carrying an `<Error>` body is a failure.)
+                Err(e) if unparsed_success(&e) && self.has_size(bucket, key, size) => Ok(true),
                 Err(e) => Err(self.explain(e, &what)),
             }
         })();
@@ -352,6 +356,21 @@ impl S3 {
         }
         result
     }
+}
+
+impl S3 {
+    /// True when `bucket/key` exists and is `size` bytes long.
+    fn has_size(&self, bucket: &str, key: &str, size: u64) -> bool {
+        self.block_on(self.client.head_object().bucket(bucket).key(key).send())
+            .is_ok_and(|h| h.content_length() == i64::try_from(size).ok())
+    }
+}
+
+/// An HTTP 200 answer the SDK could not decode, and that is not an S3 `<Error>` document.
+fn unparsed_success<E>(e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> bool {
+    e.raw_response().is_some_and(|r| {
+        r.status().as_u16() == 200 && !r.body().bytes().is_some_and(|b| b.windows(7).any(|w| w == b"<Error>"))
+    })
 }
 
 /// One listed object.

@@ -134,64 +134,13 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
     let (job_tx, job_rx) = bounded::<FileJob>(JOB_QUEUE);
     let remote = sources.iter().any(|s| matches!(&s.input, Input::Tree { tree, .. } if tree.is_remote()));
     let readers = opts.readers.unwrap_or(if remote { 8 } else { rayon::current_num_threads() }).max(1);
-    let workers: Vec<_> = (0..readers)
-        .map(|i| {
-            let (ctx, rx) = (ctx.clone(), job_rx.clone());
-            std::thread::Builder::new()
-                .name(format!("cellar-read-{i}"))
-                .spawn(move || {
-                    // One window buffer per reader, reused for every file.
-                    let mut window = Vec::new();
-                    for job in rx {
-                        file_saver::run_job(&ctx, job, &mut window);
-                    }
-                })
-                .expect("spawn reader")
-        })
-        .collect();
+    let workers = spawn_readers(&ctx, &job_rx, readers);
     drop(job_rx);
-
     let (root_tx, root_rx) = bounded(1);
     let root = DirState::new(Node::root_dir(None), sources.len(), Up::Root(root_tx), None);
     for (i, src) in sources.into_iter().enumerate() {
         let prev = parent_root.as_ref().and_then(|t| t.find(&src.name)).cloned();
-        match src.input {
-            Input::Reader(reader) => {
-                ctx.count.files_new.fetch_add(1, Relaxed);
-                ctx.count.files.fetch_add(1, Relaxed);
-                let node = Node {
-                    name: src.name,
-                    kind: NodeKind::File,
-                    size: 0,
-                    mtime_ns: now_ns(),
-                    mode: 0o644,
-                    ..Node::root_dir(None)
-                };
-                let job = FileJob { source: JobSource::Reader(reader), node, dir: root.clone(), slot: i };
-                walker::send_job(&ctx, &job_tx, job);
-            }
-            Input::Tree { tree, path } => {
-                let layout = match opts.layout {
-                    _ if !tree.is_dir(&path) => Layout::Files,
-                    Some(Layout::Mimir | Layout::Prometheus) => {
-                        crate::layout::detect::refine_tsdb(tree.as_ref(), &path)
-                    }
-                    Some(l) => l,
-                    None => crate::layout::detect(tree.as_ref(), &path),
-                };
-                let snap = String::from_utf8_lossy(&src.name).into_owned();
-                let at = walker::At {
-                    src: tree,
-                    path,
-                    name: src.name,
-                    snap,
-                    prev,
-                    role: Role::for_layout(layout),
-                    block: None,
-                };
-                walker::walk(&ctx, at, &root, i, &job_tx);
-            }
-        }
+        feed(&ctx, src, prev, opts.layout, &root, i, &job_tx);
     }
     tree_saver::release(&ctx, &root);
     drop(job_tx);
@@ -223,8 +172,43 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
         repo.save_sketches(new_sketches)?;
     }
 
-    let warnings = warnings.into_inner();
-    let mut excluded = excluded.into_inner();
+    let done = Finished {
+        root: root_id,
+        tenants,
+        warnings: warnings.into_inner(),
+        notices: notices.into_inner(),
+        excluded: excluded.into_inner(),
+        blocks: blocks.into_inner().len() as u64,
+        count,
+        bytes_read: progress.counters.bytes.load(Relaxed),
+        bytes_added: packed.bytes_written + index_bytes,
+    };
+    write_snapshot(&repo, &opts, host, labels, parent.map(|(id, _)| id), done)
+}
+
+/// What the pipeline produced, for the snapshot and the report.
+struct Finished {
+    root: crate::id::Id,
+    tenants: Vec<crate::repo::file::snapshot::TenantBlocks>,
+    warnings: Vec<String>,
+    notices: Vec<String>,
+    excluded: Vec<crate::repo::file::snapshot::Excluded>,
+    blocks: u64,
+    count: ctx::Counters,
+    bytes_read: u64,
+    bytes_added: u64,
+}
+
+/// Write the snapshot (last: everything it references is stored and indexed) and report.
+fn write_snapshot(
+    repo: &Repository,
+    opts: &BackupOptions,
+    host: String,
+    labels: Vec<String>,
+    parent: Option<crate::id::Id>,
+    done: Finished,
+) -> anyhow::Result<BackupReport> {
+    let Finished { root, tenants, warnings, notices, mut excluded, blocks, count, bytes_read, bytes_added } = done;
     excluded.sort_by(|a, b| a.path.cmp(&b.path));
     let summary = Summary {
         files: count.files.into_inner(),
@@ -233,8 +217,8 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
         files_new: count.files_new.into_inner(),
         files_changed: count.files_changed.into_inner(),
         files_unmodified: count.files_unmodified.into_inner(),
-        bytes_read: progress.counters.bytes.load(Relaxed),
-        bytes_added: packed.bytes_written + index_bytes,
+        bytes_read,
+        bytes_added,
         blobs_new: count.blobs_new.into_inner(),
         errors: warnings.len() as u64,
     };
@@ -245,8 +229,8 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
         user: std::env::var("USER").unwrap_or_default(),
         tags: opts.tags.clone(),
         sources: labels,
-        tree: root_id,
-        parent: parent.as_ref().map(|(id, _)| *id),
+        tree: root,
+        parent,
         summary: summary.clone(),
         program: format!("cellar {}", env!("CARGO_PKG_VERSION")),
         tenants,
@@ -258,7 +242,7 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
     let by_reason = |r: Reason| excluded.iter().filter(|e| e.reason == r).count() as u64;
     Ok(BackupReport {
         snapshot_id: snap_id.to_hex(),
-        parent: parent.map(|(id, _)| id.to_hex()),
+        parent: parent.map(|id| id.to_hex()),
         files_new: summary.files_new,
         files_changed: summary.files_changed,
         files_unmodified: summary.files_unmodified,
@@ -269,7 +253,7 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
         deltas_new: count.deltas_new.into_inner(),
         total_files: summary.files,
         total_bytes: summary.bytes,
-        blocks: blocks.into_inner().len() as u64,
+        blocks,
         excluded_partial: by_reason(Reason::Partial),
         excluded_corrupted: by_reason(Reason::Corrupted),
         excluded_deletion_marked: by_reason(Reason::DeletionMarked),
@@ -280,8 +264,64 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
             .map(|e| format!("{}: {}", e.path, e.detail))
             .collect(),
         errors: warnings,
-        notices: notices.into_inner(),
+        notices,
     })
+}
+
+/// Reader threads, each with one window buffer reused for every file.
+fn spawn_readers(
+    ctx: &Arc<Ctx>,
+    rx: &crossbeam_channel::Receiver<FileJob>,
+    n: usize,
+) -> Vec<std::thread::JoinHandle<()>> {
+    (0..n)
+        .map(|i| {
+            let (ctx, rx) = (ctx.clone(), rx.clone());
+            std::thread::Builder::new()
+                .name(format!("cellar-read-{i}"))
+                .spawn(move || {
+                    let mut window = Vec::new();
+                    for job in rx {
+                        file_saver::run_job(&ctx, job, &mut window);
+                    }
+                })
+                .expect("spawn reader")
+        })
+        .collect()
+}
+
+/// Hand one source to the pipeline as `root[slot]`: a stream becomes one file job, a tree
+/// is walked in the layout it has (or is told to have).
+fn feed(
+    ctx: &Ctx,
+    src: Source,
+    prev: Option<Node>,
+    layout: Option<Layout>,
+    root: &Arc<DirState>,
+    slot: usize,
+    jobs: &crossbeam_channel::Sender<FileJob>,
+) {
+    match src.input {
+        Input::Reader(reader) => {
+            ctx.count.files_new.fetch_add(1, Relaxed);
+            ctx.count.files.fetch_add(1, Relaxed);
+            let node =
+                Node { name: src.name, kind: NodeKind::File, size: 0, mtime_ns: now_ns(), mode: 0o644, ..Node::root_dir(None) };
+            walker::send_job(ctx, jobs, FileJob { source: JobSource::Reader(reader), node, dir: root.clone(), slot });
+        }
+        Input::Tree { tree, path } => {
+            let layout = match layout {
+                _ if !tree.is_dir(&path) => Layout::Files,
+                Some(Layout::Mimir | Layout::Prometheus) => crate::layout::detect::refine_tsdb(tree.as_ref(), &path),
+                Some(l) => l,
+                None => crate::layout::detect(tree.as_ref(), &path),
+            };
+            let snap = String::from_utf8_lossy(&src.name).into_owned();
+            let role = Role::for_layout(layout);
+            let at = walker::At { src: tree, path, name: src.name, snap, prev, role, block: None };
+            walker::walk(ctx, at, root, slot, jobs);
+        }
+    }
 }
 
 fn now_ns() -> i64 {
