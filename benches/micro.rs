@@ -22,7 +22,7 @@ fn sql(len: usize) -> Vec<u8> {
     let mut i = 0u64;
     while v.len() < len {
         v.extend_from_slice(
-            format!("INSERT INTO alert_history VALUES ({i}, 'fp{:x}', 'firing', now());\n", i * 2654435761 % 9973)
+            format!("INSERT INTO alert_history VALUES ({i}, 'fp{:x}', 'firing', now());\n", i * 2_654_435_761 % 9973)
                 .as_bytes(),
         );
         i += 1;
@@ -44,7 +44,7 @@ fn chunking(c: &mut Criterion) {
             b.iter(|| {
                 out.clear();
                 cutter.cut(black_box(&data), true, &mut out)
-            })
+            });
         });
     }
     g.finish();
@@ -57,7 +57,7 @@ fn hashing(c: &mut Criterion) {
         let data = random(size);
         g.throughput(Throughput::Bytes(size as u64));
         g.bench_with_input(BenchmarkId::from_parameter(size), &data, |b, d| {
-            b.iter(|| blob::blob_id(&key, black_box(d)))
+            b.iter(|| blob::blob_id(&key, black_box(d)));
         });
     }
     g.finish();
@@ -93,7 +93,7 @@ fn deltas(c: &mut Criterion) {
                 black_box(&changed),
                 &blob::DeltaBase { id: Id([1; 32]), plain: &base, previous: None },
             )
-        })
+        });
     });
     g.finish();
 }
@@ -123,7 +123,7 @@ fn packing_and_index(c: &mut Criterion) {
                 pb.add(bl);
             }
             pb.finish(&key)
-        })
+        });
     });
 
     let mut idx = Index::default();

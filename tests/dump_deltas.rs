@@ -98,7 +98,7 @@ fn daily_dumps_are_stored_as_deltas_and_restore_exactly() {
     assert_eq!(code, 0, "{out}{err}");
 
     // The first snapshot introduced the bases; forget it and prune right away.
-    let sketch_files = || fs::read_dir(delta.repo.join("sketches")).map(|d| d.count()).unwrap_or(0);
+    let sketch_files = || fs::read_dir(delta.repo.join("sketches")).map_or(0, std::iter::Iterator::count);
     assert_eq!(sketch_files(), DAYS, "one sketch file per backup");
     delta.ok(&["forget", &ids[0]]);
     let pruned: serde_json::Value = serde_json::from_str(&delta.ok(&["prune", "--grace", "0s", "--json"])).unwrap();

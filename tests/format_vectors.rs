@@ -170,10 +170,10 @@ fn checked_in_v1_repository_restores_exactly() {
     assert!(parse_pack(repo.key(), "pack", &pack).unwrap().iter().any(|e| e.id == zeros.content[0]));
 }
 
-/// Regenerates the checked-in repository: `cargo test --test format_vectors -- --ignored`.
+/// Regenerates the checked-in repository: `cargo test --test tests format_vectors -- --ignored`.
 /// Only for a new format version; v1's repository must never change.
 #[test]
-#[ignore]
+#[ignore = "regenerates the checked-in v1 vector repository"]
 fn make_vector_repository() {
     let src = tempfile::tempdir().unwrap();
     for (path, bytes) in vector_files() {
@@ -208,7 +208,7 @@ fn make_vector_repository() {
 
 /// Prints the primitive vectors (to fill in the constants for a new format version).
 #[test]
-#[ignore]
+#[ignore = "prints vectors for a new format version"]
 fn print_vectors() {
     use chacha20poly1305::aead::{Aead, KeyInit};
     println!("BLOB_ID {}", blob_id(&key_0_to_31(), b"cellar format v1").to_hex());
@@ -285,10 +285,10 @@ fn checked_in_v2_repository_restores_exactly() {
     assert!(magics.contains(&b"CIX2".to_vec()), "{magics:?}");
 }
 
-/// Regenerates the v2 vector repository: `cargo test --test format_vectors -- --ignored`
+/// Regenerates the v2 vector repository: `cargo test --test tests format_vectors -- --ignored`
 /// (needs `gzip`). Only for a new format version; v2's repository must never change.
 #[test]
-#[ignore]
+#[ignore = "regenerates the checked-in v2 vector repository"]
 fn make_vector_repository_v2() {
     let src = Path::new(VECTOR_SRC_V2);
     let _ = std::fs::remove_dir_all(src);

@@ -18,7 +18,7 @@ fn sql_text(rows: usize, seed: u64) -> Vec<u8> {
         out.extend_from_slice(
             format!(
                 "{i}\t{:016x}\t{}\t2025-04-{:02} {:02}:{:02}:00+00\t{{\"alertname\": \"HighLatency{}\", \"cluster\": \"eu-{}\"}}\n",
-                (n as u64) * 2_654_435_761,
+                u64::from(n) * 2_654_435_761,
                 ["firing", "resolved", "pending"][n as usize % 3],
                 n % 28 + 1,
                 n % 24,
@@ -51,7 +51,7 @@ fn python(script: &str, input: &Path) -> Vec<u8> {
 
 const PY_ZLIB: &str =
     "import gzip,sys; sys.stdout.buffer.write(gzip.compress(open(sys.argv[1],'rb').read(), 6, mtime=0))";
-const PY_ALL_FIELDS: &str = r#"
+const PY_ALL_FIELDS: &str = r"
 import struct, sys, zlib
 data = open(sys.argv[1], 'rb').read()
 c = zlib.compressobj(9, zlib.DEFLATED, -15, 9)
@@ -61,7 +61,7 @@ extra = b'AP' + struct.pack('<H', 4) + b'\x01\x02\x03\x04'
 head += struct.pack('<H', len(extra)) + extra + b'dop-202504211200.dump\0' + b'nightly dump\0'
 head += struct.pack('<H', zlib.crc32(head) & 0xffff)
 sys.stdout.buffer.write(head + body + struct.pack('<II', zlib.crc32(data), len(data) & 0xffffffff))
-"#;
+";
 
 #[test]
 fn gzip_files_from_every_writer_restore_bit_exactly() {

@@ -37,7 +37,7 @@ fn shards_split_blocks_whole_and_restore_as_one_snapshot() {
     let env = Env::new();
     let reports = shard_backups(&env, "day1", &[0, 1, 2]);
     let expected = complete_blocks(bucket());
-    let total: usize = expected.values().map(|s| s.len()).sum();
+    let total: usize = expected.values().map(std::collections::BTreeSet::len).sum();
     // Every complete block is in exactly one shard.
     let per_shard: Vec<u64> = reports.iter().map(|r| r["blocks"].as_u64().unwrap()).collect();
     assert_eq!(per_shard.iter().sum::<u64>() as usize, total, "{per_shard:?}");

@@ -169,7 +169,7 @@ fn meta_json_appears_after_every_other_file_of_its_block() {
         !events.iter().any(|e| e.starts_with("CLOSE_WRITE") && e.ends_with("/meta.json")),
         "meta.json written in place"
     );
-    assert_eq!(checked, complete_blocks(b).values().map(|s| s.len()).sum::<usize>());
+    assert_eq!(checked, complete_blocks(b).values().map(std::collections::BTreeSet::len).sum::<usize>());
 }
 
 static VICTIM: OnceLock<PathBuf> = OnceLock::new();
@@ -202,7 +202,7 @@ fn a_block_deleted_while_being_read_is_left_out_whole() {
     let (_, snap) = repo.resolve_snapshot("latest").unwrap();
     let blocks = cellar::vfs::blocks(&repo, &snap).unwrap();
     assert!(!blocks.iter().any(|b| b.ulid == victim));
-    assert_eq!(blocks.len(), complete_blocks(&copy).values().map(|s| s.len()).sum::<usize>());
+    assert_eq!(blocks.len(), complete_blocks(&copy).values().map(std::collections::BTreeSet::len).sum::<usize>());
     // Nothing of the block is in the snapshot, not even the files read before deletion.
     assert!(cellar::vfs::lookup(&repo, &snap, &format!("mimir/anonymous/{victim}")).is_err());
     let out = tempfile::tempdir().unwrap();

@@ -41,8 +41,8 @@ impl CachedBackend {
         let tmp = p.with_extension("tmp");
         // A cache that cannot be written is only slower; never an error.
         let _ = fs::create_dir_all(p.parent().expect("has parent"))
-            .and_then(|_| fs::write(&tmp, data))
-            .and_then(|_| fs::rename(&tmp, &p));
+            .and_then(|()| fs::write(&tmp, data))
+            .and_then(|()| fs::rename(&tmp, &p));
     }
 
     fn cached(&self, name: &str) -> Option<Vec<u8>> {

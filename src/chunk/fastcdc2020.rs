@@ -76,7 +76,7 @@ mod tests {
     fn windowed_cuts_equal_whole_cuts() {
         let mut data = vec![0u8; 3 << 20];
         let mut x = 0x1234_5678_9abc_def0u64;
-        for b in data.iter_mut() {
+        for b in &mut data {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;

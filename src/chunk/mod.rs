@@ -82,7 +82,7 @@ impl ChunkerParams {
         if self.algorithm != ALGO_FASTCDC {
             bail!("unknown chunker algorithm {:?} (made by a newer cellar?)", self.algorithm);
         }
-        use fastcdc::v2020::*;
+        use fastcdc::v2020::{AVERAGE_MAX, AVERAGE_MIN, MAXIMUM_MAX, MAXIMUM_MIN, MINIMUM_MAX, MINIMUM_MIN};
         ensure!(
             (MINIMUM_MIN..=MINIMUM_MAX).contains(&self.min),
             "min chunk size {} out of range {MINIMUM_MIN}..={MINIMUM_MAX}",

@@ -204,7 +204,7 @@ mod tests {
         let b: Vec<_> = [5, 65].iter().map(|m| record(m * 60_000, 70, 2)).collect();
         let recs: Vec<_> = a.iter().chain(&b).cloned().collect();
         let (lens, r) = cut_all(&RecordCutter::new(1 << 16), &segment(&recs));
-        let size = |rs: &[Vec<u8>]| rs.iter().map(|r| r.len()).sum::<usize>();
+        let size = |rs: &[Vec<u8>]| rs.iter().map(std::vec::Vec::len).sum::<usize>();
         assert_eq!(lens, vec![8, size(&a[..4]), size(&a[4..]), size(&b)]);
         assert!(!r.invalid);
         assert_eq!(r.used, segment(&recs).len());

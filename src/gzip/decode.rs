@@ -182,7 +182,7 @@ impl<R: Read> Decoder<R> {
                         match res {
                             Ok(r) => break r,
                             Err(e) if e.exit_code() == ExitCode::ShortRead && !(self.eof && end == self.buf.len()) => {
-                                window *= 2
+                                window *= 2;
                             }
                             Err(e) => {
                                 let first = e.message().lines().next().unwrap_or("").to_string();

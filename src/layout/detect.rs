@@ -30,7 +30,7 @@ impl Layout {
 }
 
 fn has_ulid_dir(src: &dyn SourceTree, dir: &Path) -> bool {
-    src.read_dir(dir).map(|v| v.iter().any(|(n, p)| is_ulid(n) && src.is_dir(p))).unwrap_or(false)
+    src.read_dir(dir).is_ok_and(|v| v.iter().any(|(n, p)| is_ulid(n) && src.is_dir(p)))
 }
 
 /// Guess the layout of a directory from its first two levels. Blocks at the top mean a
@@ -40,7 +40,7 @@ pub fn detect(src: &dyn SourceTree, dir: &Path) -> Layout {
     let Ok(entries) = src.read_dir(dir) else { return Layout::Files };
     if entries.iter().any(|(n, _)| n == b"loki_cluster_seed.json")
         || entries.iter().any(|(n, p)| {
-            n == b"index" && src.read_dir(p).map(|v| v.iter().any(|(t, _)| t.starts_with(b"index_"))).unwrap_or(false)
+            n == b"index" && src.read_dir(p).is_ok_and(|v| v.iter().any(|(t, _)| t.starts_with(b"index_")))
         })
     {
         return Layout::Loki;

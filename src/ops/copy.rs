@@ -41,7 +41,7 @@ impl Mapper<'_> {
     /// Store plaintext in the destination unless it has it; returns its destination id.
     fn put(&mut self, kind: BlobKind, plain: &[u8]) -> anyhow::Result<Id> {
         let (id, stored) = self.writer.put(kind, plain)?;
-        self.report.blobs_stored += stored as u64;
+        self.report.blobs_stored += u64::from(stored);
         Ok(id)
     }
 

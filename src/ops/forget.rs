@@ -136,13 +136,13 @@ fn day(t: OffsetDateTime) -> i64 {
 }
 fn week(t: OffsetDateTime) -> i64 {
     let (y, w, _) = t.to_iso_week_date();
-    y as i64 * 100 + w as i64
+    i64::from(y) * 100 + i64::from(w)
 }
 fn month(t: OffsetDateTime) -> i64 {
-    t.year() as i64 * 100 + t.month() as i64
+    i64::from(t.year()) * 100 + t.month() as i64
 }
 fn year(t: OffsetDateTime) -> i64 {
-    t.year() as i64
+    i64::from(t.year())
 }
 
 /// Apply `policy` to snapshots (any order); returns decisions newest first per group.
@@ -173,7 +173,7 @@ pub fn apply(policy: &Policy, group_by: GroupBy, snaps: &[(Id, Snapshot)]) -> an
                 last -= 1;
                 reasons.push("last".to_string());
             }
-            for (name, left, bucket, prev) in rules.iter_mut() {
+            for (name, left, bucket, prev) in &mut rules {
                 let b = bucket(t);
                 if *left > 0 && *prev != Some(b) {
                     *left -= 1;
@@ -370,7 +370,7 @@ fn decide(
         let covered = s.sources.iter().map(|src| source_name(src)).find(|n| cfg.get(*n).is_some_and(|p| !p.is_empty()));
         match covered {
             Some(name) => {
-                by_policy.entry(cfg.get_key_value(name).expect("found").0).or_default().push((*id, s.clone()))
+                by_policy.entry(cfg.get_key_value(name).expect("found").0).or_default().push((*id, s.clone()));
             }
             None => uncovered.push((*id, s)),
         }
@@ -394,24 +394,11 @@ fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::repo::file::snapshot::Summary;
 
     fn snap(t: &str, sources: &str, tags: &[&str]) -> (Id, Snapshot) {
         let s = Snapshot {
-            version: 1,
-            time: t.to_string(),
-            host: "h".into(),
-            user: String::new(),
-            tags: tags.iter().map(|s| s.to_string()).collect(),
-            sources: vec![sources.to_string()],
-            tree: Id::default(),
-            parent: None,
-            summary: Summary::default(),
-            program: String::new(),
-            tenants: vec![],
-            excluded: vec![],
-            shard: None,
-            thinned: None,
+            tags: tags.iter().map(std::string::ToString::to_string).collect(),
+            ..Snapshot::sample(t, sources)
         };
         (Id(*blake3::hash(format!("{t}{sources}").as_bytes()).as_bytes()), s)
     }

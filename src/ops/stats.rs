@@ -51,8 +51,8 @@ pub fn stats(repo: &Repository) -> anyhow::Result<Stats> {
     let idx = repo.index();
     s.unique_blobs = idx.blob_count();
     for (_, l) in idx.blobs() {
-        s.unique_bytes += l.raw_len as u64;
-        let stored = l.stored_len as u64;
+        s.unique_bytes += u64::from(l.raw_len);
+        let stored = u64::from(l.stored_len);
         match (l.kind, l.compression) {
             (BlobKind::Tree, _) => s.tree_blob_bytes += stored,
             (_, Compression::Delta) => {

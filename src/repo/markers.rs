@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::file::deletion::DeletionRecord;
 use super::file::snapshot::{hostname, now_rfc3339};
 use super::file::writer::WriterRecord;
-use super::file::FileType;
+use super::file::{FileType, RepoFile};
 use super::{Id, RepoResult, Repository};
 
 /// Removes the writer marker when the backup ends, however it ends.
@@ -36,10 +36,15 @@ impl Repository {
     /// Every deletion record; one that vanished meanwhile (another prune finished it) is
     /// skipped.
     pub fn list_deletions(&self) -> RepoResult<Vec<(Id, DeletionRecord)>> {
+        self.load_present()
+    }
+
+    /// Every file of a short-lived kind (records, markers) still there when read.
+    fn load_present<F: RepoFile>(&self) -> RepoResult<Vec<(Id, F)>> {
         let mut out = vec![];
-        for id in self.list_ids(FileType::Deletion)? {
+        for id in self.list_ids(F::TYPE)? {
             match self.load_file(&id) {
-                Ok(r) => out.push((id, r)),
+                Ok(f) => out.push((id, f)),
                 Err(e) if e.is_missing_file() => {}
                 Err(e) => return Err(e),
             }
@@ -79,14 +84,6 @@ impl Repository {
     /// Writers that announced themselves; markers removed meanwhile (the writer finished)
     /// are skipped.
     pub fn list_writers(&self) -> RepoResult<Vec<(Id, WriterRecord)>> {
-        let mut out = vec![];
-        for id in self.list_ids(FileType::Writer)? {
-            match self.load_file(&id) {
-                Ok(w) => out.push((id, w)),
-                Err(e) if e.is_missing_file() => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(out)
+        self.load_present()
     }
 }

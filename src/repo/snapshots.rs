@@ -49,25 +49,9 @@ pub fn sort_snapshots(snaps: &mut [(Id, Snapshot)]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::repo::file::snapshot::Summary;
 
     fn snap(time: &str) -> Snapshot {
-        Snapshot {
-            version: 1,
-            time: time.into(),
-            host: "h".into(),
-            user: String::new(),
-            tags: vec![],
-            sources: vec!["/s".into()],
-            tree: Id::default(),
-            parent: None,
-            summary: Summary::default(),
-            program: String::new(),
-            tenants: vec![],
-            excluded: vec![],
-            shard: None,
-            thinned: None,
-        }
+        Snapshot::sample(time, "/s")
     }
 
     /// The formatter drops a zero fraction: as strings, `…:00Z` sorts after `…:00.5Z`

@@ -129,7 +129,7 @@ impl S3 {
                 .timeout_config(
                     aws_config::timeout::TimeoutConfig::builder()
                         .connect_timeout(Duration::from_secs(10))
-                        .operation_attempt_timeout(Duration::from_secs(300))
+                        .operation_attempt_timeout(Duration::from_mins(5))
                         .build(),
                 )
                 .load(),
@@ -233,8 +233,7 @@ impl S3 {
                         etag: o.e_tag().unwrap_or_default().trim_matches('"').to_string(),
                         mtime_ns: o
                             .last_modified()
-                            .map(|t| t.secs() * 1_000_000_000 + t.subsec_nanos() as i64)
-                            .unwrap_or(0),
+                            .map_or(0, |t| t.secs() * 1_000_000_000 + i64::from(t.subsec_nanos())),
                     });
                 }
             }

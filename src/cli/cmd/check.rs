@@ -31,5 +31,5 @@ pub fn run(g: &Global, a: CheckArgs) -> anyhow::Result<u8> {
             if r.ok() { "no errors" } else { "ERRORS FOUND" }
         );
     }
-    Ok(if r.ok() { 0 } else { 1 })
+    Ok(u8::from(!r.ok()))
 }

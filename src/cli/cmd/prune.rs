@@ -63,6 +63,22 @@ pub fn print(g: &Global, r: &PruneReport, dry_run: bool) -> anyhow::Result<()> {
     if g.json {
         return print_json(r);
     }
+    if let Some(plan) = &r.plan {
+        for p in &plan.mark {
+            println!(
+                "would mark   {} {:>10}  {}",
+                p.pack.short(),
+                HumanBytes(p.bytes).to_string(),
+                p.why.unwrap_or("")
+            );
+        }
+        for p in &plan.delete {
+            println!("would delete {} {:>10}", p.pack.short(), HumanBytes(p.bytes).to_string());
+        }
+        for p in &plan.revive {
+            println!("would revive {}", p.short());
+        }
+    }
     let would = if dry_run { "would be " } else { "" };
     println!(
         "{} snapshots use {} blobs; {} packs: {} {would}marked unused ({}), {} {would}repacked ({}), {} {would}deleted ({} freed), {} revived, {} waiting for their grace period, {} for running backups",

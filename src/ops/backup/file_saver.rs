@@ -92,17 +92,17 @@ pub(super) fn run_job(ctx: &Ctx, job: FileJob, window: &mut Vec<u8>) {
             }
             node.size = size;
             node.content = content;
-            fill(ctx, &dir, slot, Some(node))
+            fill(ctx, &dir, slot, Some(node));
         }
         Err(ChunkError::Read(e)) => {
             dir.fail_block();
             let what = path.unwrap_or(label);
             ctx.warn(format!("{what}: {e}"));
-            fill(ctx, &dir, slot, None)
+            fill(ctx, &dir, slot, None);
         }
         Err(ChunkError::Store(e)) => {
             ctx.fail(e);
-            fill(ctx, &dir, slot, None)
+            fill(ctx, &dir, slot, None);
         }
     }
 }
@@ -206,7 +206,13 @@ fn chunk_gzip(
             node.gzip = Some(recipe);
             Ok((content, size, text))
         }
-        Err(ChunkError::Read(e)) if e.get_ref().is_some_and(|i| i.is::<crate::gzip::NotReproducible>()) => {
+        Err(ChunkError::Read(e))
+            if e.get_ref().is_some_and(
+                <dyn std::error::Error + std::marker::Send + std::marker::Sync + 'static>::is::<
+                    crate::gzip::NotReproducible,
+                >,
+            ) =>
+        {
             ctx.notice(format!("{}: {e}; stored as raw bytes", src.display(&p)));
             let mut again = src.open(&p).map_err(ChunkError::Read)?;
             chunk_stream(ctx, &mut again, window)

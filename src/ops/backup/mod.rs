@@ -305,8 +305,14 @@ fn feed(
         Input::Reader(reader) => {
             ctx.count.files_new.fetch_add(1, Relaxed);
             ctx.count.files.fetch_add(1, Relaxed);
-            let node =
-                Node { name: src.name, kind: NodeKind::File, size: 0, mtime_ns: now_ns(), mode: 0o644, ..Node::root_dir(None) };
+            let node = Node {
+                name: src.name,
+                kind: NodeKind::File,
+                size: 0,
+                mtime_ns: now_ns(),
+                mode: 0o644,
+                ..Node::root_dir(None)
+            };
             walker::send_job(ctx, jobs, FileJob { source: JobSource::Reader(reader), node, dir: root.clone(), slot });
         }
         Input::Tree { tree, path } => {

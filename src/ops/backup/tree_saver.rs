@@ -126,7 +126,7 @@ fn seal(ctx: &Ctx, dir: &DirState) -> Option<(Arc<DirState>, usize, Option<Node>
 pub(super) fn block_lists(ctx: &Ctx) -> anyhow::Result<Vec<TenantBlocks>> {
     let mut by_tenant: std::collections::BTreeMap<String, Vec<BlockInfo>> = Default::default();
     for b in ctx.blocks.lock().iter() {
-        let dir = b.path.rsplit_once('/').map(|(d, _)| d).unwrap_or("").to_string();
+        let dir = b.path.rsplit_once('/').map_or("", |(d, _)| d).to_string();
         by_tenant.entry(dir).or_default().push(b.clone());
     }
     let mut out = vec![];

@@ -69,13 +69,14 @@ pub(super) fn walk(ctx: &Ctx, top: At, dir: &Arc<DirState>, slot: usize, jobs: &
                 fill(ctx, &f.me, i, None);
                 continue;
             }
-            Child::Block { tenant, ulid } => match judge(ctx, f, &at, tenant, ulid) {
-                Some(info) => at.block = Some(info),
-                None => {
+            Child::Block { tenant, ulid } => {
+                if let Some(info) = judge(ctx, f, &at, tenant, ulid) {
+                    at.block = Some(info);
+                } else {
                     fill(ctx, &f.me, i, None);
                     continue;
                 }
-            },
+            }
         }
         let me = f.me.clone();
         if let Some(child) = entry(ctx, at, &me, i, jobs) {

@@ -23,7 +23,7 @@ use serde::Serialize;
 use crate::repo::Repository;
 
 /// A temporary file older than this is taken to be left by a crashed writer.
-pub const STALE_TEMPORARY: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
+pub const STALE_TEMPORARY: std::time::Duration = std::time::Duration::from_hours(6);
 /// A writer marker older than this is taken to be left by a crashed backup.
 pub const STALE_WRITER: time::Duration = time::Duration::hours(48);
 
@@ -78,19 +78,44 @@ pub struct PruneReport {
     pub temporaries_removed: usize,
     /// Sketch files (delta-base hints) merged into one without the entries of deleted blobs.
     pub sketch_files_compacted: usize,
+    /// On a dry run: the plan itself, pack by pack.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<PlanView>,
+}
+
+/// A dry run's plan: what would become a candidate (and why), what would be deleted, what
+/// would be revived.
+#[derive(Serialize, Debug, Default)]
+pub struct PlanView {
+    pub mark: Vec<PlannedPack>,
+    pub delete: Vec<PlannedPack>,
+    pub revive: Vec<crate::id::Id>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct PlannedPack {
+    pub pack: crate::id::Id,
+    pub bytes: u64,
+    /// For `mark`: `unused` (nothing referenced), `unindexed` (in no index: left by an
+    /// interrupted backup) or `repack` (mostly unused: live blobs copied first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<&'static str>,
 }
 
 pub fn prune(repo: &Repository, opts: &PruneOptions) -> anyhow::Result<PruneReport> {
     let mut report = PruneReport::default();
     let mark = plan::plan_mark(repo, opts)?;
     mark.report(&mut report);
+    let mark_view = if opts.dry_run { mark.view() } else { vec![] };
     if !opts.dry_run {
         execute::mark(repo, &mark, &mut report)?;
     }
     drop(mark);
     let sweep = plan::plan_sweep(repo, opts)?;
     sweep.report(&mut report);
-    if !opts.dry_run {
+    if opts.dry_run {
+        report.plan = Some(PlanView { mark: mark_view, ..sweep.view() });
+    } else {
         execute::sweep(repo, sweep, &mut report)?;
     }
     Ok(report)

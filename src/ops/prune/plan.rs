@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::{PruneOptions, PruneReport, STALE_WRITER};
+use super::{PlanView, PlannedPack, PruneOptions, PruneReport, STALE_WRITER};
 use crate::id::Id;
 use crate::repo::blob::BlobKind;
 use crate::repo::file::deletion::DeletionRecord;
@@ -117,6 +117,23 @@ impl MarkPlan {
         c
     }
 
+    /// Every candidate with its size and why.
+    pub fn view(&self) -> Vec<PlannedPack> {
+        let why = |p: &Id| {
+            if self.repack.contains(p) {
+                "repack"
+            } else if self.state.packs.contains_key(p) {
+                "unused"
+            } else {
+                "unindexed"
+            }
+        };
+        self.candidates()
+            .into_iter()
+            .map(|p| PlannedPack { pack: p, bytes: self.state.stored[&p], why: Some(why(&p)) })
+            .collect()
+    }
+
     pub fn report(&self, r: &mut PruneReport) {
         r.snapshots = self.snapshots;
         r.blobs_used = self.used.len();
@@ -210,6 +227,18 @@ pub fn plan_sweep(repo: &Repository, opts: &PruneOptions) -> anyhow::Result<Swee
 }
 
 impl SweepPlan {
+    pub fn view(&self) -> PlanView {
+        let mut delete: Vec<PlannedPack> = self
+            .delete
+            .iter()
+            .filter_map(|p| Some(PlannedPack { pack: *p, bytes: *self.state.stored.get(p)?, why: None }))
+            .collect();
+        delete.sort_by_key(|p| p.pack);
+        let mut revive: Vec<Id> = self.revived.iter().copied().collect();
+        revive.sort();
+        PlanView { mark: vec![], delete, revive }
+    }
+
     pub fn report(&self, r: &mut PruneReport) {
         r.packs_waiting = self.waiting;
         r.packs_waiting_for_backups = self.waiting_for_backups;

@@ -165,7 +165,7 @@ fn restore_files(repo: &Repository, files: &[Writing], progress: &Progress) -> a
         let mut out = std::io::BufWriter::with_capacity(1 << 20, open_nofollow(&f.write_to, true)?);
         let n = std::io::copy(&mut crate::vfs::file_reader(repo, &f.node), &mut out)
             .with_context(|| format!("restoring {}", f.path))?;
-        out.into_inner().map_err(|e| e.into_error())?;
+        out.into_inner().map_err(std::io::IntoInnerError::into_error)?;
         f.written.store(n, Relaxed);
         progress.counters.bytes.fetch_add(n, Relaxed);
         Ok(())
@@ -227,19 +227,18 @@ fn restore_pack(
             let data = repo.decode_blob(&u.id, &u.loc, &bytes[o..o + u.loc.stored_len as usize])?;
             for &(fi, off) in &u.dests {
                 let f = &files[fi];
-                let slot = match open.iter().position(|(i, _)| *i == fi) {
-                    Some(p) => p,
-                    None => {
-                        if open.len() == OPEN_FILES {
-                            open.remove(0);
-                        }
-                        // Created without truncating (other workers may have written
-                        // parts already); the length fixes what was there before.
-                        let file = open_nofollow(&f.write_to, false)?;
-                        file.set_len(f.node.size).with_context(|| format!("sizing {}", f.write_to.display()))?;
-                        open.push((fi, file));
-                        open.len() - 1
+                let slot = if let Some(p) = open.iter().position(|(i, _)| *i == fi) {
+                    p
+                } else {
+                    if open.len() == OPEN_FILES {
+                        open.remove(0);
                     }
+                    // Created without truncating (other workers may have written
+                    // parts already); the length fixes what was there before.
+                    let file = open_nofollow(&f.write_to, false)?;
+                    file.set_len(f.node.size).with_context(|| format!("sizing {}", f.write_to.display()))?;
+                    open.push((fi, file));
+                    open.len() - 1
                 };
                 open[slot].1.write_all_at(&data, off).with_context(|| format!("writing {}", f.write_to.display()))?;
                 f.written.fetch_add(data.len() as u64, Relaxed);

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{FileType, RepoFile};
+use super::FileType;
 use crate::id::Id;
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -14,14 +14,4 @@ pub struct DeletionRecord {
     pub packs: Vec<Id>,
 }
 
-impl RepoFile for DeletionRecord {
-    const TYPE: FileType = FileType::Deletion;
-
-    fn encode(&self) -> Vec<u8> {
-        super::to_json(self)
-    }
-
-    fn decode(plain: &[u8]) -> Result<Self, String> {
-        super::from_json(plain)
-    }
-}
+super::json_file!(DeletionRecord, FileType::Deletion);

@@ -4,6 +4,24 @@
 //! [`crate::repo::Repository::load_file`], which seal it, name it by the hash of its stored
 //! bytes, and on reading verify that name before anything else looks at the bytes.
 
+/// A file kind stored as compact JSON (snapshots, deletion records, writer markers).
+macro_rules! json_file {
+    ($t:ty, $kind:expr) => {
+        impl $crate::repo::file::RepoFile for $t {
+            const TYPE: $crate::repo::file::FileType = $kind;
+
+            fn encode(&self) -> Vec<u8> {
+                $crate::repo::file::to_json(self)
+            }
+
+            fn decode(plain: &[u8]) -> Result<Self, String> {
+                $crate::repo::file::from_json(plain)
+            }
+        }
+    };
+}
+pub(crate) use json_file;
+
 pub mod config;
 pub mod deletion;
 pub mod index;

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{FileType, RepoFile};
+use super::FileType;
 use crate::id::Id;
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -52,15 +52,29 @@ impl Snapshot {
     }
 }
 
-impl RepoFile for Snapshot {
-    const TYPE: FileType = FileType::Snapshot;
+super::json_file!(Snapshot, FileType::Snapshot);
 
-    fn encode(&self) -> Vec<u8> {
-        super::to_json(self)
-    }
-
-    fn decode(plain: &[u8]) -> Result<Self, String> {
-        super::from_json(plain)
+#[cfg(test)]
+impl Snapshot {
+    /// A snapshot of `source` at `time`, with nothing in it (for tests of listing and
+    /// retention).
+    pub(crate) fn sample(time: &str, source: &str) -> Snapshot {
+        Snapshot {
+            version: 1,
+            time: time.into(),
+            host: "h".into(),
+            user: String::new(),
+            tags: vec![],
+            sources: vec![source.into()],
+            tree: Id::default(),
+            parent: None,
+            summary: Summary::default(),
+            program: String::new(),
+            tenants: vec![],
+            excluded: vec![],
+            shard: None,
+            thinned: None,
+        }
     }
 }
 
@@ -152,7 +166,7 @@ impl Shard {
     /// The stable share a key (a block directory or file path) belongs to.
     pub fn owner(key: &str, count: u32) -> u32 {
         let h = blake3::hash(key.as_bytes());
-        (u64::from_le_bytes(h.as_bytes()[..8].try_into().expect("8 bytes")) % count as u64) as u32
+        (u64::from_le_bytes(h.as_bytes()[..8].try_into().expect("8 bytes")) % u64::from(count)) as u32
     }
 
     pub fn takes(&self, key: &str) -> bool {

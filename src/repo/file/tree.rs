@@ -80,7 +80,7 @@ impl Node {
 
     /// Every data blob a file needs: its content and, for gzip files, the corrections.
     pub fn data_blobs(&self) -> impl Iterator<Item = &Id> {
-        self.content.iter().chain(self.gzip.iter().flat_map(|g| g.blobs()))
+        self.content.iter().chain(self.gzip.iter().flat_map(crate::gzip::Recipe::blobs))
     }
 
     pub fn name_lossy(&self) -> String {
@@ -121,7 +121,7 @@ impl Tree {
 /// Names are JSON strings when valid UTF-8, else arrays of byte values: Unix file names are
 /// bytes, and a backup must restore them exactly.
 mod bytes_or_string {
-    use super::*;
+    use super::{Deserialize, Deserializer, Serialize, Serializer};
 
     #[derive(Deserialize)]
     #[serde(untagged)]
@@ -146,7 +146,7 @@ mod bytes_or_string {
 }
 
 mod opt_bytes_or_string {
-    use super::*;
+    use super::{bytes_or_string, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
         match v {

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{FileType, RepoFile};
+use super::FileType;
 use crate::id::Id;
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -18,14 +18,4 @@ pub struct WriterRecord {
     pub seen_deletions: Option<Vec<Id>>,
 }
 
-impl RepoFile for WriterRecord {
-    const TYPE: FileType = FileType::Writer;
-
-    fn encode(&self) -> Vec<u8> {
-        super::to_json(self)
-    }
-
-    fn decode(plain: &[u8]) -> Result<Self, String> {
-        super::from_json(plain)
-    }
-}
+super::json_file!(WriterRecord, FileType::Writer);

@@ -147,7 +147,7 @@ impl IndexBuilder {
 
     pub fn finish(self) -> std::io::Result<Index> {
         let IndexBuilder { mut idx, out, mut keys } = self;
-        let file = out.into_inner().map_err(|e| e.into_error())?;
+        let file = out.into_inner().map_err(std::io::IntoInnerError::into_error)?;
         if keys.is_empty() {
             return Ok(idx);
         }
@@ -423,7 +423,7 @@ mod tests {
         assert_eq!(idx.blob_count(), 1002);
         assert_eq!(idx.blobs().count(), 1002);
         assert_eq!(
-            idx.blobs().map(|(_, l)| l.raw_len as u64).sum::<u64>(),
+            idx.blobs().map(|(_, l)| u64::from(l.raw_len)).sum::<u64>(),
             (0..=1000).map(|i| 200 + i as u64).sum::<u64>() + 5200
         );
     }
