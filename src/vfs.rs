@@ -237,6 +237,27 @@ impl Read for ContentReader<'_> {
     }
 }
 
+/// `len` bytes of a (non-gzip) file at `offset`, reading only the blobs that hold them.
+pub fn read_at(repo: &Repository, node: &Node, offset: u64, len: u64) -> anyhow::Result<Vec<u8>> {
+    anyhow::ensure!(node.gzip.is_none(), "ranged reads of gzip-transparent files are not supported");
+    let mut out = Vec::with_capacity(len as usize);
+    let mut pos = 0u64;
+    for id in &node.content {
+        let blob_len = u64::from(repo.locate(id)?.1.raw_len);
+        let (start, end) = (pos, pos + blob_len);
+        pos = end;
+        if end <= offset || start >= offset + len {
+            continue;
+        }
+        let b = repo.read_blob(id)?;
+        let from = offset.saturating_sub(start) as usize;
+        let to = (offset + len).min(end) - start;
+        out.extend_from_slice(&b[from..to as usize]);
+    }
+    anyhow::ensure!(out.len() as u64 == len, "bytes {offset}..{} are beyond the file's end", offset + len);
+    Ok(out)
+}
+
 /// The original bytes of a file node: its content, or for gzip-transparent files the gzip
 /// stream recreated from the decoded content and the recipe.
 pub fn file_reader<'r>(repo: &'r Repository, node: &'r Node) -> Box<dyn Read + 'r> {

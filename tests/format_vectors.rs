@@ -145,7 +145,7 @@ fn vector_files() -> Vec<(&'static str, Vec<u8>)> {
 #[test]
 fn checked_in_v1_repository_restores_exactly() {
     let repo = Repository::open(Arc::new(LocalBackend::new(VECTOR_REPO)), VECTOR_PASSWORD).unwrap();
-    let report = cellar::ops::check::check(&repo, true).unwrap();
+    let report = cellar::ops::check::check(&repo, &cellar::ops::check::CheckOptions::read_all()).unwrap();
     assert!(report.ok(), "{:?}", report.errors);
     let snaps = repo.list_snapshots().unwrap();
     assert_eq!(snaps.len(), 1);
@@ -254,7 +254,7 @@ fn v2_day(day: u64) -> Vec<u8> {
 fn checked_in_v2_repository_restores_exactly() {
     let repo = Repository::open(Arc::new(LocalBackend::new(VECTOR_REPO_V2)), VECTOR_PASSWORD).unwrap();
     assert_eq!(repo.config().version, 2);
-    let report = cellar::ops::check::check(&repo, true).unwrap();
+    let report = cellar::ops::check::check(&repo, &cellar::ops::check::CheckOptions::read_all()).unwrap();
     assert!(report.ok(), "{:?}", report.errors);
     let mut snaps = repo.list_snapshots().unwrap();
     snaps.sort_by_key(|(_, s)| s.time.clone());

@@ -143,7 +143,7 @@ fn a_backup_that_reuses_a_candidate_pack_revives_it() {
     )
     .unwrap();
     assert!(r.packs_revived >= 1, "{r:?}");
-    let report = cellar::ops::check::check(&repo, true).unwrap();
+    let report = cellar::ops::check::check(&repo, &cellar::ops::check::CheckOptions::read_all()).unwrap();
     assert!(report.ok(), "{:?}", report.errors);
     let (_, snap) = repo.resolve_snapshot("latest").unwrap();
     let out = tempfile::tempdir().unwrap();

@@ -10,6 +10,7 @@ mod failures;
 mod format_vectors;
 mod gzip;
 mod incremental;
+mod integrity;
 mod loki;
 mod postgres;
 mod retention;

@@ -107,7 +107,7 @@ impl Global {
         // Refuse a missing repository or a newer format before asking for a password.
         crate::repo::read_config(b.as_ref())?;
         let pw = self.password(false)?;
-        Ok(Arc::new(Repository::open(b, &pw)?.with_notices(Arc::new(StderrNotices { quiet: self.json }))))
+        Ok(Arc::new(Repository::open_with(b, &pw, Arc::new(StderrNotices { quiet: self.json }))?))
     }
 
     /// Open another repository (`copy --to-repo`): its own password file or variable, else
@@ -126,7 +126,7 @@ impl Global {
         } else {
             self.password(false)?
         };
-        let repo = Repository::open(backend, &pw).context("opening the destination repository")?;
-        Ok(Arc::new(repo.with_notices(Arc::new(StderrNotices { quiet: self.json }))))
+        let notices = Arc::new(StderrNotices { quiet: self.json });
+        Ok(Arc::new(Repository::open_with(backend, &pw, notices).context("opening the destination repository")?))
     }
 }

@@ -78,6 +78,12 @@ enum Command {
     /// The configuration file: named S3 remotes and retention policies.
     #[command(subcommand)]
     Config(cmd::config::ConfigCmd),
+    /// Check a snapshot's TSDB blocks as Prometheus would read them, without restoring:
+    /// chunk and index checksums, meta.json against the files. Exit 1 if one is not sound.
+    VerifyBlocks(cmd::verify_blocks::VerifyBlocksArgs),
+    /// Rebuild a damaged index, or write snapshots without their damaged parts.
+    #[command(subcommand)]
+    Repair(cmd::repair::RepairCmd),
 }
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
@@ -97,6 +103,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Key(k) => cmd::key::run(g, k),
         Command::Copy(a) => cmd::copy::run(g, a),
         Command::Config(c) => cmd::config::run(g, c),
+        Command::Repair(c) => cmd::repair::run(g, c),
+        Command::VerifyBlocks(a) => cmd::verify_blocks::run(g, a),
     }
 }
 

@@ -12,6 +12,7 @@ pub mod detect;
 pub mod loki;
 mod roles;
 pub mod tsdb;
+pub mod tsdb_verify;
 
 pub use detect::{detect, Layout};
 pub use roles::{Child, Role};

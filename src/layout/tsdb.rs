@@ -23,19 +23,22 @@ pub fn is_ulid(name: &[u8]) -> bool {
         && name.iter().all(|c| matches!(c.to_ascii_uppercase(), b'0'..=b'9' | b'A'..=b'H' | b'J' | b'K' | b'M' | b'N' | b'P'..=b'T' | b'V'..=b'Z'))
 }
 
+/// The parts of a block's `meta.json` cellar reads.
 #[derive(Deserialize)]
-struct Meta {
-    ulid: String,
+pub(crate) struct Meta {
+    pub ulid: String,
     #[serde(rename = "minTime")]
-    min_time: i64,
+    pub min_time: i64,
     #[serde(rename = "maxTime")]
-    max_time: i64,
+    pub max_time: i64,
+    #[serde(default)]
+    pub version: Option<u32>,
     #[serde(default)]
     stats: Stats,
     #[serde(default)]
     compaction: Compaction,
     #[serde(default)]
-    thanos: Option<Thanos>,
+    pub thanos: Option<Thanos>,
 }
 
 #[derive(Deserialize, Default)]
@@ -57,15 +60,15 @@ struct Compaction {
 }
 
 #[derive(Deserialize)]
-struct Thanos {
+pub(crate) struct Thanos {
     #[serde(default)]
-    files: Vec<ThanosFile>,
+    pub files: Vec<ThanosFile>,
 }
 
 #[derive(Deserialize)]
-struct ThanosFile {
-    rel_path: String,
-    size_bytes: Option<u64>,
+pub(crate) struct ThanosFile {
+    pub rel_path: String,
+    pub size_bytes: Option<u64>,
 }
 
 /// The verdict on one block directory.

@@ -317,8 +317,25 @@ pub fn forget(repo: &Arc<Repository>, opts: &ForgetOptions) -> anyhow::Result<Fo
     let keep_rules_in_config = cfg.values().any(|p| !p.is_empty());
     let thinning_only = thinning && opts.ids.is_empty() && opts.policy.is_empty() && !keep_rules_in_config;
     if !thinning_only {
-        let snaps = repo.list_snapshots()?;
-        let decisions = decide(opts, &cfg, &snaps)?;
+        let listed = repo.list_snapshots_checked()?;
+        let all_ids = listed.files.iter().map(|(id, _)| *id).chain(listed.damaged.iter().map(|d| d.id));
+        for p in &opts.ids {
+            resolve_prefix(all_ids.clone(), p, "snapshot")?;
+        }
+        let mut decisions = decide(opts, &cfg, &listed.files)?;
+        // Damaged snapshot files can be forgotten by id (they cannot be read, so no policy
+        // can judge them); otherwise they stay, named, for repair.
+        for d in &listed.damaged {
+            let named = opts.ids.iter().any(|p| d.id.to_hex().starts_with(&p.to_ascii_lowercase()));
+            let reasons = if named { vec![] } else { vec![format!("damaged ({})", d.error)] };
+            decisions.push(Decision {
+                id: d.id.to_hex(),
+                time: String::new(),
+                group: "damaged".into(),
+                keep: !named,
+                reasons,
+            });
+        }
         let removed = if opts.dry_run { 0 } else { remove(repo, &decisions)? };
         out.forget = Some(ForgetDecisions { decisions, removed, dry_run: opts.dry_run });
     }
@@ -342,7 +359,11 @@ fn decide(
         let chosen: Vec<Id> = opts
             .ids
             .iter()
-            .map(|p| resolve_prefix(snaps.iter().map(|(id, _)| *id), p, "snapshot"))
+            .filter_map(|p| match resolve_prefix(snaps.iter().map(|(id, _)| *id), p, "snapshot") {
+                // Perhaps a damaged snapshot file, decided by the caller.
+                Err(RepoError::NotFound(_)) => None,
+                other => Some(other),
+            })
             .collect::<Result<_, RepoError>>()?;
         return Ok(snaps
             .iter()

@@ -26,12 +26,11 @@ use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
+use super::rewrite::Rewriter;
 use crate::id::Id;
-use crate::repo::blob::BlobKind;
 use crate::repo::file::snapshot::{parse_time, BlockInfo, Snapshot, Substitution, TenantBlocks, Thinned};
-use crate::repo::file::tree::{Node, NodeKind, Tree};
+use crate::repo::file::tree::Node;
 use crate::repo::file::FileType;
-use crate::repo::packer::BlobWriter;
 use crate::repo::Repository;
 use crate::vfs::{blocks, subtree_at};
 
@@ -209,7 +208,7 @@ pub fn plan(
 /// Write the plan: new tenant trees, block lists and snapshots, each new snapshot before
 /// the old one is removed (a crash leaves both, never neither).
 pub fn execute(repo: &Arc<Repository>, snaps: &[(Id, Snapshot)], plan: ThinPlan) -> anyhow::Result<ThinReport> {
-    let mut w = Rewriter { repo, store: BlobWriter::new(repo.clone()), written: HashMap::new() };
+    let mut w = Rewriter::new(repo);
     let mut new_snaps = vec![];
     for change in plan.changes {
         let s = &snaps.iter().find(|(id, _)| *id == change.id).expect("planned from these").1;
@@ -232,7 +231,7 @@ pub fn execute(repo: &Arc<Repository>, snaps: &[(Id, Snapshot)], plan: ThinPlan)
                 blocks: tc.list.len() as u64,
                 min_time: tc.list.iter().map(|b| b.min_time).min().unwrap_or(0),
                 max_time: tc.list.iter().map(|b| b.max_time).max().unwrap_or(0),
-                list: w.store.put(BlobKind::Tree, &serde_json::to_vec(&tc.list)?)?.0,
+                list: w.put_blob(&serde_json::to_vec(&tc.list)?)?,
             };
         }
         let mut th = n.thinned.take().unwrap_or(Thinned { original: change.id, replaced: vec![] });
@@ -240,7 +239,7 @@ pub fn execute(repo: &Arc<Repository>, snaps: &[(Id, Snapshot)], plan: ThinPlan)
         n.thinned = Some(th);
         new_snaps.push((change.id, n, change.subs));
     }
-    w.store.finish().context("writing thinned trees")?;
+    w.finish().context("writing thinned trees")?;
     let mut report =
         ThinReport { unchanged: plan.unchanged, covers_skipped: plan.covers_skipped, ..Default::default() };
     for (old, s, subs) in new_snaps {
@@ -249,59 +248,6 @@ pub fn execute(repo: &Arc<Repository>, snaps: &[(Id, Snapshot)], plan: ThinPlan)
         report.rewritten.push((old.to_hex(), new.to_hex(), subs));
     }
     Ok(report)
-}
-
-/// Writes rewritten trees and reads them back before they are packed and indexed (a
-/// snapshot with two thinned tenants rewrites the root twice).
-struct Rewriter<'a> {
-    repo: &'a Repository,
-    store: BlobWriter,
-    written: HashMap<Id, Tree>,
-}
-
-impl Rewriter<'_> {
-    fn read(&self, id: &Id) -> anyhow::Result<Tree> {
-        match self.written.get(id) {
-            Some(t) => Ok(t.clone()),
-            None => Ok(self.repo.read_tree(id)?),
-        }
-    }
-
-    fn put(&mut self, t: Tree) -> anyhow::Result<Id> {
-        let (id, _) = self.store.put(BlobKind::Tree, &t.to_bytes())?;
-        self.written.insert(id, t);
-        Ok(id)
-    }
-
-    /// The tree id of the directory at `path` below `root`.
-    fn subtree_at(&self, root: &Id, path: &str) -> anyhow::Result<Id> {
-        let mut id = *root;
-        for comp in path.split('/').filter(|c| !c.is_empty()) {
-            id = self
-                .read(&id)?
-                .find(comp.as_bytes())
-                .and_then(|n| n.subtree.filter(|_| n.kind == NodeKind::Dir))
-                .with_context(|| format!("snapshot tree has no directory {path:?}"))?;
-        }
-        Ok(id)
-    }
-
-    /// Store new trees from the directory at `path` up to the root; returns the new root.
-    fn replace_subtree(&mut self, root: &Id, path: &str, leaf: Id) -> anyhow::Result<Id> {
-        let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
-        let mut id = leaf;
-        for depth in (0..comps.len()).rev() {
-            let mut parent = self.read(&self.subtree_at(root, &comps[..depth].join("/"))?)?;
-            let node = parent
-                .nodes
-                .iter_mut()
-                .find(|n| n.name == comps[depth].as_bytes())
-                .with_context(|| format!("snapshot tree has no directory {path:?}"))?;
-            node.subtree = Some(id);
-            id = self.put(parent)?;
-        }
-        Ok(id)
-    }
 }
 
 /// The directory node of `c` in its snapshot, if every blob beneath it may be reused (none

@@ -39,10 +39,44 @@ impl Repository {
         Ok((idx.pack_id(loc.pack), loc))
     }
 
-    /// Fetch, decrypt, decompress and verify one blob.
+    /// Fetch, decrypt, decompress and verify one blob. A copy that is damaged or gone is
+    /// passed over for another copy the index knows (a later backup stored it again, or
+    /// two writers stored it): damage heals once any good copy exists.
     pub fn read_blob(&self, id: &Id) -> RepoResult<Vec<u8>> {
-        let (loc, sealed) = self.read_sealed(id)?;
-        self.decode_blob(id, &loc, &sealed)
+        self.read_copy(id, None)
+    }
+
+    /// Like [`Repository::read_blob`], from any copy not in `pack` (whose copy failed).
+    pub fn read_blob_elsewhere(&self, id: &Id, pack: &Id) -> RepoResult<Vec<u8>> {
+        self.read_copy(id, Some(pack))
+    }
+
+    fn read_copy(&self, id: &Id, except: Option<&Id>) -> RepoResult<Vec<u8>> {
+        let locs: Vec<(Id, BlobLoc)> = {
+            let idx = self.index.read();
+            idx.all_locations(id)
+                .into_iter()
+                .map(|l| (idx.pack_id(l.pack), l))
+                .filter(|(p, _)| Some(p) != except)
+                .collect()
+        };
+        let mut first = None;
+        for (pack, loc) in locs {
+            let name = FileType::Pack.name(&pack);
+            let got = self
+                .backend
+                .read_range(&name, u64::from(loc.offset), u64::from(loc.stored_len))
+                .map_err(RepoError::from)
+                .and_then(|sealed| self.decode_blob(id, &loc, &sealed));
+            match got {
+                Ok(b) => return Ok(b),
+                Err(e) if e.is_damage() => {
+                    first.get_or_insert(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(first.unwrap_or(RepoError::MissingBlob { id: *id }))
     }
 
     fn read_sealed(&self, id: &Id) -> RepoResult<(BlobLoc, Vec<u8>)> {

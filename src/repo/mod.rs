@@ -39,11 +39,35 @@ use file::config::{Config, Settings};
 use file::index::IndexFile;
 use file::key::KeyFile;
 use file::sketch::SketchFile;
+use file::verified::{Verification, VerifiedFile};
 use file::{verify_name, FileType, RepoFile};
 use index::{Index, IndexBuilder};
 
 /// Result of a repository call.
 pub type RepoResult<T> = Result<T, RepoError>;
+
+/// The files of one kind: those that opened, and those that are damaged.
+pub struct Loaded<F> {
+    pub files: Vec<(Id, F)>,
+    pub damaged: Vec<DamagedFile>,
+}
+
+/// A repository file that cannot be used: its bytes do not match its name, it does not
+/// decrypt, or it does not decode.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct DamagedFile {
+    #[serde(skip)]
+    pub kind: FileType,
+    pub id: Id,
+    pub error: String,
+}
+
+impl DamagedFile {
+    /// The file's storage name (`snapshots/…`).
+    pub fn name(&self) -> String {
+        self.kind.name(&self.id)
+    }
+}
 
 /// Choices fixed when a repository is created.
 #[derive(Clone, Debug)]
@@ -88,6 +112,8 @@ pub struct Repository {
     id_key: [u8; 32],
     index: RwLock<Index>,
     seen_deletions: RwLock<Vec<Id>>,
+    /// Index files the last [`Repository::load_index`] skipped as damaged.
+    index_damage: RwLock<Vec<DamagedFile>>,
     notices: Arc<dyn NoticeSink>,
 }
 
@@ -101,7 +127,9 @@ impl Repository {
                 c.seed = u64::from_le_bytes(crypto::random());
             }
         }
+        let repository_id = hex::encode(crypto::random::<16>());
         let settings = Settings {
+            repository_id: Some(repository_id.clone()),
             id_key: hex::encode(crypto::random::<32>()),
             chunkers,
             pack_size: opts.pack_size,
@@ -112,7 +140,7 @@ impl Repository {
         };
         settings.validate()?;
         crate::chunk::Profiles::new(&settings.chunkers).map_err(|e| RepoError::Invalid(format!("{e:#}")))?;
-        let config = Config::new(hex::encode(crypto::random::<16>()), &settings, &key);
+        let config = Config::new(repository_id, &settings, &key);
         let kf = KeyFile::create(&key, password, opts.kdf).map_err(RepoError::Invalid)?;
         // The key goes first: a config without a key would be a locked-out repository.
         let (key_id, _) = store(backend.as_ref(), &key, &kf)?;
@@ -141,26 +169,43 @@ impl Repository {
             id_key,
             index: RwLock::new(Index::default()),
             seen_deletions: RwLock::default(),
+            index_damage: RwLock::default(),
             notices: Arc::new(Discard),
         })
     }
 
     /// Open with a password, trying every key file.
     pub fn open(backend: Arc<dyn Backend>, password: &[u8]) -> RepoResult<Repository> {
+        Repository::open_with(backend, password, Arc::new(Discard))
+    }
+
+    /// Open with a password, trying every key file, and report notices (damaged files
+    /// skipped, …) to `notices`. A damaged key file is skipped: it locks out nobody else.
+    pub fn open_with(
+        backend: Arc<dyn Backend>,
+        password: &[u8],
+        notices: Arc<dyn NoticeSink>,
+    ) -> RepoResult<Repository> {
         let config = read_config(backend.as_ref())?;
         let ids = list_ids(backend.as_ref(), FileType::Key)?;
         if ids.is_empty() {
-            return Err(RepoError::integrity(
-                "keys/",
-                format!("the repository at {} has no key files", backend.location()),
-            ));
+            let msg = format!("the repository at {} has no key files", backend.location());
+            return Err(RepoError::integrity("keys/", msg));
         }
         for key_id in ids {
-            let kf: KeyFile = load(backend.as_ref(), None, &key_id)?;
             let name = FileType::Key.name(&key_id);
-            if let Some(key) = kf.open(password).map_err(|e| RepoError::integrity(name, e))? {
-                let settings = config.settings(&key)?;
-                return Repository::assemble(backend, key, key_id, config, settings);
+            let opened = load::<KeyFile>(backend.as_ref(), None, &key_id)
+                .and_then(|kf| kf.open(password).map_err(|e| RepoError::integrity(&name, e)));
+            match opened {
+                Ok(Some(key)) => {
+                    let settings = config.settings(&key)?;
+                    let mut repo = Repository::assemble(backend, key, key_id, config, settings)?;
+                    repo.notices = notices;
+                    return Ok(repo);
+                }
+                Ok(None) => {}
+                Err(e) if e.is_damage() => notices.warn(format!("skipping {name}: {e}")),
+                Err(e) => return Err(e),
             }
         }
         Err(RepoError::WrongPassword)
@@ -222,6 +267,22 @@ impl Repository {
         Ok(ids)
     }
 
+    /// Every readable file of a kind, and the damaged ones (named, with what is wrong), so
+    /// that one damaged file never hides the others. A file that vanished meanwhile is
+    /// neither.
+    pub fn load_all<F: RepoFile>(&self) -> RepoResult<Loaded<F>> {
+        let mut out = Loaded { files: vec![], damaged: vec![] };
+        for id in self.list_ids(F::TYPE)? {
+            match self.load_file(&id) {
+                Ok(f) => out.files.push((id, f)),
+                Err(e) if e.is_missing_file() => {}
+                Err(e) if e.is_damage() => out.damaged.push(DamagedFile { kind: F::TYPE, id, error: e.to_string() }),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
     pub fn remove_file(&self, t: FileType, id: &Id) -> RepoResult<()> {
         Ok(self.backend.remove(&t.name(id))?)
     }
@@ -278,12 +339,81 @@ impl Repository {
         let expected = files.iter().map(|(_, size)| *size as usize / 48).sum();
         let mut b = IndexBuilder::new(expected).map_err(spill)?;
         b.set_doomed(records.into_iter().flat_map(|(_, r)| r.packs));
+        b.set_damaged(self.damaged_copies()?);
+        let mut damaged = vec![];
         for (id, _) in files {
-            let f: IndexFile = self.load_file(&id)?;
-            b.add_file(&f).map_err(spill)?;
+            match self.load_file::<IndexFile>(&id) {
+                Ok(f) => b.add_file(&f).map_err(spill)?,
+                // A damaged index file hides only its own entries: the rest still works,
+                // and the blobs it alone knew count as missing (a backup stores them again).
+                Err(e) if e.is_damage() && !e.is_missing_file() => {
+                    self.notices.warn(format!(
+                        "skipping {}: {e} (`cellar repair index` rebuilds the index from the packs)",
+                        FileType::Index.name(&id)
+                    ));
+                    damaged.push(DamagedFile { kind: FileType::Index, id, error: e.to_string() });
+                }
+                Err(e) => return Err(e),
+            }
         }
         *self.index.write() = b.finish().map_err(spill)?;
+        *self.index_damage.write() = damaged;
         Ok(())
+    }
+
+    /// The latest verification of every pack a `check --read-data` read (hints: damaged
+    /// verified-packs files are skipped with a notice).
+    pub fn verifications(&self) -> RepoResult<std::collections::HashMap<Id, (Verification, Vec<Id>)>> {
+        let l = self.load_all::<VerifiedFile>()?;
+        for d in &l.damaged {
+            self.notices.warn(format!("skipping {}: {}", d.name(), d.error));
+        }
+        let mut latest: std::collections::HashMap<Id, (Verification, Vec<Id>)> = Default::default();
+        for (_, f) in l.files {
+            for (v, bad) in f.packs {
+                if latest.get(&v.pack).is_none_or(|(old, _)| old.at <= v.at) {
+                    latest.insert(v.pack, (v, bad));
+                }
+            }
+        }
+        Ok(latest)
+    }
+
+    /// Record verifications, and merge every verified-packs file into one that keeps each
+    /// pack's latest result (for packs still present), so the hints do not grow forever.
+    pub fn save_verifications(
+        &self,
+        new: Vec<(Verification, Vec<Id>)>,
+        present: &std::collections::HashSet<Id>,
+    ) -> RepoResult<()> {
+        let old = self.list_ids(FileType::Verified)?;
+        let mut all = self.verifications()?;
+        for (v, bad) in new {
+            all.insert(v.pack, (v, bad));
+        }
+        let mut packs: Vec<(Verification, Vec<Id>)> =
+            all.into_values().filter(|(v, _)| present.contains(&v.pack)).collect();
+        packs.sort_by_key(|(v, _)| v.pack);
+        let (id, _) = self.save_file(&VerifiedFile { packs })?;
+        for o in old.into_iter().filter(|o| *o != id) {
+            self.remove_file(FileType::Verified, &o)?;
+        }
+        Ok(())
+    }
+
+    /// Copies (blob, pack) the latest checks found damaged.
+    fn damaged_copies(&self) -> RepoResult<Vec<(Id, Id)>> {
+        Ok(self
+            .verifications()?
+            .into_values()
+            .filter(|(v, _)| !v.intact)
+            .flat_map(|(v, bad)| bad.into_iter().map(move |b| (b, v.pack)))
+            .collect())
+    }
+
+    /// Index files the last [`Repository::load_index`] had to skip as damaged.
+    pub fn index_damage(&self) -> Vec<DamagedFile> {
+        self.index_damage.read().clone()
     }
 
     pub fn index(&self) -> RwLockReadGuard<'_, Index> {

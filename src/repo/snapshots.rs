@@ -2,8 +2,9 @@
 
 use super::file::snapshot::Snapshot;
 use super::file::FileType;
-use super::{resolve_prefix, Id, RepoResult, Repository};
+use super::{resolve_prefix, Id, Loaded, RepoResult, Repository};
 use crate::error::RepoError;
+use crate::notice::NoticeExt;
 
 impl Repository {
     pub fn save_snapshot(&self, s: &Snapshot) -> RepoResult<(Id, u64)> {
@@ -14,14 +15,26 @@ impl Repository {
         self.load_file(id)
     }
 
-    /// All snapshots, oldest first (by time, then id).
+    /// Every readable snapshot, oldest first (by time, then id). Damaged snapshot files
+    /// are skipped, each with a notice naming it: one bad file never hides the others.
     pub fn list_snapshots(&self) -> RepoResult<Vec<(Id, Snapshot)>> {
-        let mut out = Vec::new();
-        for id in self.snapshot_ids()? {
-            out.push((id, self.read_snapshot(&id)?));
+        let l = self.list_snapshots_checked()?;
+        for d in &l.damaged {
+            self.notices().warn(format!(
+                "skipping {}: {} (`cellar forget {}` removes it)",
+                d.name(),
+                d.error,
+                d.id.short()
+            ));
         }
-        sort_snapshots(&mut out);
-        Ok(out)
+        Ok(l.files)
+    }
+
+    /// Readable snapshots (oldest first) and the damaged snapshot files.
+    pub fn list_snapshots_checked(&self) -> RepoResult<Loaded<Snapshot>> {
+        let mut l = self.load_all::<Snapshot>()?;
+        sort_snapshots(&mut l.files);
+        Ok(l)
     }
 
     pub fn snapshot_ids(&self) -> RepoResult<Vec<Id>> {

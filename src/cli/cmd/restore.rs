@@ -4,6 +4,7 @@ use indicatif::HumanBytes;
 use super::blocks::BlockArgs;
 use crate::cli::global::Global;
 use crate::cli::output::{print_json, ColdRequested};
+use crate::cli::EXIT_PARTIAL;
 use crate::ops::restore::{restore_logical, RestoreOptions, Selection, Target};
 
 #[derive(Args, Debug)]
@@ -48,9 +49,32 @@ pub fn run(g: &Global, a: RestoreArgs) -> anyhow::Result<u8> {
     }
     if g.json {
         print_json(&r)?;
-    } else if !g.quiet {
-        let what = if r.shards > 1 { format!(" ({} shards)", r.shards) } else { String::new() };
-        println!("restored snapshot {}{what}: {} files, {} dirs, {}", id.short(), r.files, r.dirs, HumanBytes(r.bytes));
+    } else {
+        for d in &r.damaged {
+            let mut at = vec![];
+            if let Some(p) = d.pack {
+                at.push(format!("pack {}", p.short()));
+            }
+            if let Some(b) = d.blob {
+                at.push(format!("blob {}", b.short()));
+            }
+            let at = if at.is_empty() { String::new() } else { format!(" ({})", at.join(", ")) };
+            eprintln!("cellar: damaged, not restored: {}{at}: {}", d.path, d.error);
+        }
+        for w in &r.withheld {
+            eprintln!("cellar: withheld {w}: its block lost a file, so the platform must not see it as complete");
+        }
+        if !g.quiet || !r.damaged.is_empty() {
+            let what = if r.shards > 1 { format!(" ({} shards)", r.shards) } else { String::new() };
+            let damaged = if r.damaged.is_empty() { String::new() } else { format!(", {} damaged", r.damaged.len()) };
+            println!(
+                "restored snapshot {}{what}: {} files restored{damaged}, {} dirs, {}",
+                id.short(),
+                r.files,
+                r.dirs,
+                HumanBytes(r.bytes)
+            );
+        }
     }
-    Ok(0)
+    Ok(if r.damaged.is_empty() { 0 } else { EXIT_PARTIAL })
 }

@@ -18,6 +18,7 @@ mod parent;
 mod tree_saver;
 mod walker;
 
+use crate::notice::NoticeExt;
 use anyhow::{bail, Context};
 use crossbeam_channel::bounded;
 use serde::Serialize;
@@ -115,9 +116,16 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
     repo.load_index()?;
     writer.saw(repo.seen_deletions())?;
     let parent = parent::find_parent(&repo, &opts, &host, &labels)?;
-    let parent_root = match &parent {
-        Some((_, s)) => Some(repo.read_tree(&s.tree).context("reading the parent snapshot's tree")?),
-        None => None,
+    let (parent, parent_root) = match parent {
+        Some((id, s)) => match repo.read_tree(&s.tree) {
+            Ok(t) => (Some((id, s)), Some(t)),
+            // A damaged parent costs only the comparison: everything is read again.
+            Err(e) => {
+                repo.notices().warn(format!("parent snapshot {} unreadable, reading everything: {e}", id.short()));
+                (None, None)
+            }
+        },
+        None => (None, None),
     };
 
     let progress = Progress::new(opts.progress, "backup");
@@ -237,6 +245,7 @@ fn write_snapshot(
         excluded: excluded.clone(),
         shard: opts.shard.clone(),
         thinned: None,
+        repaired: None,
     };
     let (snap_id, snap_bytes) = repo.save_snapshot(&snap)?;
     let by_reason = |r: Reason| excluded.iter().filter(|e| e.reason == r).count() as u64;

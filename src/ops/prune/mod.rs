@@ -103,6 +103,7 @@ pub struct PlannedPack {
 }
 
 pub fn prune(repo: &Repository, opts: &PruneOptions) -> anyhow::Result<PruneReport> {
+    refuse_beside_damage(repo)?;
     let mut report = PruneReport::default();
     let mark = plan::plan_mark(repo, opts)?;
     mark.report(&mut report);
@@ -119,6 +120,33 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> anyhow::Result<PruneRepo
         execute::sweep(repo, sweep, &mut report)?;
     }
     Ok(report)
+}
+
+/// Prune deletes what no snapshot references. With a damaged snapshot or index file it
+/// cannot know what that is, so it refuses, and says how to repair.
+fn refuse_beside_damage(repo: &Repository) -> anyhow::Result<()> {
+    let snaps = repo.list_snapshots_checked()?;
+    repo.load_index()?;
+    let mut why = vec![];
+    for d in &snaps.damaged {
+        why.push(format!(
+            "{} is damaged ({}): forget it (`cellar forget {}`) if it is lost for good",
+            d.name(),
+            d.error,
+            d.id.short()
+        ));
+    }
+    for d in repo.index_damage() {
+        why.push(format!("{} is damaged ({}): run `cellar repair index`", d.name(), d.error));
+    }
+    if why.is_empty() {
+        return Ok(());
+    }
+    Err(crate::error::RepoError::Invalid(format!(
+        "refusing to prune: it would delete data it cannot account for; {}",
+        why.join("; ")
+    ))
+    .into())
 }
 
 #[cfg(test)]

@@ -52,7 +52,7 @@ fn open(backend: Arc<dyn Backend>) -> Arc<Repository> {
 /// Every snapshot restores to exactly what was backed up; the check is clean.
 fn assert_intact(backend: Arc<dyn Backend>, expected: &BTreeMap<String, Files>, what: &str) {
     let repo = open(backend);
-    let report = crate::ops::check::check(&repo, true).unwrap();
+    let report = crate::ops::check::check(&repo, &crate::ops::check::CheckOptions::read_all()).unwrap();
     assert!(report.ok(), "{what}: check found {:?}", report.errors);
     repo.load_index().unwrap();
     for (id, snap) in repo.list_snapshots().unwrap() {
@@ -194,6 +194,6 @@ fn a_lost_pack_write_is_reported_by_check() {
     // first pack.
     let faulty = Arc::new(FaultyBackend::new(mem.clone(), Fault::LoseAt(3)));
     run_backup(&open(faulty), &dir).unwrap();
-    let report = crate::ops::check::check(&open(mem), false).unwrap();
+    let report = crate::ops::check::check(&open(mem), &crate::ops::check::CheckOptions::default()).unwrap();
     assert!(report.errors.iter().any(|e| e.contains("missing from storage")), "{:?}", report.errors);
 }

@@ -3,11 +3,17 @@
 //! that needs it. Blobs are verified against their keyed hash before a byte is written,
 //! and every file's length is checked at the end.
 //!
-//! Durability: commit records are written under a temporary name, and renamed into place
-//! only after everything else restored has been flushed to disk (`syncfs`), so after a
-//! crash or power loss a `meta.json` never stands beside data that did not make it.
+//! Damage is contained: every file is written under a temporary name and renamed into
+//! place only when all of its blobs verified and its length is right; a file that cannot
+//! be restored is removed and reported (path, pack, blob), and the restore goes on. A TSDB
+//! block that lost a file does not get its `meta.json`.
+//!
+//! Durability: commit records are renamed into place only after everything else restored
+//! has been flushed to disk (`syncfs`), so after a crash or power loss a `meta.json` never
+//! stands beside data that did not make it.
 
 use anyhow::{bail, Context};
+use parking_lot::Mutex;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
@@ -17,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use super::plan::{Plan, PlannedFile};
-use super::{RestoreOptions, RestoreReport};
+use super::{Damaged, DamagedEntry, RestoreOptions, RestoreReport};
 use crate::id::Id;
 use crate::progress::Progress;
 use crate::repo::file::tree::Node;
@@ -30,14 +36,25 @@ const OPEN_FILES: usize = 16;
 /// Blobs closer than this in a pack are fetched with one read.
 const MAX_GAP: u64 = 1 << 20;
 
-/// A file being written.
+/// A file being written (always under a temporary name, renamed once complete).
 struct Writing {
     path: String,
     node: Node,
-    /// Where the bytes go while being written (a temporary name for last-phase files).
-    write_to: PathBuf,
+    tmp: PathBuf,
     dest: PathBuf,
     written: AtomicU64,
+    /// The first thing that went wrong: the file is not renamed into place.
+    failed: Mutex<Option<Damaged>>,
+}
+
+impl Writing {
+    fn fail(&self, d: Damaged) {
+        self.failed.lock().get_or_insert(d);
+    }
+
+    fn ok(&self) -> bool {
+        self.failed.lock().is_none()
+    }
 }
 
 /// One blob and every (file, offset) it is written to.
@@ -67,27 +84,19 @@ pub(super) fn restore(
     }
     let Plan { dirs, want_dirs, files, links } = plan;
     let progress = Progress::new(opts.progress, "restore");
-    for (phase, files) in files.into_iter().enumerate() {
-        let last = phase == 1;
-        let files: Vec<Writing> = files.into_iter().map(|f| writing(&target, f, last)).collect();
-        restore_files(repo, &files, &progress)?;
-        if last && !files.is_empty() {
-            // Everything restored, commit records included (still under temporary names),
-            // reaches the disk before any commit record appears under its name.
-            sync_filesystem(&target)?;
-        }
-        // Per-file syscalls (rename, chmod, utimes) dominate restores of many small files:
-        // spread them over the cores.
-        files.par_iter().try_for_each(|f| -> anyhow::Result<()> {
-            if f.write_to != f.dest {
-                fs::rename(&f.write_to, &f.dest).with_context(|| format!("renaming into {}", f.dest.display()))?;
-            }
-            set_meta(&f.dest, &f.node)
-        })?;
-        for f in &files {
-            report.file_done(&f.path, f.node.size);
-        }
+    let [data, commits] = files;
+    let data: Vec<Writing> = data.into_iter().map(|f| writing(&target, f)).collect();
+    restore_files(repo, &data, &progress)?;
+    finish_files(&data, &mut report)?;
+    let commits = super::withhold(commits, &mut report);
+    let commits: Vec<Writing> = commits.into_iter().map(|f| writing(&target, f)).collect();
+    restore_files(repo, &commits, &progress)?;
+    if !commits.is_empty() {
+        // Everything restored, commit records included (still under temporary names),
+        // reaches the disk before any commit record appears under its name.
+        sync_filesystem(&target)?;
     }
+    finish_files(&commits, &mut report)?;
     progress.finish();
 
     for l in &links {
@@ -108,10 +117,44 @@ pub(super) fn restore(
     Ok(report)
 }
 
-fn writing(target: &Path, f: PlannedFile, last: bool) -> Writing {
+fn writing(target: &Path, f: PlannedFile) -> Writing {
     let dest = target.join(&f.rel);
-    let write_to = if last { tmp_name(&dest) } else { dest.clone() };
-    Writing { path: f.path, node: f.node, write_to, dest, written: AtomicU64::new(0) }
+    Writing {
+        path: f.path,
+        node: f.node,
+        tmp: tmp_name(&dest),
+        dest,
+        written: AtomicU64::new(0),
+        failed: Mutex::new(None),
+    }
+}
+
+/// Rename the complete files into place (with their metadata) and remove the damaged
+/// ones' temporaries.
+fn finish_files(files: &[Writing], report: &mut RestoreReport) -> anyhow::Result<()> {
+    for f in files.iter().filter(|f| f.ok()) {
+        let w = f.written.load(Relaxed);
+        if w != f.node.size {
+            f.fail(Damaged::new(format!("wrote {w} of {} bytes", f.node.size)));
+        }
+    }
+    // Per-file syscalls (rename, chmod, utimes) dominate restores of many small files:
+    // spread them over the cores.
+    files.par_iter().try_for_each(|f| -> anyhow::Result<()> {
+        if !f.ok() {
+            let _ = fs::remove_file(&f.tmp);
+            return Ok(());
+        }
+        fs::rename(&f.tmp, &f.dest).with_context(|| format!("renaming into {}", f.dest.display()))?;
+        set_meta(&f.dest, &f.node)
+    })?;
+    for f in files {
+        match f.failed.lock().take() {
+            None => report.file_done(&f.path, f.node.size),
+            Some(d) => report.damaged.push(DamagedEntry { path: f.path.clone(), ..d.into() }),
+        }
+    }
+    Ok(())
 }
 
 /// Flush every dirty page of the file system holding `dir` (one `syncfs`, cheaper than an
@@ -153,60 +196,76 @@ fn open_nofollow(p: &Path, truncate: bool) -> anyhow::Result<fs::File> {
         .with_context(|| format!("opening {} for writing", p.display()))
 }
 
+/// Write every file's bytes under its temporary name. Damage is recorded on the files it
+/// hits and the restore goes on; only local failures (the target's disk) stop it.
 fn restore_files(repo: &Repository, files: &[Writing], progress: &Progress) -> anyhow::Result<()> {
     // Empty files are made here; the others by the first worker that writes to them.
     files.par_iter().filter(|f| f.node.content.is_empty()).try_for_each(|f| -> anyhow::Result<()> {
-        open_nofollow(&f.write_to, true)?.set_len(f.node.size)?;
+        open_nofollow(&f.tmp, true)?.set_len(f.node.size)?;
         Ok(())
     })?;
     // Gzip-transparent files are recreated front to back (each deflate segment continues
     // the previous one), each by one worker.
     files.par_iter().filter(|f| f.node.gzip.is_some()).try_for_each(|f| -> anyhow::Result<()> {
-        let mut out = std::io::BufWriter::with_capacity(1 << 20, open_nofollow(&f.write_to, true)?);
-        let n = std::io::copy(&mut crate::vfs::file_reader(repo, &f.node), &mut out)
-            .with_context(|| format!("restoring {}", f.path))?;
-        out.into_inner().map_err(std::io::IntoInnerError::into_error)?;
-        f.written.store(n, Relaxed);
-        progress.counters.bytes.fetch_add(n, Relaxed);
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, open_nofollow(&f.tmp, true)?);
+        match std::io::copy(&mut crate::vfs::file_reader(repo, &f.node), &mut out) {
+            Ok(n) => {
+                out.into_inner().map_err(std::io::IntoInnerError::into_error)?;
+                f.written.store(n, Relaxed);
+                progress.counters.bytes.fetch_add(n, Relaxed);
+            }
+            Err(e) => f.fail(Damaged::from_io(&e)),
+        }
         Ok(())
     })?;
-    let packs = by_pack(repo, files)?;
+    let packs = by_pack(repo, files);
     packs.par_iter().try_for_each(|(pack, uses)| restore_pack(repo, files, pack, uses, progress))?;
-    for f in files {
-        let w = f.written.load(Relaxed);
-        if w != f.node.size {
-            bail!("{}: wrote {w} of {} bytes", f.path, f.node.size);
-        }
-        progress.counters.files.fetch_add(1, Relaxed);
-    }
+    progress.counters.files.fetch_add(files.len() as u64, Relaxed);
     Ok(())
 }
 
-/// Every needed blob of the (non-gzip) files, grouped by pack and sorted by offset.
-fn by_pack(repo: &Repository, files: &[Writing]) -> anyhow::Result<Vec<(Id, Vec<BlobUse>)>> {
+/// Every needed blob of the (non-gzip) files, grouped by pack and sorted by offset. A
+/// file that needs a blob the index lacks, or whose blobs do not add up to its size, is
+/// marked damaged here.
+fn by_pack(repo: &Repository, files: &[Writing]) -> Vec<(Id, Vec<BlobUse>)> {
     let idx = repo.index();
     let mut by_pack: BTreeMap<u32, BTreeMap<u32, BlobUse>> = BTreeMap::new();
-    for (fi, f) in files.iter().enumerate().filter(|(_, f)| f.node.gzip.is_none()) {
+    'files: for (fi, f) in files.iter().enumerate().filter(|(_, f)| f.node.gzip.is_none()) {
+        let mut uses = vec![];
         let mut off = 0u64;
         for id in &f.node.content {
-            let loc = idx.locate(id).with_context(|| format!("restoring {}", f.path))?;
+            match idx.locate(id) {
+                Ok(loc) => uses.push((*id, loc, off)),
+                Err(e) => {
+                    f.fail(Damaged { blob: Some(*id), ..Damaged::new(e.to_string()) });
+                    continue 'files;
+                }
+            }
+            off += u64::from(uses.last().expect("pushed").1.raw_len);
+        }
+        if off != f.node.size {
+            f.fail(Damaged::new(format!(
+                "its blobs hold {off} bytes but the file has {} (damaged snapshot)",
+                f.node.size
+            )));
+            continue;
+        }
+        for (id, loc, off) in uses {
             by_pack
                 .entry(loc.pack)
                 .or_default()
                 .entry(loc.offset)
-                .or_insert_with(|| BlobUse { id: *id, loc, dests: vec![] })
+                .or_insert_with(|| BlobUse { id, loc, dests: vec![] })
                 .dests
                 .push((fi, off));
-            off += u64::from(loc.raw_len);
-        }
-        if off != f.node.size {
-            bail!("{}: its blobs hold {off} bytes but the file has {} (damaged snapshot)", f.path, f.node.size);
         }
     }
-    Ok(by_pack.into_iter().map(|(p, m)| (idx.pack_id(p), m.into_values().collect())).collect())
+    by_pack.into_iter().map(|(p, m)| (idx.pack_id(p), m.into_values().collect())).collect()
 }
 
-/// Read the needed runs of one pack and write each blob wherever it goes.
+/// Read the needed runs of one pack and write each blob wherever it goes. A run that
+/// cannot be read, or a blob that does not verify, is read from another copy if the index
+/// knows one; else the files needing it are marked damaged, naming pack and blob.
 fn restore_pack(
     repo: &Repository,
     files: &[Writing],
@@ -219,14 +278,34 @@ fn restore_pack(
     // of opening the file once per blob (4 KiB text chunks made that the bottleneck).
     let mut open: Vec<(usize, fs::File)> = Vec::with_capacity(OPEN_FILES);
     for run in runs(uses) {
+        if run.iter().all(|u| u.dests.iter().all(|&(fi, _)| !files[fi].ok())) {
+            continue;
+        }
         let start = u64::from(run[0].loc.offset);
         let end = run.iter().map(|u| u64::from(u.loc.offset) + u64::from(u.loc.stored_len)).max().unwrap_or(start);
-        let bytes = repo.backend().read_range(&name, start, end - start)?;
+        let bytes = repo.backend().read_range(&name, start, end - start);
         for u in run {
-            let o = (u64::from(u.loc.offset) - start) as usize;
-            let data = repo.decode_blob(&u.id, &u.loc, &bytes[o..o + u.loc.stored_len as usize])?;
+            let data = match &bytes {
+                Ok(b) => {
+                    let o = (u64::from(u.loc.offset) - start) as usize;
+                    repo.decode_blob(&u.id, &u.loc, &b[o..o + u.loc.stored_len as usize])
+                }
+                Err(e) => Err(crate::error::RepoError::Backend(crate::error::BackendError::Other(e.to_string()))),
+            };
+            let data = match data.or_else(|first| repo.read_blob_elsewhere(&u.id, pack).map_err(|_| first)) {
+                Ok(d) => d,
+                Err(e) => {
+                    for &(fi, _) in &u.dests {
+                        files[fi].fail(Damaged { blob: Some(u.id), pack: Some(*pack), ..Damaged::new(e.to_string()) });
+                    }
+                    continue;
+                }
+            };
             for &(fi, off) in &u.dests {
                 let f = &files[fi];
+                if !f.ok() {
+                    continue;
+                }
                 let slot = if let Some(p) = open.iter().position(|(i, _)| *i == fi) {
                     p
                 } else {
@@ -235,12 +314,12 @@ fn restore_pack(
                     }
                     // Created without truncating (other workers may have written
                     // parts already); the length fixes what was there before.
-                    let file = open_nofollow(&f.write_to, false)?;
-                    file.set_len(f.node.size).with_context(|| format!("sizing {}", f.write_to.display()))?;
+                    let file = open_nofollow(&f.tmp, false)?;
+                    file.set_len(f.node.size).with_context(|| format!("sizing {}", f.tmp.display()))?;
                     open.push((fi, file));
                     open.len() - 1
                 };
-                open[slot].1.write_all_at(&data, off).with_context(|| format!("writing {}", f.write_to.display()))?;
+                open[slot].1.write_all_at(&data, off).with_context(|| format!("writing {}", f.tmp.display()))?;
                 f.written.fetch_add(data.len() as u64, Relaxed);
                 progress.counters.bytes.fetch_add(data.len() as u64, Relaxed);
             }

@@ -82,6 +82,51 @@ pub struct RestoreReport {
     pub completion_order: Vec<String>,
     /// With `no_wait`: packs in cold storage whose restore was requested (nothing written).
     pub cold_packs_requested: Vec<String>,
+    /// Files that could not be restored (nothing was left under their names).
+    pub damaged: Vec<DamagedEntry>,
+    /// Commit records (`meta.json`) not written because their block lost a file.
+    pub withheld: Vec<String>,
+}
+
+/// A file a restore could not write, and why (format-spec/json.md).
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+pub struct DamagedEntry {
+    /// Snapshot path.
+    pub path: String,
+    /// The blob at fault, and the pack it was read from, where known.
+    pub blob: Option<Id>,
+    pub pack: Option<Id>,
+    pub error: String,
+}
+
+/// What went wrong with one file, before its path is attached.
+#[derive(Debug, Clone)]
+pub(crate) struct Damaged {
+    pub blob: Option<Id>,
+    pub pack: Option<Id>,
+    pub error: String,
+}
+
+impl Damaged {
+    pub fn new(error: String) -> Damaged {
+        Damaged { blob: None, pack: None, error }
+    }
+
+    /// From a failed read of a file's bytes: the repository error inside, with the blob
+    /// it names.
+    pub fn from_io(e: &std::io::Error) -> Damaged {
+        let blob = match e.get_ref().and_then(|i| i.downcast_ref::<RepoError>()) {
+            Some(RepoError::MissingBlob { id }) => Some(*id),
+            _ => None,
+        };
+        Damaged { blob, ..Damaged::new(e.to_string()) }
+    }
+}
+
+impl From<Damaged> for DamagedEntry {
+    fn from(d: Damaged) -> DamagedEntry {
+        DamagedEntry { path: String::new(), blob: d.blob, pack: d.pack, error: d.error }
+    }
 }
 
 impl RestoreReport {
@@ -98,7 +143,20 @@ impl RestoreReport {
         self.bytes += o.bytes;
         self.completion_order.extend(o.completion_order);
         self.cold_packs_requested.extend(o.cold_packs_requested);
+        self.damaged.extend(o.damaged);
+        self.withheld.extend(o.withheld);
     }
+}
+
+/// The commit records to write, and those withheld (recorded in the report) because
+/// something below their directory was lost: the platform must not see a TSDB block with
+/// holes. The block's other files stay, for inspection.
+fn withhold(commits: Vec<plan::PlannedFile>, report: &mut RestoreReport) -> Vec<plan::PlannedFile> {
+    let lost_below = |dir: &str| report.damaged.iter().any(|d| d.path.starts_with(&format!("{dir}/")));
+    let (withheld, keep): (Vec<_>, Vec<_>) =
+        commits.into_iter().partition(|f| f.path.rsplit_once('/').is_some_and(|(dir, _)| lost_below(dir)));
+    report.withheld.extend(withheld.into_iter().map(|f| f.path));
+    keep
 }
 
 /// Restore one snapshot as it is.

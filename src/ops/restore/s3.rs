@@ -1,14 +1,16 @@
 //! Restore into `s3://bucket/prefix`: every selected file becomes an object (streamed, each
-//! blob verified), commit records after all other objects. Directories are implicit in
-//! S3; symlinks cannot be represented and are reported.
+//! blob verified), commit records after all other objects. An object whose data is
+//! damaged is never created (the upload is abandoned before it completes) and is reported;
+//! a block that lost a file does not get its `meta.json`. Directories are implicit in S3;
+//! symlinks cannot be represented and are reported.
 
-use anyhow::bail;
+use parking_lot::Mutex;
 use rayon::prelude::*;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-use super::plan::Plan;
-use super::{RestoreOptions, RestoreReport};
+use super::plan::{Plan, PlannedFile};
+use super::{Damaged, DamagedEntry, RestoreOptions, RestoreReport};
 use crate::backend::s3::{S3Url, S3};
 use crate::notice::NoticeExt;
 use crate::progress::Progress;
@@ -31,36 +33,77 @@ pub(super) fn restore(
         return Ok(report);
     }
     let progress = Progress::new(opts.progress, "restore");
-    for phase in &plan.files {
-        // Each phase completes before the next starts: no commit record before its data.
-        phase.par_iter().try_for_each(|f| -> anyhow::Result<()> {
-            let key = url.key(&f.path);
-            let mut reader = CountingReader { inner: crate::vfs::file_reader(repo, &f.node), n: 0 };
-            s3.upload(&url.bucket, &key, f.node.size, &mut reader, false, None)?;
-            if reader.n != f.node.size {
-                bail!("{}: produced {} bytes, expected {}", f.path, reader.n, f.node.size);
-            }
-            progress.counters.bytes.fetch_add(f.node.size, Relaxed);
-            progress.counters.files.fetch_add(1, Relaxed);
-            Ok(())
-        })?;
-        for f in phase {
-            report.file_done(&f.path, f.node.size);
-        }
-    }
+    let [data, commits] = plan.files;
+    // Each phase completes before the next starts: no commit record before its data.
+    upload_all(repo, &data, s3, url, &progress, &mut report)?;
+    let commits = super::withhold(commits, &mut report);
+    upload_all(repo, &commits, s3, url, &progress, &mut report)?;
     progress.finish();
     Ok(report)
 }
 
+/// Upload every file of a phase. Damage of the source is recorded per file; a failure of
+/// the target bucket stops the restore.
+fn upload_all(
+    repo: &Repository,
+    files: &[PlannedFile],
+    s3: &Arc<S3>,
+    url: &S3Url,
+    progress: &Progress,
+    report: &mut RestoreReport,
+) -> anyhow::Result<()> {
+    let damaged: Mutex<Vec<DamagedEntry>> = Mutex::default();
+    files.par_iter().try_for_each(|f| -> anyhow::Result<()> {
+        let key = url.key(&f.path);
+        let mut reader = CountingReader { inner: crate::vfs::file_reader(repo, &f.node), n: 0, failed: None };
+        let up = s3.upload(&url.bucket, &key, f.node.size, &mut reader, false, None);
+        let failed = match (reader.failed, up) {
+            (Some(d), _) => Some(d),
+            (None, Err(e)) => return Err(e.into()),
+            (None, Ok(_)) if reader.n != f.node.size => {
+                Some(Damaged::new(format!("produced {} bytes, expected {}", reader.n, f.node.size)))
+            }
+            (None, Ok(_)) => None,
+        };
+        if let Some(d) = failed {
+            // A single PUT is sent only after all bytes were read, a multipart upload is
+            // aborted: no object exists under the key. One that was there is replaced
+            // only by complete, verified bytes.
+            damaged.lock().push(DamagedEntry { path: f.path.clone(), ..d.into() });
+            return Ok(());
+        }
+        progress.counters.bytes.fetch_add(f.node.size, Relaxed);
+        progress.counters.files.fetch_add(1, Relaxed);
+        Ok(())
+    })?;
+    let damaged = damaged.into_inner();
+    for f in files {
+        match damaged.iter().find(|d| d.path == f.path) {
+            None => report.file_done(&f.path, f.node.size),
+            Some(d) => report.damaged.push(d.clone()),
+        }
+    }
+    Ok(())
+}
+
+/// Counts the bytes read, and keeps what went wrong if the source failed.
 struct CountingReader<R> {
     inner: R,
     n: u64,
+    failed: Option<Damaged>,
 }
 
 impl<R: std::io::Read> std::io::Read for CountingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.n += n as u64;
-        Ok(n)
+        match self.inner.read(buf) {
+            Ok(n) => {
+                self.n += n as u64;
+                Ok(n)
+            }
+            Err(e) => {
+                self.failed = Some(Damaged::from_io(&e));
+                Err(e)
+            }
+        }
     }
 }

@@ -47,6 +47,10 @@ pub struct Settings {
     /// Store changed text chunks as deltas against similar stored chunks (format v2).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub deltas: bool,
+    /// The config's plaintext `id`, sealed here so a changed id is detected (it keys the
+    /// metadata cache). Absent in repositories made before it was added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository_id: Option<String>,
 }
 
 impl Settings {
@@ -115,6 +119,9 @@ impl Config {
         let s: Settings =
             serde_json::from_slice(&plain).map_err(|e| bad(format!("settings are not valid JSON: {e}")))?;
         s.validate()?;
+        if s.repository_id.as_ref().is_some_and(|sealed| *sealed != self.id) {
+            return Err(bad(format!("its id {:?} is not the repository id sealed in its settings", self.id)));
+        }
         if s.format_version() > self.version {
             return Err(bad(format!(
                 "settings need format v{} but the config says v{}",

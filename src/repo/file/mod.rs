@@ -30,6 +30,7 @@ pub mod pack;
 pub mod sketch;
 pub mod snapshot;
 pub mod tree;
+pub mod verified;
 pub mod writer;
 
 use crate::error::RepoError;
@@ -46,11 +47,12 @@ pub enum FileType {
     Deletion,
     Writer,
     Sketch,
+    Verified,
 }
 
 impl FileType {
     /// Every kind, in the order `stats` and listings show them.
-    pub const ALL: [FileType; 8] = [
+    pub const ALL: [FileType; 9] = [
         FileType::Config,
         FileType::Key,
         FileType::Pack,
@@ -59,6 +61,7 @@ impl FileType {
         FileType::Deletion,
         FileType::Writer,
         FileType::Sketch,
+        FileType::Verified,
     ];
 
     /// The directory holding files of this kind (`config` is a single file at the top).
@@ -72,6 +75,7 @@ impl FileType {
             FileType::Deletion => "deletions",
             FileType::Writer => "writers",
             FileType::Sketch => "sketches",
+            FileType::Verified => "verified",
         }
     }
 
@@ -111,6 +115,7 @@ impl FileType {
             FileType::Deletion => "deletion record",
             FileType::Writer => "writer marker",
             FileType::Sketch => "sketch file",
+            FileType::Verified => "verified-packs file",
         }
     }
 }

@@ -41,6 +41,20 @@ pub struct Snapshot {
     /// compacted blocks that hold their samples).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thinned: Option<Thinned>,
+    /// Set when `repair snapshots` wrote this snapshot without the damaged parts of
+    /// another (which is kept until it is forgotten).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repaired: Option<Repaired>,
+}
+
+/// What `repair snapshots` left out of a damaged snapshot.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct Repaired {
+    /// The damaged snapshot this one was made from.
+    pub original: Id,
+    /// Paths left out: damaged files, whole TSDB blocks that lost a file, unreadable
+    /// directories (ending in `/`).
+    pub dropped: Vec<String>,
 }
 
 impl Snapshot {
@@ -74,6 +88,7 @@ impl Snapshot {
             excluded: vec![],
             shard: None,
             thinned: None,
+            repaired: None,
         }
     }
 }

@@ -46,6 +46,9 @@ pub struct Index {
     deltas: HashMap<Id, Id>,
     /// Distinct blob ids in `base` and `recent`.
     count: usize,
+    /// (blob, pack number) copies a `check --read-data` found damaged: never reused, and
+    /// read only when no other copy exists.
+    damaged: std::collections::HashSet<(Id, u32)>,
 }
 
 /// Sorted `(id prefix, record number)` keys over a mapped file of records.
@@ -125,6 +128,11 @@ impl IndexBuilder {
     /// Mark packs as deletion candidates (before adding files).
     pub fn set_doomed(&mut self, packs: impl IntoIterator<Item = Id>) {
         self.idx.set_doomed(packs);
+    }
+
+    /// Record copies (blob, pack) found damaged.
+    pub fn set_damaged(&mut self, copies: impl IntoIterator<Item = (Id, Id)>) {
+        self.idx.set_damaged(copies);
     }
 
     pub fn add_file(&mut self, f: &IndexFile) -> std::io::Result<()> {
@@ -299,11 +307,26 @@ impl Index {
         }
     }
 
+    /// Record copies found damaged (blob, pack).
+    pub fn set_damaged(&mut self, copies: impl IntoIterator<Item = (Id, Id)>) {
+        for (blob, pack) in copies {
+            let no = self.pack_number(pack);
+            self.damaged.insert((blob, no));
+        }
+    }
+
+    /// A copy that is neither in a pack marked for deletion nor known damaged.
+    fn live(&self, id: &Id, l: &BlobLoc) -> bool {
+        !self.doomed.contains(&l.pack) && !self.damaged.contains(&(*id, l.pack))
+    }
+
     /// True if a new snapshot may reference this blob without storing it again: it is
-    /// indexed in a pack that no prune has marked for deletion (and so is its delta base).
+    /// indexed in a pack that no prune has marked for deletion and no check found damaged
+    /// (and so is its delta base). A blob whose only copy is damaged is stored again by
+    /// the next backup that meets it: damage heals.
     pub fn is_reusable(&self, id: &Id) -> bool {
-        self.locations(id).any(|l| !self.doomed.contains(&l.pack))
-            && self.base_of(id).is_none_or(|b| self.locations(&b).any(|l| !self.doomed.contains(&l.pack)))
+        self.locations(id).any(|l| self.live(id, &l))
+            && self.base_of(id).is_none_or(|b| self.locations(&b).any(|l| self.live(&b, &l)))
     }
 
     /// The base a delta blob is decoded against (`None` for blobs stored whole).
@@ -327,12 +350,21 @@ impl Index {
     pub fn get(&self, id: &Id) -> Option<BlobLoc> {
         let mut first = None;
         for l in self.locations(id) {
-            if !self.doomed.contains(&l.pack) {
+            if self.live(id, &l) {
                 return Some(l);
             }
             first.get_or_insert(l);
         }
         first
+    }
+
+    /// Every location of `id`, live copies first: where to look for another copy when one
+    /// is damaged.
+    pub fn all_locations(&self, id: &Id) -> Vec<BlobLoc> {
+        let mut v: Vec<BlobLoc> = self.locations(id).collect();
+        v.sort_by_key(|l| !self.live(id, l));
+        v.dedup();
+        v
     }
 
     pub fn contains(&self, id: &Id) -> bool {
