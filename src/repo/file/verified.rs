@@ -92,6 +92,23 @@ mod tests {
         };
         let b = f.encode();
         assert_eq!(b.len(), 8 + 2 * 45 + 32);
+        // The vector of format-spec/vectors.md (§14).
+        let hex = hex::encode(&b);
+        let want = [
+            "43565031",
+            "02000000",
+            &"01".repeat(32),
+            "00f1536500000000",
+            "01",
+            "00000000",
+            &"02".repeat(32),
+            "64f1536500000000",
+            "00",
+            "01000000",
+            &"09".repeat(32),
+        ]
+        .concat();
+        assert_eq!(hex, want);
         assert_eq!(VerifiedFile::decode(&b).unwrap(), f);
         for cut in [0, 3, 8, 20, b.len() - 1] {
             assert!(VerifiedFile::decode(&b[..cut]).is_err(), "cut at {cut}");
