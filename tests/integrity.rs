@@ -439,3 +439,26 @@ fn a_tsdb_chunk_damaged_before_the_backup_is_found_by_verify_blocks() {
     assert_eq!(c["bad_blocks"][0]["ulid"], victim.as_str());
     assert!(c["blocks_verified"].as_u64().unwrap() > 1);
 }
+
+/// A flipped bit in a pack's header costs no data (blobs are read at the offsets the
+/// index gives): the pack is named, no snapshot is reported damaged, everything restores.
+#[test]
+fn a_damaged_pack_header_is_named_and_costs_no_file() {
+    let d = setup();
+    let repo = open_lib(&d.env.repo);
+    let (pack, _) = repo.locate(&d.blob_of(&d.snaps[1], "d1/f5")).unwrap();
+    let path = d.env.repo.join(cellar::repo::file::FileType::Pack.name(&pack));
+    let len = fs::metadata(&path).unwrap().len() as usize;
+    flip(&path, len - 20);
+    let (code, r, _) = d.check(&["--read-data"]);
+    assert_eq!(code, 1);
+    assert!(
+        r["errors"].as_array().unwrap().iter().any(|e| e.as_str().unwrap().contains(&format!("pack {pack}"))),
+        "{r}"
+    );
+    assert!(r["damaged"].as_array().unwrap().is_empty(), "no file is lost: {r}");
+    assert_eq!(r["intact"].as_array().unwrap().len(), 2);
+    let (code, _, t) = d.restore("latest");
+    assert_eq!(code, 0);
+    assert_restored(&t, &files(1), &[]);
+}
