@@ -17,6 +17,7 @@ pub mod chunk;
 pub mod cli;
 pub mod error;
 pub mod gzip;
+pub mod host;
 pub mod id;
 pub mod layout;
 pub mod location;

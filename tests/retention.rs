@@ -261,6 +261,7 @@ fn leftovers_of_crashed_writers_are_cleaned_up() {
         host: "gone".into(),
         pid: 1,
         seen_deletions: None,
+        heartbeat: None,
     };
     repo.save_file(&stale).unwrap();
 

@@ -13,6 +13,7 @@ mod incremental;
 mod integrity;
 mod loki;
 mod postgres;
+mod reliability;
 mod retention;
 mod roundtrip;
 mod s3;

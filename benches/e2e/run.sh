@@ -2,9 +2,13 @@
 # End-to-end benchmark: cellar beside restic, borg and rustic on the same data, in
 # alternation, printing a markdown table of cellar's ratio to each peer.
 #
-#   benches/e2e/run.sh [--install] [DATASET...]      DATASET: tsdb dumps small (default: all)
+#   benches/e2e/run.sh [--install] [--quick] [DATASET...]
+#   DATASET: random text tsdb dumps small (default: all)
 #
 # --install   apt-get install restic borgbackup; cargo install rustic-rs (slow: compiles)
+# --quick     the regression guard: every data class at a small size, cellar vs restic
+#             only, a few minutes. Run it before landing a change to backup, restore,
+#             chunking, compression or packing, and paste its table into RESULTS.md.
 # Environment:
 #   WORK=/tmp/cellar-bench   data sets and repositories (re-used between runs)
 #   CELLAR=target/release/cellar   RUSTIC=rustic   TOOLS="cellar restic borg rustic"
@@ -27,7 +31,14 @@ if [ "${1:-}" = --install ]; then
   apt-get install -y -qq restic borgbackup >/dev/null
   command -v rustic >/dev/null || cargo install --locked rustic-rs
 fi
-datasets=${*:-tsdb dumps small}
+if [ "${1:-}" = --quick ]; then
+  shift
+  WORK=${WORK:-/tmp/cellar-bench}-quick
+  export RANDOM_MB=${RANDOM_MB:-200} TEXT_MB=${TEXT_MB:-100} TSDB_SERIES=${TSDB_SERIES:-300} TSDB_HOURS=${TSDB_HOURS:-8}
+  export DUMP_DAYS=${DUMP_DAYS:-5} SMALL_FILES=${SMALL_FILES:-20000}
+  TOOLS=${TOOLS_QUICK:-cellar restic}
+fi
+datasets=${*:-random text tsdb dumps small}
 [ -x "$CELLAR" ] || (cd "$root" && cargo build --release --locked >/dev/null)
 available=""
 for t in $TOOLS; do
@@ -45,6 +56,26 @@ make_data() {
   [ -e "$d/.done" ] && return
   rm -rf "$d"
   case $1 in
+    random) mkdir -p "$d/random" && for i in $(seq 1 $(( ${RANDOM_MB:-1024} / 64 ))); do
+        head -c $((64 << 20)) /dev/urandom >"$d/random/r$i.bin"; done ;;
+    text) mkdir -p "$d/logs" && python3 - "$d/logs" "${TEXT_MB:-512}" <<'PY'
+import os, random, sys
+root, mb = sys.argv[1], int(sys.argv[2])
+rnd = random.Random(11)
+paths = ["/api/v1/query", "/api/v1/push", "/loki/api/v1/push", "/ready", "/metrics"]
+for n in range(max(1, mb // 32)):
+    with open(os.path.join(root, f"app-{n:03d}.log"), "w") as f:
+        size = 0
+        while size < 32 << 20:
+            line = (f"2026-11-{1 + rnd.randrange(28):02d}T{rnd.randrange(24):02d}:{rnd.randrange(60):02d}:"
+                    f"{rnd.randrange(60):02d}.{rnd.randrange(1000):03d}Z level={rnd.choice(['info','warn','error','debug'])} "
+                    f"caller={rnd.choice(['handler.go','push.go','query.go'])}:{rnd.randrange(900)} "
+                    f"method={rnd.choice(['GET','POST'])} path={rnd.choice(paths)} status={rnd.choice([200,200,200,204,400,500])} "
+                    f"duration={rnd.random() * 2:.6f}s tenant=team-{rnd.randrange(40)} traceID={rnd.getrandbits(64):016x}\n")
+            f.write(line)
+            size += len(line)
+PY
+    ;;
     tsdb) REPLICAS=${REPLICAS:-3} VERIFY=0 "$root/scripts/testdata/make-mimir-bucket.sh" "$d/mimir" "${TSDB_SERIES:-1000}" "${TSDB_HOURS:-12}" >/dev/null ;;
     dumps) mkdir -p "$d/backup" && "$root/scripts/testdata/make-pg-dumps.sh" "$d/backup" "${DUMP_DAYS:-30}" >/dev/null ;;
     small) python3 - "$d/small" "${SMALL_FILES:-100000}" <<'PY'

@@ -39,7 +39,7 @@ impl LocalBackend {
         ensure_dir(dir)?;
         let mut r = [0u8; 8];
         getrandom::getrandom(&mut r).map_err(|e| BackendError::Other(format!("the OS random source failed: {e}")))?;
-        let tmp = dir.join(format!(".tmp-{}", hex::encode(r)));
+        let tmp = dir.join(format!(".tmp-{}", tmp_tag(&r)));
         let res = (|| -> std::io::Result<()> {
             let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
             f.write_all(data)?;
@@ -50,6 +50,27 @@ impl LocalBackend {
             return Err(BackendError::io(format!("writing {}", dest.display()), e));
         }
         Ok(tmp)
+    }
+}
+
+/// `<host>.<pid>.<random hex>`: who wrote a temporary, so a prune can remove those of
+/// writers that are gone at once (same host, no such process) and others after a while.
+fn tmp_tag(random: &[u8]) -> String {
+    format!("{}.{}.{}", tmp_host(), std::process::id(), hex::encode(random))
+}
+
+/// This host's name as temporaries carry it (no dots: they separate the fields).
+fn tmp_host() -> String {
+    crate::host::hostname().chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect()
+}
+
+/// Whether the temporary file `name` (`.tmp-<host>.<pid>.<hex>`) was left by a writer of
+/// this host that is gone. Older names (`.tmp-<hex>`) say nothing.
+fn tmp_of_gone_writer(name: &str) -> bool {
+    let parts: Vec<&str> = name.trim_start_matches(".tmp-").rsplitn(3, '.').collect();
+    match parts.as_slice() {
+        [_, pid, host] => *host == tmp_host() && pid.parse().is_ok_and(|pid| !crate::host::pid_alive(pid)),
+        _ => false,
     }
 }
 
@@ -172,6 +193,8 @@ impl Backend for LocalBackend {
         self.root.display().to_string()
     }
 
+    /// Temporaries of writers of this host that are gone go at once, all others once older
+    /// than `age`.
     fn remove_stale_temporaries(&self, age: std::time::Duration) -> BackendResult<usize> {
         let mut n = 0;
         let mut stack = vec![self.root.clone()];
@@ -183,7 +206,8 @@ impl Backend for LocalBackend {
                 if md.is_dir() {
                     stack.push(p);
                 } else if e.file_name().to_string_lossy().starts_with(".tmp-")
-                    && md.modified().ok().and_then(|m| m.elapsed().ok()).is_some_and(|el| el >= age)
+                    && (tmp_of_gone_writer(&e.file_name().to_string_lossy())
+                        || md.modified().ok().and_then(|m| m.elapsed().ok()).is_some_and(|el| el >= age))
                 {
                     match fs::remove_file(&p) {
                         Ok(()) => n += 1,

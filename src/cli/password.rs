@@ -21,9 +21,11 @@ impl PasswordSource<'_> {
         }
         if let Some(f) = self.file {
             let s = std::fs::read(f).with_context(|| format!("reading password file {}", f.display()))?;
-            let s = s.strip_suffix(b"\n").unwrap_or(&s);
-            let s = s.strip_suffix(b"\r").unwrap_or(s);
-            return nonempty(s.to_vec());
+            // The first line, as the help says (a trailing comment or a second secret
+            // must not become part of the password).
+            let line = s.split(|&b| b == b'\n').next().unwrap_or_default();
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            return nonempty(line.to_vec());
         }
         if let Some(v) = std::env::var_os(self.env) {
             return nonempty(std::os::unix::ffi::OsStrExt::as_bytes(v.as_os_str()).to_vec());

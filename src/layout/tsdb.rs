@@ -102,6 +102,15 @@ pub fn classify(
     if m.ulid != ulid {
         return Verdict::Excluded(Reason::Corrupted, format!("meta.json names block {}", m.ulid));
     }
+    if m.version.is_some_and(|v| v != 1) {
+        return Verdict::Excluded(Reason::Corrupted, format!("meta.json: unknown version {}", m.version.unwrap_or(0)));
+    }
+    if m.min_time < 0 || m.min_time >= m.max_time {
+        return Verdict::Excluded(
+            Reason::Corrupted,
+            format!("meta.json: time range {}..{} is not a valid block range", m.min_time, m.max_time),
+        );
+    }
     if !files.contains_key("index") {
         return Verdict::Excluded(Reason::Corrupted, "no index".into());
     }
@@ -158,6 +167,11 @@ pub fn judge_block(
             let r = format!("{rel}{}", String::from_utf8_lossy(&n));
             match src.stat(&p, &n) {
                 Ok(e) if e.kind == Some(NodeKind::Dir) => stack.push((p, format!("{r}/"))),
+                // A block file that points elsewhere (`index` → /etc/passwd) is not a
+                // block file: the block is judged corrupted, the link never followed.
+                Ok(e) if e.kind == Some(NodeKind::Symlink) => {
+                    return Some(Verdict::Excluded(Reason::Corrupted, format!("{r} is a symlink")));
+                }
                 Ok(e) => {
                     files.insert(r, e.size);
                 }
@@ -237,6 +251,19 @@ mod tests {
         assert!(
             matches!(classify("p", "t", U, &ok, Some(&sized), false), Verdict::Excluded(Reason::Corrupted, d) if d.contains("21"))
         );
+        for bad in [
+            format!(r#"{{"ulid":"{U}","minTime":5,"maxTime":2}}"#),
+            format!(r#"{{"ulid":"{U}","minTime":-7,"maxTime":2}}"#),
+            format!(r#"{{"ulid":"{U}","minTime":1,"maxTime":2,"version":7}}"#),
+        ] {
+            assert!(
+                matches!(
+                    classify("p", "t", U, &ok, Some(bad.as_bytes()), false),
+                    Verdict::Excluded(Reason::Corrupted, _)
+                ),
+                "{bad}"
+            );
+        }
         let mut marked = ok.clone();
         marked.insert(DELETION_MARK.into(), 3);
         assert!(matches!(

@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 pub use crate::backend::{Backend, LocalBackend};
 pub use crate::id::Id;
-pub use markers::WriterGuard;
+pub use markers::{writer_is_gone, WriterGuard, HEARTBEAT_TIMEOUT};
 
 use crate::chunk::ChunkerParams;
 use crate::error::RepoError;

@@ -16,11 +16,28 @@ use crate::repo::{RepoResult, Repository};
 /// `QUEUE * max_chunk` on top of the pack being built.
 const QUEUE: usize = 8;
 
+/// Packs written between two index files of a running writer: a writer killed or failed
+/// midway leaves all but the last few of its packs indexed, and the next run reuses them
+/// instead of uploading them again.
+pub const INDEX_EVERY: usize = 8;
+
 /// What the packer wrote.
 #[derive(Default)]
 pub struct PackerResult {
     pub packs: Vec<(Id, Vec<PackEntry>)>,
+    /// How many of `packs` (from the start) are indexed already.
+    pub indexed: usize,
+    /// Bytes of packs and of the index files written so far.
     pub bytes_written: u64,
+}
+
+impl PackerResult {
+    /// Index the packs not indexed yet; returns the bytes written.
+    pub fn index_rest(&mut self, repo: &Repository, per_file: usize) -> RepoResult<u64> {
+        let bytes = save_index_for(repo, self.packs[self.indexed..].to_vec(), per_file)?;
+        self.indexed = self.packs.len();
+        Ok(bytes)
+    }
 }
 
 pub struct Packer {
@@ -58,17 +75,29 @@ fn run(repo: &Repository, rx: Receiver<EncodedBlob>) -> anyhow::Result<PackerRes
     let mut res = PackerResult::default();
     let mut data = PackBuilder::new(target + (1 << 20));
     let mut meta = PackBuilder::default();
-    for blob in rx {
-        let (pb, cold) = if blob.kind == BlobKind::Tree { (&mut meta, false) } else { (&mut data, true) };
-        pb.add(&blob);
-        if pb.len() >= target {
-            flush(repo, std::mem::take(pb), cold, &mut res)?;
+    let run = || -> anyhow::Result<()> {
+        for blob in rx {
+            let (pb, cold) = if blob.kind == BlobKind::Tree { (&mut meta, false) } else { (&mut data, true) };
+            pb.add(&blob);
+            if pb.len() >= target {
+                flush(repo, std::mem::take(pb), cold, &mut res)?;
+                if res.packs.len() - res.indexed >= INDEX_EVERY {
+                    res.bytes_written += res.index_rest(repo, INDEX_EVERY)?;
+                }
+            }
         }
-    }
-    for (pb, cold) in [(data, true), (meta, false)] {
-        if !pb.is_empty() {
-            flush(repo, pb, cold, &mut res)?;
+        for (pb, cold) in [(std::mem::take(&mut data), true), (std::mem::take(&mut meta), false)] {
+            if !pb.is_empty() {
+                flush(repo, pb, cold, &mut res)?;
+            }
         }
+        Ok(())
+    };
+    if let Err(e) = run() {
+        // What was written is indexed, so the next run finds it (best effort: the
+        // repository may be what failed).
+        let _ = res.index_rest(repo, INDEX_EVERY);
+        return Err(e);
     }
     Ok(res)
 }
@@ -90,7 +119,7 @@ pub fn write_pack(repo: &Repository, pb: PackBuilder, cold: bool) -> RepoResult<
 
 /// Write index files for new packs, at most `per_file` packs each, so no index file grows
 /// without bound. Returns the bytes written.
-pub fn save_index_for(repo: &Repository, packs: Vec<(Id, Vec<PackEntry>)>, per_file: usize) -> anyhow::Result<u64> {
+pub fn save_index_for(repo: &Repository, packs: Vec<(Id, Vec<PackEntry>)>, per_file: usize) -> RepoResult<u64> {
     let mut bytes = 0;
     let mut it = packs.into_iter().peekable();
     while it.peek().is_some() {
@@ -130,7 +159,7 @@ impl BlobWriter {
     /// Write the last pack and index what was stored; returns the bytes written.
     pub fn finish(self) -> anyhow::Result<u64> {
         let Some(p) = self.packer else { return Ok(0) };
-        let packed = p.finish()?;
-        Ok(packed.bytes_written + save_index_for(&self.repo, packed.packs, 256)?)
+        let mut packed = p.finish()?;
+        Ok(packed.bytes_written + packed.index_rest(&self.repo, 256)?)
     }
 }

@@ -29,6 +29,12 @@ impl SourceTree for LocalTree {
     fn display(&self, path: &Path) -> String {
         path.display().to_string()
     }
+
+    fn changed(&self, path: &Path, before: &SourceEntry) -> bool {
+        stat(path, &before.name).map_or(true, |now| {
+            (now.size, now.mtime_ns, now.ctime_ns) != (before.size, before.mtime_ns, before.ctime_ns)
+        })
+    }
 }
 
 /// Entry names of a directory, sorted by their bytes (the order trees are stored in).
@@ -46,6 +52,7 @@ pub fn read_dir_sorted(dir: &Path) -> io::Result<Vec<(Vec<u8>, PathBuf)>> {
 pub fn stat(path: &Path, name: &[u8]) -> io::Result<SourceEntry> {
     let md = fs::symlink_metadata(path)?;
     let ft = md.file_type();
+    use std::os::unix::fs::FileTypeExt;
     let kind = if ft.is_file() {
         Some(NodeKind::File)
     } else if ft.is_dir() {
@@ -54,6 +61,17 @@ pub fn stat(path: &Path, name: &[u8]) -> io::Result<SourceEntry> {
         Some(NodeKind::Symlink)
     } else {
         None
+    };
+    let special = if ft.is_fifo() {
+        Some("FIFO")
+    } else if ft.is_socket() {
+        Some("socket")
+    } else if ft.is_block_device() {
+        Some("block device")
+    } else if ft.is_char_device() {
+        Some("character device")
+    } else {
+        kind.is_none().then_some("special file")
     };
     let target = if ft.is_symlink() { Some(fs::read_link(path)?.as_os_str().as_bytes().to_vec()) } else { None };
     Ok(SourceEntry {
@@ -64,6 +82,9 @@ pub fn stat(path: &Path, name: &[u8]) -> io::Result<SourceEntry> {
         mode: md.mode() & 0o7777,
         target,
         etag: None,
+        ctime_ns: md.ctime().saturating_mul(1_000_000_000).saturating_add(md.ctime_nsec()),
+        special,
+        key: None,
     })
 }
 

@@ -26,6 +26,13 @@ pub struct SourceEntry {
     pub target: Option<Vec<u8>>,
     /// S3 ETag: with the size, what tells an unchanged object (objects are immutable).
     pub etag: Option<String>,
+    /// Inode change time (local files): with size and mtime, what tells that a file was
+    /// rewritten while it was read, even at the same size and with its mtime reset.
+    pub ctime_ns: i64,
+    /// For entries cellar does not archive (`kind` is `None`): what they are.
+    pub special: Option<&'static str>,
+    /// The object's key (relative to the source) when its path had to be escaped.
+    pub key: Option<String>,
 }
 
 /// A tree of named objects. Paths are relative to the source's root (`""` is the root).
@@ -47,14 +54,26 @@ pub trait SourceTree: Send + Sync {
         Ok(v)
     }
 
-    /// Objects the source lists but cannot offer as paths, one message each (they are
-    /// reported, never silently left out).
+    /// Objects the source lists but cannot offer, one message each (they are reported,
+    /// never silently left out; the backup exits 3).
     fn skipped(&self) -> Vec<String> {
+        vec![]
+    }
+
+    /// Things about the listing a user should hear (objects stored under escaped names).
+    fn notices(&self) -> Vec<String> {
         vec![]
     }
 
     /// Reads wait on the network (more readers in parallel pay off).
     fn is_remote(&self) -> bool {
+        false
+    }
+
+    /// Whether the object at `path` is no longer what `before` described (size, mtime,
+    /// ctime): it changed while it was being read. Sources whose reads see one version
+    /// of an object (S3: one GET, resumed pinned to its ETag) never change under a reader.
+    fn changed(&self, _path: &Path, _before: &SourceEntry) -> bool {
         false
     }
 }

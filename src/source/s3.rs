@@ -18,8 +18,21 @@ pub struct S3Tree {
     objects: BTreeMap<String, ObjectInfo>,
     /// Every directory (key prefix) that holds something; `""` is the root.
     dirs: BTreeSet<String>,
-    /// Listed keys that cannot be stored as paths, with the reason.
-    skipped: Vec<String>,
+    /// Keys that cannot be paths as they are (`a//b`, `dir/`, `.`, `..`, a key that is
+    /// also a prefix of other keys), by the escaped path they are stored under.
+    escaped: BTreeMap<String, String>,
+}
+
+/// How a key segment that cannot be a file name is spelled in a path: `%` for an empty
+/// segment, `%2E` and `%2E%2E` for `.` and `..`. The original key travels with the file
+/// (the tree node's `key`), so a restore into S3 puts it back exactly.
+fn escape_segment(c: &str) -> &str {
+    match c {
+        "" => "%",
+        "." => "%2E",
+        ".." => "%2E%2E",
+        c => c,
+    }
 }
 
 impl S3Tree {
@@ -27,25 +40,43 @@ impl S3Tree {
         let prefix = if url.prefix.is_empty() { String::new() } else { format!("{}/", url.prefix) };
         let mut objects = BTreeMap::new();
         let mut dirs = BTreeSet::from([String::new()]);
-        let mut skipped = vec![];
-        for o in s3.list_objects(&url.bucket, &prefix)? {
-            let rel = o.key[prefix.len()..].to_string();
-            // Keys that cannot be file names ("a//b", "x/", "..") cannot be archived as paths.
-            if rel.is_empty() || rel.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
-                skipped.push(format!(
-                    "s3://{}/{}: not stored: the key has an empty, \".\" or \"..\" path segment",
-                    url.bucket, o.key
-                ));
-                continue;
-            }
-            let mut p = rel.as_str();
+        let mut odd = vec![];
+        let add_dirs = |dirs: &mut BTreeSet<String>, path: &str| {
+            let mut p = path;
             while let Some(i) = p.rfind('/') {
                 p = &p[..i];
                 dirs.insert(p.to_string());
             }
+        };
+        for o in s3.list_objects(&url.bucket, &prefix)? {
+            let rel = o.key[prefix.len()..].to_string();
+            if rel.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+                odd.push((rel, o));
+                continue;
+            }
+            add_dirs(&mut dirs, &rel);
             objects.insert(rel, o);
         }
-        Ok(S3Tree { s3, url, objects, dirs, skipped })
+        // A key that is also a "directory" of other keys (`same` and `same/child`).
+        let shadowed: Vec<String> = objects.keys().filter(|k| dirs.contains(*k)).cloned().collect();
+        for k in shadowed {
+            let o = objects.remove(&k).expect("listed");
+            odd.push((k, o));
+        }
+        let mut escaped = BTreeMap::new();
+        for (rel, o) in odd {
+            let mut path = rel.split('/').map(escape_segment).collect::<Vec<_>>().join("/");
+            if !path.ends_with('%') && (dirs.contains(&path) || objects.contains_key(&path)) {
+                path.push('%');
+            }
+            while dirs.contains(&path) || objects.contains_key(&path) {
+                path.push('~');
+            }
+            add_dirs(&mut dirs, &path);
+            escaped.insert(path.clone(), rel);
+            objects.insert(path, o);
+        }
+        Ok(S3Tree { s3, url, objects, dirs, escaped })
     }
 
     pub fn object_count(&self) -> usize {
@@ -73,6 +104,9 @@ impl SourceTree for S3Tree {
                 mode: 0o644,
                 target: None,
                 etag: Some(o.etag.clone()),
+                ctime_ns: 0,
+                special: None,
+                key: self.escaped.get(&rel).cloned(),
             });
         }
         if self.dirs.contains(&rel) {
@@ -84,6 +118,9 @@ impl SourceTree for S3Tree {
                 mode: 0o755,
                 target: None,
                 etag: None,
+                ctime_ns: 0,
+                special: None,
+                key: None,
             });
         }
         Err(not_found(&rel))
@@ -109,18 +146,22 @@ impl SourceTree for S3Tree {
 
     fn open(&self, path: &Path) -> io::Result<Box<dyn io::Read + Send>> {
         let rel = Self::rel(path);
-        if !self.objects.contains_key(&rel) {
+        let Some(o) = self.objects.get(&rel) else {
             return Err(not_found(&rel));
-        }
-        let key = self.url.key(&rel);
-        self.s3.open(&self.url.bucket, &key).map_err(|e| {
+        };
+        self.s3.open(&self.url.bucket, &o.key).map_err(|e| {
             let kind = if e.is_not_found() { io::ErrorKind::NotFound } else { io::ErrorKind::Other };
             io::Error::new(kind, e)
         })
     }
 
-    fn skipped(&self) -> Vec<String> {
-        self.skipped.clone()
+    fn notices(&self) -> Vec<String> {
+        self.escaped
+            .iter()
+            .map(|(path, key)| {
+                format!("s3://{}/{}: stored as {path:?} (the key cannot be a path as it is); restores to S3 under its own key", self.url.bucket, self.url.key(key))
+            })
+            .collect()
     }
 
     fn is_remote(&self) -> bool {

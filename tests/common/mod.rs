@@ -212,6 +212,9 @@ impl cellar::source::SourceTree for Hooked {
     fn display(&self, path: &Path) -> String {
         path.display().to_string()
     }
+    fn changed(&self, path: &Path, before: &cellar::source::SourceEntry) -> bool {
+        cellar::source::local::LocalTree.changed(path, before)
+    }
 }
 
 /// The CLI's repository opened through the library (to look inside or damage it).

@@ -16,14 +16,15 @@ use crate::chunk::{looks_like_text, WindowedChunker, SNIFF_LEN};
 use crate::id::Id;
 use crate::repo::blob::BlobKind;
 use crate::repo::file::tree::Node;
-use crate::source::SourceTree;
+use crate::source::{SourceEntry, SourceTree};
 
 /// Window of a file read at once by one worker (raised to 4 × the largest chunk).
 const WINDOW: usize = 16 << 20;
 
-/// Where a file job's bytes come from.
+/// Where a file job's bytes come from: a path of a tree (with what its listing said, to
+/// notice a change while reading), or a stream.
 pub(super) enum JobSource {
-    Path(Arc<dyn SourceTree>, PathBuf),
+    Path(Arc<dyn SourceTree>, PathBuf, SourceEntry),
     Reader(Box<dyn Read + Send>),
 }
 
@@ -36,55 +37,94 @@ pub(super) struct FileJob {
 }
 
 /// Read, cut and store one file, then fill its slot (with `None` if it could not be read:
-/// it is reported, and a TSDB block it belongs to is left out whole).
+/// it is reported, and a TSDB block it belongs to is left out whole). A local file that
+/// changes while it is read (size, mtime or ctime differ afterwards) is read once more;
+/// if it changes again it is stored as last read and reported as possibly torn.
 pub(super) fn run_job(ctx: &Ctx, job: FileJob, window: &mut Vec<u8>) {
-    let FileJob { source, mut node, dir, slot } = job;
+    let FileJob { source, node, dir, slot } = job;
     if ctx.failed() {
         return fill(ctx, &dir, slot, None);
     }
-    let label = String::from_utf8_lossy(&node.name).into_owned();
-    let mut source_again = None;
-    let (reader, path): (Box<dyn Read + Send>, Option<String>) = match source {
-        JobSource::Path(src, p) => {
-            match src.open(&p) {
-                Ok(f) => {
-                    let shown = src.display(&p);
-                    source_again = Some((src, p));
-                    (f, Some(shown))
+    let (src, p, mut entry) = match source {
+        JobSource::Reader(r) => {
+            let mut node = node;
+            let res = read_object(ctx, r, None, window, &mut node);
+            return finish(ctx, res, node, None, &dir, slot);
+        }
+        JobSource::Path(src, p, entry) => (src, p, entry),
+    };
+    let shown = src.display(&p);
+    let mut node = node;
+    for attempt in 0..2 {
+        let f = match src.open(&p) {
+            Ok(f) => f,
+            Err(e) => {
+                // A block the compactor deleted under us: drop the block, not an error.
+                if !(e.kind() == std::io::ErrorKind::NotFound && dir.fail_block()) {
+                    ctx.warn(format!("{shown}: {e}"));
                 }
-                Err(e) => {
-                    // A block the compactor deleted under us: drop the block, not an error.
-                    if !(e.kind() == std::io::ErrorKind::NotFound && dir.fail_block()) {
-                        ctx.warn(format!("{}: {e}", src.display(&p)));
-                    }
-                    return fill(ctx, &dir, slot, None);
-                }
+                return fill(ctx, &dir, slot, None);
             }
+        };
+        let mut n = node.clone();
+        let res = read_object(ctx, f, Some((src.clone(), p.clone())), window, &mut n);
+        if res.is_ok() && src.changed(&p, &entry) {
+            if dir.fail_block() {
+                // Block files never change once complete: the block is being replaced.
+                return fill(ctx, &dir, slot, None);
+            }
+            if attempt == 0 {
+                if let Ok(now) = src.stat(&p, &entry.name) {
+                    ctx.count.bytes.fetch_add(now.size.wrapping_sub(node.size), Relaxed);
+                    (node.size, node.mtime_ns, node.mode) = (now.size, now.mtime_ns, now.mode);
+                    entry = now;
+                }
+                continue;
+            }
+            ctx.warn(format!("{shown}: changed while being read, twice; stored as last read, possibly torn"));
         }
-        JobSource::Reader(r) => (r, None),
-    };
-    let mut reader = reader;
+        return finish(ctx, res, n, Some(shown), &dir, slot);
+    }
+}
+
+/// One read of an object: sniff its first bytes, then cut it as gzip-transparent text
+/// (where the source can be read again should decoding fail) or as it is.
+fn read_object(
+    ctx: &Ctx,
+    mut reader: Box<dyn Read + Send>,
+    again: Option<(Arc<dyn SourceTree>, PathBuf)>,
+    window: &mut Vec<u8>,
+    node: &mut Node,
+) -> Result<(Vec<Id>, u64, bool), ChunkError> {
     let mut prefix = Vec::with_capacity(SNIFF_LEN);
-    let result = match ((&mut reader).take(SNIFF_LEN as u64).read_to_end(&mut prefix), source_again) {
-        (Err(e), _) => Err(ChunkError::Read(e)),
-        // Gzip-transparent only where the source can be read again if decoding fails.
-        (Ok(_), Some(again)) if ctx.gzip && crate::gzip::header_len(&prefix).is_ok_and(|h| h.is_some()) => {
-            chunk_gzip(ctx, std::io::Cursor::new(prefix).chain(reader), again, window, &mut node)
+    (&mut reader).take(SNIFF_LEN as u64).read_to_end(&mut prefix).map_err(ChunkError::Read)?;
+    match again {
+        Some(again) if ctx.gzip && crate::gzip::header_len(&prefix).is_ok_and(|h| h.is_some()) => {
+            chunk_gzip(ctx, std::io::Cursor::new(prefix).chain(reader), again, window, node)
         }
-        (Ok(_), _) => chunk_stream(ctx, &mut std::io::Cursor::new(prefix).chain(reader), window),
-    };
+        _ => chunk_stream(ctx, &mut std::io::Cursor::new(prefix).chain(reader), window),
+    }
+}
+
+/// Fill the file's slot with what the read produced.
+fn finish(
+    ctx: &Ctx,
+    result: Result<(Vec<Id>, u64, bool), ChunkError>,
+    mut node: Node,
+    path: Option<String>,
+    dir: &Arc<DirState>,
+    slot: usize,
+) {
+    let label = String::from_utf8_lossy(&node.name).into_owned();
     match result {
         Ok((content, size, text)) => {
             node.text = text && ctx.successors.is_some();
             if let Some(p) = &path {
                 if size != node.size && dir.fail_block() {
-                    return fill(ctx, &dir, slot, None);
+                    return fill(ctx, dir, slot, None);
                 }
                 if size != node.size {
-                    ctx.warn(format!(
-                        "{}: changed while being read ({} → {} bytes); stored as read",
-                        p, node.size, size
-                    ));
+                    ctx.warn(format!("{p}: changed while being read ({} → {size} bytes); stored as read", node.size));
                     ctx.count.bytes.fetch_add(size.wrapping_sub(node.size), Relaxed);
                 }
             } else {
@@ -92,17 +132,17 @@ pub(super) fn run_job(ctx: &Ctx, job: FileJob, window: &mut Vec<u8>) {
             }
             node.size = size;
             node.content = content;
-            fill(ctx, &dir, slot, Some(node));
+            fill(ctx, dir, slot, Some(node));
         }
         Err(ChunkError::Read(e)) => {
             dir.fail_block();
             let what = path.unwrap_or(label);
             ctx.warn(format!("{what}: {e}"));
-            fill(ctx, &dir, slot, None);
+            fill(ctx, dir, slot, None);
         }
         Err(ChunkError::Store(e)) => {
             ctx.fail(e);
-            fill(ctx, &dir, slot, None);
+            fill(ctx, dir, slot, None);
         }
     }
 }

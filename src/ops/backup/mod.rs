@@ -29,7 +29,7 @@ use crate::layout::{Layout, Role};
 use crate::progress::Progress;
 use crate::repo::file::snapshot::{self, Reason, Shard, Snapshot, Summary};
 use crate::repo::file::tree::{Node, NodeKind};
-use crate::repo::packer::{save_index_for, Packer};
+use crate::repo::packer::Packer;
 use crate::repo::Repository;
 use crate::source::{Input, Source};
 use ctx::Ctx;
@@ -136,6 +136,9 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
             for msg in tree.skipped() {
                 ctx.warn(msg);
             }
+            for msg in tree.notices() {
+                ctx.notice(msg);
+            }
         }
     }
 
@@ -169,12 +172,13 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
     progress.finish();
     // The packer's own error is the root cause when it stopped (e.g. disk full); readers
     // then only saw "the pack writer stopped".
-    let packed = packed.context("writing packs failed; no snapshot was written")?;
+    let mut packed = packed.context("writing packs failed; no snapshot was written")?;
+    // Indexed even when the backup failed: the next run reuses what was uploaded.
+    let index_bytes = packed.index_rest(&repo, PACKS_PER_INDEX)?;
     if let Some(e) = fatal {
         return Err(e.context("backup failed; no snapshot was written"));
     }
     let root_id = root_id.ok_or_else(|| anyhow::anyhow!("internal error: no root tree"))?;
-    let index_bytes = save_index_for(&repo, packed.packs, PACKS_PER_INDEX)?;
     let new_sketches = new_sketches.into_inner();
     if !new_sketches.is_empty() {
         repo.save_sketches(new_sketches)?;
@@ -191,6 +195,12 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
         bytes_read: progress.counters.bytes.load(Relaxed),
         bytes_added: packed.bytes_written + index_bytes,
     };
+    if !writer.still_announced()? {
+        anyhow::bail!(
+            "no snapshot was written: a prune took this backup for gone (was it paused for minutes?) and may have \
+             deleted data it uses; run the backup again"
+        );
+    }
     write_snapshot(&repo, &opts, host, labels, parent.map(|(id, _)| id), done)
 }
 

@@ -118,6 +118,7 @@ fn node_of(e: &SourceEntry, kind: NodeKind) -> Node {
         etag: e.etag.clone(),
         gzip: None,
         text: false,
+        key: e.key.clone(),
     }
 }
 
@@ -147,15 +148,21 @@ fn entry(ctx: &Ctx, at: At, dir: &Arc<DirState>, slot: usize, jobs: &Sender<File
         {
             fill(ctx, dir, slot, None);
         }
-        Some(NodeKind::File) => file(ctx, &at, node_of(&e, NodeKind::File), dir, slot, jobs),
+        Some(NodeKind::File) => file(ctx, &at, e, dir, slot, jobs),
         Some(NodeKind::Symlink) => fill(ctx, dir, slot, Some(node_of(&e, NodeKind::Symlink))),
         Some(NodeKind::Dir) => return directory(ctx, at, node_of(&e, NodeKind::Dir), dir, slot),
-        None => fill(ctx, dir, slot, None),
+        None => {
+            // Reported, not an error: only files, directories and symlinks hold data.
+            let what = e.special.unwrap_or("special file");
+            ctx.notice(format!("{}: not stored: a {what}", src.display(&at.path)));
+            fill(ctx, dir, slot, None);
+        }
     }
     None
 }
 
-fn file(ctx: &Ctx, at: &At, mut node: Node, dir: &Arc<DirState>, slot: usize, jobs: &Sender<FileJob>) {
+fn file(ctx: &Ctx, at: &At, e: SourceEntry, dir: &Arc<DirState>, slot: usize, jobs: &Sender<FileJob>) {
+    let mut node = node_of(&e, NodeKind::File);
     ctx.count.files.fetch_add(1, Relaxed);
     ctx.progress.files.fetch_add(1, Relaxed);
     ctx.count.bytes.fetch_add(node.size, Relaxed);
@@ -174,7 +181,7 @@ fn file(ctx: &Ctx, at: &At, mut node: Node, dir: &Arc<DirState>, slot: usize, jo
     } else {
         ctx.count.files_new.fetch_add(1, Relaxed);
     }
-    let job = FileJob { source: JobSource::Path(at.src.clone(), at.path.clone()), node, dir: dir.clone(), slot };
+    let job = FileJob { source: JobSource::Path(at.src.clone(), at.path.clone(), e), node, dir: dir.clone(), slot };
     send_job(ctx, jobs, job);
 }
 

@@ -24,7 +24,9 @@ use crate::repo::Repository;
 
 /// A temporary file older than this is taken to be left by a crashed writer.
 pub const STALE_TEMPORARY: std::time::Duration = std::time::Duration::from_hours(6);
-/// A writer marker older than this is taken to be left by a crashed backup.
+/// A writer marker without a heartbeat (written by an older cellar) older than this is
+/// taken to be left by a crashed backup. Markers with a heartbeat go stale once it stops
+/// for [`crate::repo::HEARTBEAT_TIMEOUT`], or at once when their process is gone.
 pub const STALE_WRITER: time::Duration = time::Duration::hours(48);
 
 pub struct PruneOptions {
@@ -73,6 +75,9 @@ pub struct PruneReport {
     /// Candidates past their grace period whose deletion waits for backups that started
     /// before they became candidates.
     pub packs_waiting_for_backups: usize,
+    /// Writer markers of writers that are gone (process ended on this host, heartbeat
+    /// stopped, or very old), which protect nothing and are removed.
+    pub writers_gone: usize,
     pub index_files_rewritten: usize,
     /// Temporary files of interrupted writes that were removed.
     pub temporaries_removed: usize,

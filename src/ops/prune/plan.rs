@@ -167,8 +167,8 @@ pub fn plan_sweep(repo: &Repository, opts: &PruneOptions) -> anyhow::Result<Swee
     let mut running: Vec<Option<HashSet<Id>>> = vec![];
     let mut stale_writers = vec![];
     for (id, w) in repo.list_writers()? {
-        if parse_time(&w.started).map_err(anyhow::Error::msg)? + STALE_WRITER <= now {
-            // Left by a crashed backup: it protects nothing any more.
+        if crate::repo::writer_is_gone(&w, now, STALE_WRITER) {
+            // Left by a writer that is gone: it protects nothing any more.
             stale_writers.push(id);
         } else {
             running.push(w.seen_deletions.map(|v| v.into_iter().collect()));
@@ -241,6 +241,7 @@ impl SweepPlan {
 
     pub fn report(&self, r: &mut PruneReport) {
         r.packs_waiting = self.waiting;
+        r.writers_gone = self.stale_writers.len();
         r.packs_waiting_for_backups = self.waiting_for_backups;
         r.packs_revived = self.revived.len();
         r.packs_deleted = self.delete.iter().filter(|p| self.state.stored.contains_key(p)).count();

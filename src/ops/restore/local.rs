@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use super::plan::{Plan, PlannedFile};
 use super::{Damaged, DamagedEntry, RestoreOptions, RestoreReport};
 use crate::id::Id;
+use crate::notice::NoticeExt;
 use crate::progress::Progress;
 use crate::repo::file::tree::Node;
 use crate::repo::file::FileType;
@@ -85,6 +86,10 @@ pub(super) fn restore(
     let Plan { dirs, want_dirs, files, links } = plan;
     let progress = Progress::new(opts.progress, "restore");
     let [data, commits] = files;
+    for f in data.iter().filter(|f| f.node.key.is_some()) {
+        let key = f.node.key.as_deref().unwrap_or_default();
+        repo.notices().note(format!("{} holds S3 object {key:?}, whose key cannot be a file name", f.path));
+    }
     let data: Vec<Writing> = data.into_iter().map(|f| writing(&target, f)).collect();
     restore_files(repo, &data, &progress)?;
     finish_files(&data, &mut report)?;
@@ -113,7 +118,6 @@ pub(super) fn restore(
             set_meta(&target.join(d), n)?;
         }
     }
-    sync_filesystem(&target)?;
     Ok(report)
 }
 
@@ -346,10 +350,9 @@ fn runs(uses: &[BlobUse]) -> Vec<&[BlobUse]> {
 }
 
 fn set_meta(p: &Path, n: &Node) -> anyhow::Result<()> {
-    if n.mode != 0 {
-        fs::set_permissions(p, fs::Permissions::from_mode(n.mode & 0o7777))
-            .with_context(|| format!("setting permissions of {}", p.display()))?;
-    }
+    // Every mode is restored as recorded, 000 included.
+    fs::set_permissions(p, fs::Permissions::from_mode(n.mode & 0o7777))
+        .with_context(|| format!("setting permissions of {}", p.display()))?;
     let t = filetime::FileTime::from_unix_time(
         n.mtime_ns.div_euclid(1_000_000_000),
         n.mtime_ns.rem_euclid(1_000_000_000) as u32,

@@ -57,8 +57,12 @@ pub fn plan(repo: &Repository, snap: &Snapshot, sel: &Selection) -> anyhow::Resu
     crate::vfs::walk(repo, &snap.tree, |e| {
         let inc = selected(sel, globs.as_ref(), e.path);
         if inc {
+            // Ancestors nearest first; one already wanted has all of its own (the walk is
+            // pre-order), so deep trees cost linear, not quadratic, work.
             for a in e.rel.ancestors().skip(1).filter(|a| !a.as_os_str().is_empty()) {
-                p.want_dirs.insert(a.to_path_buf());
+                if !p.want_dirs.insert(a.to_path_buf()) {
+                    break;
+                }
             }
         }
         let planned = || PlannedFile { path: e.path.to_string(), rel: e.rel.to_path_buf(), node: e.node.clone() };

@@ -54,7 +54,7 @@ fn upload_all(
 ) -> anyhow::Result<()> {
     let damaged: Mutex<Vec<DamagedEntry>> = Mutex::default();
     files.par_iter().try_for_each(|f| -> anyhow::Result<()> {
-        let key = url.key(&f.path);
+        let key = url.key(&object_key(f));
         let mut reader = CountingReader { inner: crate::vfs::file_reader(repo, &f.node), n: 0, failed: None };
         let up = s3.upload(&url.bucket, &key, f.node.size, &mut reader, false, None);
         let failed = match (reader.failed, up) {
@@ -84,6 +84,18 @@ fn upload_all(
         }
     }
     Ok(())
+}
+
+/// The key a file is restored under: its snapshot path, or, for an S3 object whose key
+/// could not be a path, that exact key below the same top-level directory.
+fn object_key(f: &PlannedFile) -> String {
+    match &f.node.key {
+        Some(k) => match f.path.split_once('/') {
+            Some((top, _)) => format!("{top}/{k}"),
+            None => k.clone(),
+        },
+        None => f.path.clone(),
+    }
 }
 
 /// Counts the bytes read, and keeps what went wrong if the source failed.

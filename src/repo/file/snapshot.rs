@@ -249,9 +249,4 @@ pub fn parse_time(s: &str) -> Result<time::OffsetDateTime, String> {
         .map_err(|e| format!("bad time {s:?}: {e}"))
 }
 
-pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .or_else(|_| std::env::var("HOSTNAME"))
-        .unwrap_or_else(|_| "localhost".into())
-}
+pub use crate::host::hostname;

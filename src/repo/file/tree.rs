@@ -54,6 +54,11 @@ pub struct Node {
     /// bases to similar files of later backups (format v2).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub text: bool,
+    /// The S3 key (relative to the backed-up bucket or prefix) of an object whose key
+    /// cannot be a path as it is (`a//b`, `dir/`, `.`, a key that is also a prefix): the
+    /// node's name is an escaped spelling, and restores into S3 use this key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -75,6 +80,7 @@ impl Node {
             etag: None,
             gzip: None,
             text: false,
+            key: None,
         }
     }
 

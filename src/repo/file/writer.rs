@@ -16,6 +16,9 @@ pub struct WriterRecord {
     /// packs); `None` until it has loaded the index, meaning "may reuse any pack".
     #[serde(default)]
     pub seen_deletions: Option<Vec<Id>>,
+    /// When the writer last refreshed its marker (every minute while it runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat: Option<String>,
 }
 
 super::json_file!(WriterRecord, FileType::Writer);
