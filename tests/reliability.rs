@@ -223,8 +223,8 @@ fn a_killed_backup_is_resumed_by_the_next_run_and_does_not_block_prune() {
     }
     let mut child = env.spawn(&["backup", "--read-concurrency", "1", src.to_str().unwrap()]);
     // Wait (with a deadline) until six index files (48 packs) exist, then kill it hard.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    let index_files = || fs::read_dir(env.repo.join("index")).map_or(0, |d| d.count());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_mins(2);
+    let index_files = || fs::read_dir(env.repo.join("index")).map_or(0, Iterator::count);
     while index_files() < 6 {
         assert!(child.try_wait().unwrap().is_none(), "the backup finished before it could be killed");
         assert!(std::time::Instant::now() < deadline, "no index files appeared");
