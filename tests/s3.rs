@@ -347,6 +347,10 @@ fn metadata_cache_is_used_and_verified() {
     // Damage the cache instead: it is detected and refilled from the (repaired) bucket.
     moto.py("s3.put_object(Bucket='archive', Key=sys.argv[1], Body=bytes.fromhex(sys.argv[2]))", &[&key, &good]);
     let cached: Vec<_> = files_under(moto.cache.path()).into_iter().filter(|p| p.ends_with(&id)).collect();
+    for p in files_under(moto.cache.path()) {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600, "{}", p.display());
+    }
     assert_eq!(cached.len(), 1, "the snapshot file is cached");
     std::fs::write(&cached[0], b"bad cache").unwrap();
     let (code, out, err) = cellar(&moto, &["snapshots", "--repo", repo, "--json"]);

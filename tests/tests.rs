@@ -8,6 +8,7 @@ mod dump_deltas;
 mod durability;
 mod failures;
 mod format_vectors;
+mod fuzz;
 mod gzip;
 mod incremental;
 mod integrity;

@@ -37,11 +37,21 @@ impl CachedBackend {
     }
 
     fn store(&self, name: &str, data: &[u8]) {
+        use std::io::Write;
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
         let p = self.path(name);
         let tmp = p.with_extension("tmp");
-        // A cache that cannot be written is only slower; never an error.
-        let _ = fs::create_dir_all(p.parent().expect("has parent"))
-            .and_then(|()| fs::write(&tmp, data))
+        // Private to the user (sealed content, but still the repository's metadata). A
+        // cache that cannot be written is only slower; never an error.
+        let _ = fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(p.parent().expect("has parent"))
+            .and_then(|()| {
+                let _ = fs::remove_file(&tmp);
+                fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)
+            })
+            .and_then(|mut f| f.write_all(data))
             .and_then(|()| fs::rename(&tmp, &p));
     }
 

@@ -28,6 +28,12 @@ pub struct Kdf {
     pub salt: String,
 }
 
+/// Upper bounds on the cost parameters a key file may ask for (4 GiB, far above the
+/// default 64 MiB).
+pub const MAX_KDF_MEMORY_KIB: u32 = 4 << 20;
+pub const MAX_KDF_PASSES: u32 = 64;
+pub const MAX_KDF_LANES: u32 = 16;
+
 fn b64() -> base64::engine::GeneralPurpose {
     base64::engine::general_purpose::STANDARD
 }
@@ -39,8 +45,10 @@ impl KeyFile {
         Ok(KeyFile {
             version: 1,
             created: super::snapshot::now_rfc3339(),
-            host: super::snapshot::hostname(),
-            user: std::env::var("USER").unwrap_or_default(),
+            // Key files are readable without a password: who made one is not written
+            // (older key files may name a host and user; format-spec/security.md).
+            host: String::new(),
+            user: String::new(),
             kdf: Kdf { algorithm: "argon2id".into(), params, salt: b64().encode(salt) },
             master_key: b64().encode(crypto::wrap(&kek, master.as_bytes())),
         })
@@ -51,6 +59,14 @@ impl KeyFile {
     pub fn open(&self, password: &[u8]) -> Result<Option<MasterKey>, String> {
         if self.kdf.algorithm != "argon2id" {
             return Err(format!("unknown KDF {:?}", self.kdf.algorithm));
+        }
+        // A key file is read before anything is authenticated: its cost parameters must
+        // not make a reader allocate or compute without bound.
+        let p = self.kdf.params;
+        if p.m_kib > MAX_KDF_MEMORY_KIB || p.t > MAX_KDF_PASSES || p.p > MAX_KDF_LANES {
+            return Err(format!(
+                "Argon2id parameters {p:?} exceed what cellar accepts ({MAX_KDF_MEMORY_KIB} KiB, {MAX_KDF_PASSES} passes, {MAX_KDF_LANES} lanes)"
+            ));
         }
         let salt = b64().decode(&self.kdf.salt).map_err(|_| "bad salt".to_string())?;
         let sealed = b64().decode(&self.master_key).map_err(|_| "bad master_key".to_string())?;
