@@ -678,3 +678,88 @@ fn a_conditional_multipart_upload_onto_an_existing_key_reports_not_created() {
     let got = moto.py("b = s3.get_object(Bucket='bulky', Key='k')['Body'].read()\nprint(len(b), b[:64].hex())", &[]);
     assert_eq!(got.trim(), format!("{} {}", big.len(), hex::encode(&big[..64])));
 }
+
+impl Proxy {
+    /// A proxy injecting faults (`FAULT_RATE`, `FAULT_ALWAYS`, …: tests/support/s3_proxy.py).
+    fn faulty(moto: &Moto, log: &Path, env: &[(&str, &str)]) -> Proxy {
+        let mut c = Command::new("python3");
+        c.envs(env.iter().copied());
+        c.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/s3_proxy.py")).arg(&moto.endpoint).arg(log);
+        let mut child = c.stdout(Stdio::piped()).spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let port = line.trim().strip_prefix("listening ").expect("proxy announces its port").to_string();
+        Proxy { child, endpoint: format!("http://127.0.0.1:{port}") }
+    }
+}
+
+/// One request in ten fails (500, 503 SlowDown, connection reset, body cut short): backup
+/// from S3 into S3, restore into S3 and copy between S3 repositories all complete with
+/// exactly the right bytes. A store that is down gives one clear error and no snapshot.
+#[test]
+fn ten_percent_of_requests_failing_is_survived_and_a_dead_store_is_one_clear_error() {
+    let moto = Moto::start();
+    for b in ["mimir", "archive", "offsite", "restored"] {
+        moto.create_bucket(b);
+    }
+    moto.upload_dir(bucket(), "mimir");
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("faults.log");
+    let proxy = Proxy::faulty(&moto, &log, &[("FAULT_RATE", "0.1"), ("FAULT_SEED", "7")]);
+    let via = |args: &[&str]| {
+        let mut a = vec!["--s3-endpoint", proxy.endpoint.as_str()];
+        a.extend_from_slice(args);
+        cellar(&moto, &a)
+    };
+    for repo in ["s3://archive/r", "s3://offsite/r"] {
+        let (code, _, err) = via(&["init", "--repo", repo, "--kdf-memory-kib", "256"]);
+        assert_eq!(code, 0, "{err}");
+    }
+    let (code, _, err) = via(&["backup", "--repo", "s3://archive/r", "--allow-corrupted", "--no-cache", "s3://mimir"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) =
+        via(&["restore", "--repo", "s3://archive/r", "--no-cache", "latest", "--target", "s3://restored"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = via(&["copy", "--repo", "s3://archive/r", "--no-cache", "--to-repo", "s3://offsite/r"]);
+    assert_eq!(code, 0, "{err}");
+    let faults = std::fs::read_to_string(&log).unwrap().lines().filter(|l| l.contains(" FAULT ")).count();
+    assert!(faults >= 10, "the proxy must really have failed requests: {faults}");
+    // Checked without the proxy: everything is there, byte for byte.
+    for repo in ["s3://archive/r", "s3://offsite/r"] {
+        let (code, _, err) = cellar(&moto, &["check", "--repo", repo, "--read-data", "--no-cache"]);
+        assert_eq!(code, 0, "{repo}: {err}");
+    }
+    let expected = complete_blocks(bucket());
+    let want: BTreeMap<String, String> = sha256_dir(bucket())
+        .into_iter()
+        .filter(|(k, _)| {
+            let parts: Vec<&str> = k.split('/').collect();
+            parts.len() >= 3 && expected.get(parts[0]).is_some_and(|s| s.contains(parts[1]))
+        })
+        .map(|(k, v)| (format!("mimir/{k}"), v))
+        .collect();
+    assert_eq!(moto.contents("restored"), want);
+
+    // A store that answers nothing but errors.
+    let dead = Proxy::faulty(&moto, &dir.path().join("dead.log"), &[("FAULT_ALWAYS", "1")]);
+    let snapshots_before =
+        moto.py("print(len(s3.list_objects_v2(Bucket='archive', Prefix='r/snapshots/').get('Contents', [])))", &[]);
+    let src = dir.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("f"), b"x").unwrap();
+    let mut c = Command::new(assert_cmd::cargo::cargo_bin("cellar"));
+    moto.env(&mut c);
+    let out = c
+        .env("CELLAR_PASSWORD", PASSWORD)
+        .args(["--s3-endpoint", &dead.endpoint, "--repo", "s3://archive/r", "--no-cache", "backup"])
+        .arg(&src)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one clear line: {err}");
+    assert!(err.contains("InternalError"), "{err}");
+    let snapshots_after =
+        moto.py("print(len(s3.list_objects_v2(Bucket='archive', Prefix='r/snapshots/').get('Contents', [])))", &[]);
+    assert_eq!(snapshots_before, snapshots_after, "no snapshot from a failed backup");
+}

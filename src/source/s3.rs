@@ -48,7 +48,7 @@ impl S3Tree {
                 dirs.insert(p.to_string());
             }
         };
-        for o in s3.list_objects(&url.bucket, &prefix)? {
+        for o in s3.retrying(|| s3.list_objects(&url.bucket, &prefix))? {
             let rel = o.key[prefix.len()..].to_string();
             if rel.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
                 odd.push((rel, o));

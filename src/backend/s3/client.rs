@@ -157,6 +157,24 @@ impl S3 {
         Ok(Arc::new(S3 { rt, client, endpoint: endpoint.unwrap_or_else(|| "AWS S3".into()) }))
     }
 
+    /// Run `f` again when it fails in a way the SDK does not retry itself: a body cut
+    /// short after good headers, a reset while streaming. Exponential backoff with jitter.
+    pub fn retrying<T>(&self, mut f: impl FnMut() -> BackendResult<T>) -> BackendResult<T> {
+        let mut attempt = 0;
+        loop {
+            match f() {
+                Err(BackendError::Transient { .. } | BackendError::Short { .. }) if attempt < 5 => {
+                    let mut r = [0u8; 2];
+                    let _ = getrandom::getrandom(&mut r);
+                    let jitter = u64::from(u16::from_le_bytes(r) % 100);
+                    std::thread::sleep(Duration::from_millis((100 << attempt) + jitter));
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
     pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
         self.rt.block_on(f)
     }

@@ -33,6 +33,10 @@ impl S3Backend {
 
     fn get(&self, name: &str, range: Option<(u64, u64)>) -> BackendResult<Vec<u8>> {
         check_name(name)?;
+        self.s3.retrying(|| self.get_once(name, range))
+    }
+
+    fn get_once(&self, name: &str, range: Option<(u64, u64)>) -> BackendResult<Vec<u8>> {
         let key = self.url.key(name);
         let what = format!("s3://{}/{key}", self.url.bucket);
         let mut req = self.s3.client.get_object().bucket(&self.url.bucket).key(&key);
@@ -151,7 +155,7 @@ impl Backend for S3Backend {
         let strip = if self.url.prefix.is_empty() { 0 } else { self.url.prefix.len() + 1 };
         let mut v: Vec<(String, u64)> = self
             .s3
-            .list_objects(&self.url.bucket, &format!("{base}/"))?
+            .retrying(|| self.s3.list_objects(&self.url.bucket, &format!("{base}/")))?
             .into_iter()
             .map(|o| (o.key[strip..].to_string(), o.size))
             .collect();
