@@ -3,6 +3,7 @@
 //! components: promtool-written TSDB blocks, a real PostgreSQL, moto and Ceph RGW as S3.
 
 mod common;
+mod crash;
 mod dedup;
 mod dump_deltas;
 mod durability;
