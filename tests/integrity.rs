@@ -279,7 +279,10 @@ fn missing_truncated_and_swapped_packs_cost_exactly_their_files() {
                 fs::write(&path, &b[..b.len() / 2]).unwrap();
             }
             _ => {
-                let other = files_under(&d.env.repo.join("data")).into_iter().find(|p| *p != path).unwrap();
+                // Another data pack (a metadata pack would take whole trees with it).
+                let (o, _) = repo.locate(&d.blob_of(&d.snaps[0], "d0/f0")).unwrap();
+                assert_ne!(o, pack);
+                let other = d.env.repo.join(cellar::repo::file::FileType::Pack.name(&o));
                 let (a, b) = (fs::read(&path).unwrap(), fs::read(&other).unwrap());
                 fs::write(&path, b).unwrap();
                 fs::write(&other, a).unwrap();

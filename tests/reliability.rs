@@ -250,3 +250,41 @@ fn a_killed_backup_is_resumed_by_the_next_run_and_does_not_block_prune() {
     env.ok(&["restore", "latest", "--target", out.to_str().unwrap()]);
     assert_same_tree(&src, &out.join("s"));
 }
+
+/// A restore into a target that holds part of it already: identical files are not
+/// written again (an interrupted restore resumes), a file that differs is kept and named
+/// unless `--overwrite` says otherwise, and `--delete` removes what the snapshot lacks.
+#[test]
+fn restores_resume_never_replace_silently_and_delete_on_request() {
+    let env = Env::new();
+    let src = env.path("s");
+    fs::create_dir(&src).unwrap();
+    for i in 0..6 {
+        fs::write(src.join(format!("f{i}")), pseudo_random(300_000, i)).unwrap();
+    }
+    env.backup(&[src.to_str().unwrap()]);
+    let out = env.path("out");
+    env.ok(&["restore", "latest", "--target", out.to_str().unwrap()]);
+    // As if the first restore died after four files; and the user changed one of them.
+    fs::remove_file(out.join("s/f4")).unwrap();
+    fs::remove_file(out.join("s/f5")).unwrap();
+    fs::write(out.join("s/f0"), b"mine").unwrap();
+    fs::write(out.join("s/extra"), b"not in the snapshot").unwrap();
+    let run = |extra: &[&str]| {
+        let mut a = vec!["restore", "latest", "--json", "--target", out.to_str().unwrap()];
+        a.extend_from_slice(extra);
+        let (code, o, e) = env.run(&a);
+        (code, serde_json::from_str::<Value>(o.lines().last().unwrap_or("null")).unwrap_or(Value::Null), e)
+    };
+    let (code, r, err) = run(&[]);
+    assert_eq!(code, 3, "a kept file that differs is reported: {err}");
+    assert_eq!(r["unchanged"], 3, "{r}");
+    assert_eq!(r["kept"], serde_json::json!(["s/f0"]));
+    assert_eq!(fs::read(out.join("s/f0")).unwrap(), b"mine", "never replaced by default");
+    assert_eq!(fs::read(out.join("s/f5")).unwrap(), pseudo_random(300_000, 5), "the missing files were restored");
+    let (code, r, _) = run(&["--overwrite", "if-changed", "--delete"]);
+    assert_eq!(code, 0);
+    assert_eq!(r["unchanged"], 5, "{r}");
+    assert_eq!(r["deleted"], serde_json::json!(["s/extra"]));
+    assert_same_tree(&src, &out.join("s"));
+}

@@ -162,7 +162,10 @@ fn restoring_over_an_older_copy_replaces_every_file_exactly() {
     fs::write(dst.join("short"), pseudo_random(100_000, 4)).unwrap();
     fs::write(dst.join("long"), b"x").unwrap();
     fs::write(dst.join("empty"), b"not empty").unwrap();
-    env.ok(&["restore", "latest", "--target", target.to_str().unwrap()]);
+    // By default files that differ are kept (and reported); asked to, they are replaced.
+    assert_eq!(env.run(&["restore", "latest", "--target", target.to_str().unwrap()]).0, 3);
+    assert_eq!(fs::read(dst.join("long")).unwrap(), b"x");
+    env.ok(&["restore", "latest", "--overwrite", "if-changed", "--target", target.to_str().unwrap()]);
     assert_same_tree(&src, &dst);
 }
 

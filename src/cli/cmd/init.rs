@@ -123,6 +123,17 @@ impl InitArgs {
 
 pub fn run(g: &Global, a: InitArgs) -> anyhow::Result<u8> {
     let opts = a.options()?;
+    // A repository's files must not mix with someone else's.
+    if let Some(crate::location::Location::Local(p)) = g.repo.as_deref().map(|r| g.locate(r)).transpose()? {
+        let has_entries = std::fs::read_dir(&p).is_ok_and(|mut d| d.next().is_some());
+        if has_entries && !p.join("config").exists() {
+            return Err(crate::cli::UsageError(format!(
+                "{} is not empty and holds no repository; give an empty or new directory",
+                p.display()
+            ))
+            .into());
+        }
+    }
     let backend = g.backend()?;
     let pw = g.password(true)?;
     let repo = Repository::init(backend, &pw, &opts)?;

@@ -5,7 +5,7 @@ use super::blocks::BlockArgs;
 use crate::cli::global::Global;
 use crate::cli::output::{print_json, ColdRequested};
 use crate::cli::EXIT_PARTIAL;
-use crate::ops::restore::{restore_logical, RestoreOptions, Selection, Target};
+use crate::ops::restore::{restore_logical, Overwrite, RestoreOptions, Selection, Target};
 
 #[derive(Args, Debug)]
 pub struct RestoreArgs {
@@ -28,13 +28,29 @@ pub struct RestoreArgs {
     /// requested, and exit instead of waiting.
     #[arg(long)]
     no_wait: bool,
+    /// A file already at a restored file's place: `never` keeps it (and reports it when it
+    /// differs), `if-changed` replaces it when it differs, `always` rewrites it. Identical
+    /// files are never written again, so an interrupted restore resumes where it stopped.
+    #[arg(long, value_enum, default_value_t = Overwrite::Never)]
+    overwrite: Overwrite,
+    /// Remove from the target what the snapshot does not hold (within the directories
+    /// restored; everywhere in the target for a whole-snapshot restore).
+    #[arg(long)]
+    delete: bool,
 }
 
 pub fn run(g: &Global, a: RestoreArgs) -> anyhow::Result<u8> {
     let repo = g.open()?;
     let target = Target::resolve(&a.target, &g.s3_config(), &g.user_config()?)?;
     let selection = Selection { include: a.include, ..Selection::default() };
-    let opts = RestoreOptions { target, selection, progress: g.progress(), no_wait: a.no_wait };
+    let opts = RestoreOptions {
+        target,
+        selection,
+        progress: g.progress(),
+        no_wait: a.no_wait,
+        overwrite: a.overwrite,
+        delete: a.delete,
+    };
     let (id, r) = restore_logical(&repo, &a.snapshot, &a.blocks.filter()?, a.this_shard_only, opts)?;
     if !r.cold_packs_requested.is_empty() {
         if g.json {
@@ -61,6 +77,9 @@ pub fn run(g: &Global, a: RestoreArgs) -> anyhow::Result<u8> {
             let at = if at.is_empty() { String::new() } else { format!(" ({})", at.join(", ")) };
             eprintln!("cellar: damaged, not restored: {}{at}: {}", d.path, d.error);
         }
+        for k in &r.kept {
+            eprintln!("cellar: kept {k}: it differs from the snapshot (--overwrite if-changed replaces it)");
+        }
         for w in &r.withheld {
             eprintln!("cellar: withheld {w}: its block lost a file, so the platform must not see it as complete");
         }
@@ -76,5 +95,5 @@ pub fn run(g: &Global, a: RestoreArgs) -> anyhow::Result<u8> {
             );
         }
     }
-    Ok(if r.damaged.is_empty() { 0 } else { EXIT_PARTIAL })
+    Ok(if r.damaged.is_empty() && r.kept.is_empty() { 0 } else { EXIT_PARTIAL })
 }

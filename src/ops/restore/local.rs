@@ -83,17 +83,19 @@ pub(super) fn restore(
         make_dir(&target, d)?;
         report.dirs += 1;
     }
-    let Plan { dirs, want_dirs, files, links } = plan;
+    let Plan { dirs, want_dirs, files, links, all, everything } = plan;
     let progress = Progress::new(opts.progress, "restore");
     let [data, commits] = files;
     for f in data.iter().filter(|f| f.node.key.is_some()) {
         let key = f.node.key.as_deref().unwrap_or_default();
         repo.notices().note(format!("{} holds S3 object {key:?}, whose key cannot be a file name", f.path));
     }
+    let data = super::existing::sort_out(repo, &target, data, opts.overwrite, &mut report);
     let data: Vec<Writing> = data.into_iter().map(|f| writing(&target, f)).collect();
     restore_files(repo, &data, &progress)?;
     finish_files(&data, &mut report)?;
     let commits = super::withhold(commits, &mut report);
+    let commits = super::existing::sort_out(repo, &target, commits, opts.overwrite, &mut report);
     let commits: Vec<Writing> = commits.into_iter().map(|f| writing(&target, f)).collect();
     restore_files(repo, &commits, &progress)?;
     if !commits.is_empty() {
@@ -111,6 +113,22 @@ pub(super) fn restore(
         std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(&t), &dest)
             .with_context(|| format!("creating symlink {}", dest.display()))?;
         report.symlinks += 1;
+    }
+    if opts.delete {
+        let roots = everything.then(PathBuf::new);
+        for d in roots.iter().chain(want_dirs.iter()) {
+            for e in fs::read_dir(target.join(d)).with_context(|| format!("listing {}", target.join(d).display()))? {
+                let e = e?;
+                let rel = d.join(e.file_name());
+                if all.contains(&rel) {
+                    continue;
+                }
+                let p = e.path();
+                let r = if e.file_type()?.is_dir() { fs::remove_dir_all(&p) } else { fs::remove_file(&p) };
+                r.with_context(|| format!("removing {}", p.display()))?;
+                report.deleted.push(rel.to_string_lossy().into_owned());
+            }
+        }
     }
     // Directory metadata last (writing files into them changes mtime), deepest first.
     for d in want_dirs.iter().rev() {

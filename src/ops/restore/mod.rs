@@ -7,6 +7,7 @@
 //! file is complete, so the platform never sees a half-restored block. A shard of a
 //! sharded backup stands for its whole logical snapshot.
 
+mod existing;
 mod local;
 pub mod plan;
 mod s3;
@@ -22,6 +23,7 @@ use crate::layout::BlockFilter;
 use crate::repo::file::snapshot::{logical_groups, Snapshot};
 use crate::repo::Repository;
 
+pub use existing::Overwrite;
 pub use plan::{selected, Selection};
 
 /// Where a restore writes.
@@ -54,6 +56,11 @@ pub struct RestoreOptions {
     pub progress: bool,
     /// With packs in cold storage: only request their restore and return (`--no-wait`).
     pub no_wait: bool,
+    /// Files already in a target directory (identical ones are always kept).
+    pub overwrite: Overwrite,
+    /// Remove what a target directory holds that the snapshot does not (within the
+    /// directories restored).
+    pub delete: bool,
 }
 
 impl RestoreOptions {
@@ -64,6 +71,8 @@ impl RestoreOptions {
             selection: Selection::default(),
             progress: false,
             no_wait: false,
+            overwrite: Overwrite::default(),
+            delete: false,
         }
     }
 }
@@ -86,6 +95,12 @@ pub struct RestoreReport {
     pub damaged: Vec<DamagedEntry>,
     /// Commit records (`meta.json`) not written because their block lost a file.
     pub withheld: Vec<String>,
+    /// Files found in place already, identical (not written again; counted in `files`).
+    pub unchanged: u64,
+    /// Files in place that differ from the snapshot and were kept (`--overwrite never`).
+    pub kept: Vec<String>,
+    /// Paths removed from the target because the snapshot does not hold them (`--delete`).
+    pub deleted: Vec<String>,
 }
 
 /// A file a restore could not write, and why (format-spec/json.md).
@@ -145,6 +160,9 @@ impl RestoreReport {
         self.cold_packs_requested.extend(o.cold_packs_requested);
         self.damaged.extend(o.damaged);
         self.withheld.extend(o.withheld);
+        self.unchanged += o.unchanged;
+        self.kept.extend(o.kept);
+        self.deleted.extend(o.deleted);
     }
 }
 

@@ -49,12 +49,17 @@ pub struct Plan {
     pub files: [Vec<PlannedFile>; 2],
     /// Symlinks, with their snapshot paths.
     pub links: Vec<PlannedFile>,
+    /// Every path of the snapshot (what `--delete` must not remove).
+    pub all: std::collections::HashSet<PathBuf>,
+    /// Nothing was left out by the selection.
+    pub everything: bool,
 }
 
 pub fn plan(repo: &Repository, snap: &Snapshot, sel: &Selection) -> anyhow::Result<Plan> {
     let globs = build_globs(&sel.include)?;
-    let mut p = Plan::default();
+    let mut p = Plan { everything: sel.include.is_empty() && sel.prefixes.is_none(), ..Plan::default() };
     crate::vfs::walk(repo, &snap.tree, |e| {
+        p.all.insert(e.rel.to_path_buf());
         let inc = selected(sel, globs.as_ref(), e.path);
         if inc {
             // Ancestors nearest first; one already wanted has all of its own (the walk is
