@@ -166,6 +166,12 @@ pub fn reachable_blobs<'a>(
     Ok(used)
 }
 
+/// `SNAPSHOT:PATH` (restic's syntax) as (snapshot, path); `(spec, "")` without a colon.
+/// Snapshot ids and `latest` never hold a colon.
+pub fn split_spec(spec: &str) -> (&str, &str) {
+    spec.split_once(':').unwrap_or((spec, ""))
+}
+
 /// Find the node at `path` (`/`-separated, relative to the snapshot root). The root itself
 /// is returned as a directory node for `""` or `/`.
 pub fn lookup(repo: &Repository, snap: &Snapshot, path: &str) -> anyhow::Result<Node> {
@@ -207,27 +213,84 @@ pub fn blocks(repo: &Repository, snap: &Snapshot) -> anyhow::Result<Vec<BlockInf
     Ok(out)
 }
 
-/// Streams a file's content blob by blob (verifying each).
-pub struct ContentReader<'r> {
+/// Reads data blobs in runs: a blob is fetched together with the blobs that follow it in
+/// the same pack (as a file's chunks usually do), with one ranged read of up to
+/// [`RUN_MAX`] bytes, so streaming a file from S3 costs a request per run, not per chunk.
+/// Every blob is still verified on its own; one that fails is read from another copy.
+pub struct Runs<'r> {
     repo: &'r Repository,
-    ids: std::slice::Iter<'r, Id>,
+    /// The last run read: pack, offset of its first byte, bytes.
+    run: Option<(Id, u64, Vec<u8>)>,
+}
+
+/// Longest run read at once.
+pub const RUN_MAX: u64 = 16 << 20;
+/// Blobs further apart than this in a pack are not read together.
+pub const RUN_GAP: u64 = 1 << 20;
+
+impl<'r> Runs<'r> {
+    pub fn new(repo: &'r Repository) -> Runs<'r> {
+        Runs { repo, run: None }
+    }
+
+    /// Blob `id`, where `ahead` are the blobs expected to be read next (they may join the
+    /// run read for it).
+    pub fn read(&mut self, id: &Id, ahead: &[Id]) -> Result<Vec<u8>, RepoError> {
+        let (pack, loc) = self.repo.locate(id)?;
+        let (start, end) = (u64::from(loc.offset), u64::from(loc.offset) + u64::from(loc.stored_len));
+        let covered = self.run.as_ref().is_some_and(|(p, s, b)| *p == pack && *s <= start && end <= s + b.len() as u64);
+        if !covered {
+            let mut run_end = end;
+            for next in ahead {
+                let Ok((p, l)) = self.repo.locate(next) else { break };
+                let (ns, ne) = (u64::from(l.offset), u64::from(l.offset) + u64::from(l.stored_len));
+                if p != pack || ns < start || ns > run_end + RUN_GAP || ne - start > RUN_MAX {
+                    break;
+                }
+                run_end = run_end.max(ne);
+            }
+            self.run = None;
+            match self.repo.backend().read_range(&FileType::Pack.name(&pack), start, run_end - start) {
+                Ok(b) => self.run = Some((pack, start, b)),
+                // This copy is gone or short: any other copy will do.
+                Err(_) => return self.repo.read_blob_elsewhere(id, &pack),
+            }
+        }
+        let (_, s, b) = self.run.as_ref().expect("read above");
+        let sealed = &b[(start - s) as usize..(end - s) as usize];
+        self.repo.decode_blob(id, &loc, sealed).or_else(|e| {
+            if e.is_damage() {
+                self.repo.read_blob_elsewhere(id, &pack).map_err(|_| e)
+            } else {
+                Err(e)
+            }
+        })
+    }
+}
+
+/// Streams a file's content blob by blob (verifying each), reading them in runs.
+pub struct ContentReader<'r> {
+    runs: Runs<'r>,
+    ids: &'r [Id],
+    next: usize,
     buf: Vec<u8>,
     pos: usize,
 }
 
 impl<'r> ContentReader<'r> {
     pub fn new(repo: &'r Repository, content: &'r [Id]) -> Self {
-        ContentReader { repo, ids: content.iter(), buf: vec![], pos: 0 }
+        ContentReader { runs: Runs::new(repo), ids: content, next: 0, buf: vec![], pos: 0 }
     }
 }
 
 impl Read for ContentReader<'_> {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         while self.pos == self.buf.len() {
-            let Some(id) = self.ids.next() else {
+            let Some(id) = self.ids.get(self.next) else {
                 return Ok(0);
             };
-            self.buf = self.repo.read_blob(id).map_err(std::io::Error::other)?;
+            self.next += 1;
+            self.buf = self.runs.read(id, &self.ids[self.next..]).map_err(std::io::Error::other)?;
             self.pos = 0;
         }
         let n = out.len().min(self.buf.len() - self.pos);

@@ -122,6 +122,38 @@ fn include_restores_only_matching_subtrees() {
     assert!(!out.join("b/t1").exists());
 }
 
+/// `SNAPSHOT:PATH` picks a directory of the snapshot: restore puts its contents at the
+/// target's root (globs then relative to it), ls lists below it, dump reads a file in it.
+#[test]
+fn snapshot_path_specs_address_one_directory() {
+    let env = Env::new();
+    let src = env.path("b");
+    for t in ["t1", "t2"] {
+        fs::create_dir_all(src.join(t).join("blk")).unwrap();
+        fs::write(src.join(t).join("blk/index"), t).unwrap();
+        fs::write(src.join(t).join("blk/meta.json"), "{}").unwrap();
+    }
+    env.backup(&[src.to_str().unwrap()]);
+    let out = env.path("out");
+    env.ok(&["restore", "latest:b/t2", "--target", out.to_str().unwrap()]);
+    assert_eq!(fs::read(out.join("blk/index")).unwrap(), b"t2");
+    assert!(out.join("blk/meta.json").exists());
+    assert_eq!(fs::read_dir(&out).unwrap().count(), 1, "only t2's contents, at the root");
+    let out2 = env.path("out2");
+    env.ok(&["restore", "latest:b", "--target", out2.to_str().unwrap(), "--include", "t1/**"]);
+    assert!(out2.join("t1/blk/index").exists() && !out2.join("t2").exists());
+
+    let listed = env.ok(&["ls", "latest:b/t1"]);
+    assert!(listed.contains("b/t1/blk/index") && !listed.contains("t2"), "{listed}");
+    let (code, dumped, err) = env.run(&["dump", "latest:b/t1/blk/index"]);
+    assert_eq!((code, dumped.as_str()), (0, "t1"), "{err}");
+    let (code, _, err) = env.run(&["dump", "latest"]);
+    assert_eq!(code, 2, "a dump without a file is a usage error: {err}");
+    let (code, _, err) = env.run(&["restore", "latest:b/nope", "--target", out.to_str().unwrap()]);
+    assert_ne!(code, 0);
+    assert!(err.contains("b/nope"), "{err}");
+}
+
 #[test]
 fn several_sources_and_stdin_in_one_snapshot() {
     let env = Env::new();

@@ -45,11 +45,12 @@ impl Mapper<'_> {
         Ok(id)
     }
 
-    fn blob(&mut self, id: &Id) -> anyhow::Result<Id> {
+    /// Copy blob `id` (read in runs with the `ahead` blobs that follow it).
+    fn blob(&mut self, runs: &mut crate::vfs::Runs, id: &Id, ahead: &[Id]) -> anyhow::Result<Id> {
         if let Some(m) = self.map.get(id) {
             return Ok(*m);
         }
-        let plain = self.src.read_blob(id)?;
+        let plain = runs.read(id, ahead)?;
         self.report.blobs_read += 1;
         let new = self.put(BlobKind::Data, &plain)?;
         self.map.insert(*id, new);
@@ -64,7 +65,11 @@ impl Mapper<'_> {
         for n in &mut t.nodes {
             match n.kind {
                 NodeKind::File => {
-                    n.content = n.content.iter().map(|c| self.blob(c)).collect::<anyhow::Result<_>>()?;
+                    let mut runs = crate::vfs::Runs::new(self.src);
+                    let ids = std::mem::take(&mut n.content);
+                    n.content = (0..ids.len())
+                        .map(|i| self.blob(&mut runs, &ids[i], &ids[i + 1..]))
+                        .collect::<anyhow::Result<_>>()?;
                     if let Some(g) = n.gzip.as_mut() {
                         anyhow::ensure!(
                             self.dst_version >= 2,
@@ -73,8 +78,9 @@ impl Mapper<'_> {
                             n.name_lossy(),
                             self.dst_version
                         );
+                        let mut runs = crate::vfs::Runs::new(self.src);
                         for s in g.members.iter_mut().flat_map(|m| &mut m.segments) {
-                            s.corrections = self.blob(&s.corrections)?;
+                            s.corrections = self.blob(&mut runs, &s.corrections, &[])?;
                         }
                     }
                 }

@@ -9,6 +9,9 @@ use super::index::BlobLoc;
 use super::{Id, RepoResult, Repository};
 use crate::error::RepoError;
 
+/// Whole metadata packs kept in memory for tree reads.
+const META_PACKS_CACHED: usize = 4;
+
 impl Repository {
     pub fn blob_id(&self, data: &[u8]) -> Id {
         blob::blob_id(&self.id_key, data)
@@ -62,12 +65,7 @@ impl Repository {
         };
         let mut first = None;
         for (pack, loc) in locs {
-            let name = FileType::Pack.name(&pack);
-            let got = self
-                .backend
-                .read_range(&name, u64::from(loc.offset), u64::from(loc.stored_len))
-                .map_err(RepoError::from)
-                .and_then(|sealed| self.decode_blob(id, &loc, &sealed));
+            let got = self.sealed_at(&pack, &loc).and_then(|sealed| self.decode_blob(id, &loc, &sealed));
             match got {
                 Ok(b) => return Ok(b),
                 Err(e) if e.is_damage() => {
@@ -77,6 +75,33 @@ impl Repository {
             }
         }
         Err(first.unwrap_or(RepoError::MissingBlob { id: *id }))
+    }
+
+    /// The stored bytes of the blob at `loc` in `pack`. Metadata blobs (trees, block lists)
+    /// are served from whole metadata packs kept in a small cache: walking a snapshot on S3
+    /// costs one request per metadata pack, not one per directory.
+    fn sealed_at(&self, pack: &Id, loc: &BlobLoc) -> RepoResult<Vec<u8>> {
+        let name = FileType::Pack.name(pack);
+        let (start, len) = (loc.offset as usize, loc.stored_len as usize);
+        if loc.kind != BlobKind::Tree {
+            return Ok(self.backend.read_range(&name, start as u64, len as u64)?);
+        }
+        let cached = self.meta_packs.lock().iter().find(|(p, _)| p == pack).map(|(_, b)| b.clone());
+        let bytes = if let Some(b) = cached {
+            b
+        } else {
+            let b = std::sync::Arc::new(self.backend.read(&name)?);
+            let mut c = self.meta_packs.lock();
+            if c.len() >= META_PACKS_CACHED {
+                c.pop_front();
+            }
+            c.push_back((*pack, b.clone()));
+            b
+        };
+        bytes
+            .get(start..start + len)
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| RepoError::Backend(crate::error::BackendError::Short { name, needed: (start + len) as u64 }))
     }
 
     fn read_sealed(&self, id: &Id) -> RepoResult<(BlobLoc, Vec<u8>)> {

@@ -115,6 +115,8 @@ pub struct Repository {
     /// Index files the last [`Repository::load_index`] skipped as damaged.
     index_damage: RwLock<Vec<DamagedFile>>,
     notices: Arc<dyn NoticeSink>,
+    /// Recently read metadata packs (see `blobs::sealed_at`).
+    meta_packs: parking_lot::Mutex<std::collections::VecDeque<(Id, Arc<Vec<u8>>)>>,
 }
 
 impl Repository {
@@ -171,6 +173,7 @@ impl Repository {
             seen_deletions: RwLock::default(),
             index_damage: RwLock::default(),
             notices: Arc::new(Discard),
+            meta_packs: parking_lot::Mutex::default(),
         })
     }
 

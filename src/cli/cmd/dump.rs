@@ -1,19 +1,30 @@
 use clap::Args;
 
 use crate::cli::global::Global;
+use crate::cli::UsageError;
 
 #[derive(Args, Debug)]
 pub struct DumpArgs {
-    /// Snapshot id, unique prefix, or `latest`.
+    /// Snapshot id, unique prefix, or `latest`; `SNAPSHOT:PATH` names the file too,
+    /// e.g. `latest:backup/dop-202504211200.dump.gz`.
     snapshot: String,
     /// Path inside the snapshot, e.g. `backup/dop-202504211200.dump.gz`.
-    path: String,
+    path: Option<String>,
 }
 
 pub fn run(g: &Global, a: DumpArgs) -> anyhow::Result<u8> {
     let repo = g.open()?;
-    let (_, snap) = repo.resolve_snapshot(&a.snapshot)?;
+    let (spec, inner) = crate::vfs::split_spec(&a.snapshot);
+    let path = match (a.path.as_deref(), inner) {
+        (Some(p), "") => p.to_string(),
+        (None, p) if !p.is_empty() => p.to_string(),
+        (Some(p), dir) => format!("{}/{}", dir.trim_end_matches('/'), p.trim_start_matches('/')),
+        (None, _) => {
+            return Err(UsageError("dump needs a file: `cellar dump SNAPSHOT PATH` or `SNAPSHOT:PATH`".into()).into())
+        }
+    };
+    let (_, snap) = repo.resolve_snapshot(spec)?;
     let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
-    crate::ops::dump::dump(&repo, &snap, &a.path, &mut out)?;
+    crate::ops::dump::dump(&repo, &snap, &path, &mut out)?;
     Ok(0)
 }

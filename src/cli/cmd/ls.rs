@@ -6,16 +6,22 @@ use crate::repo::file::tree::NodeKind;
 
 #[derive(Args, Debug)]
 pub struct LsArgs {
-    /// Snapshot id, unique prefix, or `latest`.
+    /// Snapshot id, unique prefix, or `latest`; `SNAPSHOT:PATH` lists below PATH.
     snapshot: String,
-    /// Only below this path.
+    /// Only below this path (relative to `SNAPSHOT:PATH` when both are given).
     path: Option<String>,
 }
 
 pub fn run(g: &Global, a: LsArgs) -> anyhow::Result<u8> {
     let repo = g.open()?;
     let mut out = std::io::stdout().lock();
-    crate::ops::ls::ls(&repo, &a.snapshot, a.path.as_deref().unwrap_or(""), |e| {
+    let (spec, dir) = crate::vfs::split_spec(&a.snapshot);
+    let path = match a.path.as_deref() {
+        Some(p) if !dir.is_empty() => format!("{}/{}", dir.trim_end_matches('/'), p.trim_start_matches('/')),
+        Some(p) => p.to_string(),
+        None => dir.to_string(),
+    };
+    crate::ops::ls::ls(&repo, spec, &path, |e| {
         if g.json {
             serde_json::to_writer(&mut out, &e)?;
             writeln!(out)?;

@@ -9,7 +9,8 @@ use crate::ops::restore::{restore_logical, Overwrite, RestoreOptions, Selection,
 
 #[derive(Args, Debug)]
 pub struct RestoreArgs {
-    /// Snapshot id, unique prefix, or `latest`.
+    /// Snapshot id, unique prefix, or `latest`. `SNAPSHOT:PATH` restores the contents of
+    /// one directory at the target's root, e.g. `latest:mimir --target s3://mimir`.
     snapshot: String,
     /// Directory to restore into (created if missing; nothing is written outside it), or
     /// s3://BUCKET/PREFIX. Either way every TSDB meta.json is written last.

@@ -83,7 +83,7 @@ pub(super) fn restore(
         make_dir(&target, d)?;
         report.dirs += 1;
     }
-    let Plan { dirs, want_dirs, files, links, all, everything } = plan;
+    let Plan { dirs, want_dirs, files, links, all, everything, base: _ } = plan;
     let progress = Progress::new(opts.progress, "restore");
     let [data, commits] = files;
     for f in data.iter().filter(|f| f.node.key.is_some()) {

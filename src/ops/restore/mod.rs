@@ -197,20 +197,25 @@ pub fn restore_logical(
     this_shard_only: bool,
     opts: RestoreOptions,
 ) -> anyhow::Result<(Id, RestoreReport)> {
+    let (snapshot, base) = crate::vfs::split_spec(snapshot);
     let (id, snap) = repo.resolve_snapshot(snapshot)?;
     let members = if snap.shard.is_some() && !this_shard_only { group_of(repo, id, &snap)? } else { vec![(id, snap)] };
     repo.load_index()?;
     let mut total = RestoreReport { shards: members.len(), ..Default::default() };
     let mut matched = false;
     for (_, snap) in &members {
-        let mut selection = opts.selection.clone();
+        let mut selection = Selection { base: base.trim_matches('/').to_string(), ..opts.selection.clone() };
+        if !selection.base.is_empty() && crate::vfs::lookup(repo, snap, &selection.base).is_err() && members.len() > 1 {
+            continue; // This shard does not hold the directory.
+        }
         if !filter.is_empty() {
             let blocks = if filter.needs_blocks() { crate::vfs::blocks(repo, snap)? } else { vec![] };
             let paths = filter.paths(snap, &blocks);
-            if paths.is_empty() {
+            let below = selection.prefixes_below_base(paths);
+            if below.as_ref().is_some_and(Vec::is_empty) {
                 continue; // This shard holds none of the selected blocks.
             }
-            selection.prefixes = Some(paths);
+            selection.prefixes = below;
         }
         matched = true;
         let r = restore(repo, snap, &RestoreOptions { selection, ..opts.clone() })?;

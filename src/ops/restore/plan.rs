@@ -21,11 +21,35 @@ pub struct Selection {
     pub prefixes: Option<Vec<String>>,
     /// Files for which this returns true are written last (after all others, via rename).
     pub write_last: fn(&str) -> bool,
+    /// Restore the contents of this directory of the snapshot (`SNAPSHOT:PATH`) at the
+    /// target's root; `""` for the whole snapshot. Globs and prefixes are relative to it.
+    pub base: String,
 }
 
 impl Default for Selection {
     fn default() -> Self {
-        Selection { include: vec![], prefixes: None, write_last: crate::layout::is_commit_record }
+        Selection { include: vec![], prefixes: None, write_last: crate::layout::is_commit_record, base: String::new() }
+    }
+}
+
+impl Selection {
+    /// Snapshot-wide paths (block or tenant directories) as prefixes below `base`; `None`
+    /// when `base` lies inside one of them (all of it is selected), `Some([])` when none
+    /// is below `base`.
+    pub fn prefixes_below_base(&self, paths: Vec<String>) -> Option<Vec<String>> {
+        if self.base.is_empty() {
+            return Some(paths);
+        }
+        let mut out = vec![];
+        for p in paths {
+            if p == self.base || self.base.starts_with(&format!("{p}/")) {
+                return None;
+            }
+            if let Some(rel) = p.strip_prefix(&format!("{}/", self.base)) {
+                out.push(rel.to_string());
+            }
+        }
+        Some(out)
     }
 }
 
@@ -53,12 +77,19 @@ pub struct Plan {
     pub all: std::collections::HashSet<PathBuf>,
     /// Nothing was left out by the selection.
     pub everything: bool,
+    /// The snapshot directory restored (`Selection::base`).
+    pub base: String,
 }
 
 pub fn plan(repo: &Repository, snap: &Snapshot, sel: &Selection) -> anyhow::Result<Plan> {
     let globs = build_globs(&sel.include)?;
-    let mut p = Plan { everything: sel.include.is_empty() && sel.prefixes.is_none(), ..Plan::default() };
-    crate::vfs::walk(repo, &snap.tree, |e| {
+    let mut p = Plan {
+        everything: sel.include.is_empty() && sel.prefixes.is_none(),
+        base: sel.base.clone(),
+        ..Plan::default()
+    };
+    let root = if sel.base.is_empty() { snap.tree } else { crate::vfs::subtree_at(repo, &snap.tree, &sel.base)? };
+    crate::vfs::walk(repo, &root, |e| {
         p.all.insert(e.rel.to_path_buf());
         let inc = selected(sel, globs.as_ref(), e.path);
         if inc {

@@ -16,9 +16,12 @@ use crate::notice::NoticeExt;
 use crate::progress::Progress;
 use crate::repo::Repository;
 
+/// Objects uploaded at once.
+const UPLOADS: usize = 16;
+
 pub(super) fn restore(
     repo: &Repository,
-    plan: Plan,
+    mut plan: Plan,
     s3: &Arc<S3>,
     url: &S3Url,
     opts: &RestoreOptions,
@@ -33,11 +36,11 @@ pub(super) fn restore(
         return Ok(report);
     }
     let progress = Progress::new(opts.progress, "restore");
-    let [data, commits] = plan.files;
+    let [data, commits] = std::mem::take(&mut plan.files);
     // Each phase completes before the next starts: no commit record before its data.
-    upload_all(repo, &data, s3, url, &progress, &mut report)?;
+    upload_all(repo, &data, &plan.base, s3, url, &progress, &mut report)?;
     let commits = super::withhold(commits, &mut report);
-    upload_all(repo, &commits, s3, url, &progress, &mut report)?;
+    upload_all(repo, &commits, &plan.base, s3, url, &progress, &mut report)?;
     progress.finish();
     Ok(report)
 }
@@ -47,34 +50,40 @@ pub(super) fn restore(
 fn upload_all(
     repo: &Repository,
     files: &[PlannedFile],
+    base: &str,
     s3: &Arc<S3>,
     url: &S3Url,
     progress: &Progress,
     report: &mut RestoreReport,
 ) -> anyhow::Result<()> {
     let damaged: Mutex<Vec<DamagedEntry>> = Mutex::default();
-    files.par_iter().try_for_each(|f| -> anyhow::Result<()> {
-        let key = url.key(&object_key(f));
-        let mut reader = CountingReader { inner: crate::vfs::file_reader(repo, &f.node), n: 0, failed: None };
-        let up = s3.upload(&url.bucket, &key, f.node.size, &mut reader, false, None);
-        let failed = match (reader.failed, up) {
-            (Some(d), _) => Some(d),
-            (None, Err(e)) => return Err(e.into()),
-            (None, Ok(_)) if reader.n != f.node.size => {
-                Some(Damaged::new(format!("produced {} bytes, expected {}", reader.n, f.node.size)))
+    // Uploads wait on the network, not the CPU: more of them than cores run at once.
+    let pool =
+        rayon::ThreadPoolBuilder::new().num_threads(UPLOADS).thread_name(|i| format!("cellar-put-{i}")).build()?;
+    pool.install(|| {
+        files.par_iter().try_for_each(|f| -> anyhow::Result<()> {
+            let key = url.key(&object_key(base, f));
+            let mut reader = CountingReader { inner: crate::vfs::file_reader(repo, &f.node), n: 0, failed: None };
+            let up = s3.upload(&url.bucket, &key, f.node.size, &mut reader, false, None);
+            let failed = match (reader.failed, up) {
+                (Some(d), _) => Some(d),
+                (None, Err(e)) => return Err(e.into()),
+                (None, Ok(_)) if reader.n != f.node.size => {
+                    Some(Damaged::new(format!("produced {} bytes, expected {}", reader.n, f.node.size)))
+                }
+                (None, Ok(_)) => None,
+            };
+            if let Some(d) = failed {
+                // A single PUT is sent only after all bytes were read, a multipart upload is
+                // aborted: no object exists under the key. One that was there is replaced
+                // only by complete, verified bytes.
+                damaged.lock().push(DamagedEntry { path: f.path.clone(), ..d.into() });
+                return Ok(());
             }
-            (None, Ok(_)) => None,
-        };
-        if let Some(d) = failed {
-            // A single PUT is sent only after all bytes were read, a multipart upload is
-            // aborted: no object exists under the key. One that was there is replaced
-            // only by complete, verified bytes.
-            damaged.lock().push(DamagedEntry { path: f.path.clone(), ..d.into() });
-            return Ok(());
-        }
-        progress.counters.bytes.fetch_add(f.node.size, Relaxed);
-        progress.counters.files.fetch_add(1, Relaxed);
-        Ok(())
+            progress.counters.bytes.fetch_add(f.node.size, Relaxed);
+            progress.counters.files.fetch_add(1, Relaxed);
+            Ok(())
+        })
     })?;
     let damaged = damaged.into_inner();
     for f in files {
@@ -86,15 +95,19 @@ fn upload_all(
     Ok(())
 }
 
-/// The key a file is restored under: its snapshot path, or, for an S3 object whose key
-/// could not be a path, that exact key below the same top-level directory.
-fn object_key(f: &PlannedFile) -> String {
-    match &f.node.key {
-        Some(k) => match f.path.split_once('/') {
-            Some((top, _)) => format!("{top}/{k}"),
-            None => k.clone(),
-        },
-        None => f.path.clone(),
+/// The key a file is restored under: its path (below the restored directory `base`), or,
+/// for an S3 object whose key could not be a path, that exact key, which is relative to
+/// the source's top-level directory of the snapshot.
+fn object_key(base: &str, f: &PlannedFile) -> String {
+    let Some(k) = &f.node.key else { return f.path.clone() };
+    let full = if base.is_empty() { f.path.clone() } else { format!("{base}/{}", f.path) };
+    let key = match full.split_once('/') {
+        Some((top, _)) => format!("{top}/{k}"),
+        None => k.clone(),
+    };
+    match base {
+        "" => key,
+        b => key.strip_prefix(&format!("{b}/")).map_or(key.clone(), str::to_string),
     }
 }
 
