@@ -350,7 +350,7 @@ pub fn packs_of<'a>(repo: &Repository, nodes: impl Iterator<Item = &'a Node>) ->
 /// `wait`, poll until all are readable (reporting progress as notices). Returns the packs
 /// still pending (empty when waiting).
 pub fn thaw(repo: &Repository, packs: &[String], wait: bool) -> anyhow::Result<Vec<String>> {
-    let mut pending = repo.backend().prepare_read(packs)?;
+    let mut pending = thaw_step(repo, packs)?;
     if !wait || pending.is_empty() {
         return Ok(pending);
     }
@@ -364,9 +364,21 @@ pub fn thaw(repo: &Repository, packs: &[String], wait: bool) -> anyhow::Result<V
             started.elapsed().as_secs()
         ));
         std::thread::sleep(std::time::Duration::from_secs(if cfg!(debug_assertions) { 1 } else { 60 }));
-        pending = repo.backend().prepare_read(&pending)?;
+        pending = thaw_step(repo, &pending)?;
     }
     Ok(vec![])
+}
+
+fn thaw_step(repo: &Repository, packs: &[String]) -> anyhow::Result<Vec<String>> {
+    let t = repo.backend().prepare_read(packs)?;
+    if !t.read_directly.is_empty() {
+        repo.notices().note(format!(
+            "{} packs are in a cold storage class, but the server of {} does not implement RestoreObject (a class is only a label there): reading them directly",
+            t.read_directly.len(),
+            repo.backend().location()
+        ));
+    }
+    Ok(t.pending)
 }
 
 /// [`thaw`] the packs these files need.

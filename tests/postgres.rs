@@ -9,7 +9,28 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-const BIN: &str = "/usr/lib/postgresql/15/bin";
+/// The server binaries: `PGBIN`, else the newest /usr/lib/postgresql/*/bin (Debian keeps
+/// them off the PATH, one directory per major version).
+fn bin() -> String {
+    if let Ok(b) = std::env::var("PGBIN") {
+        return b;
+    }
+    let mut found: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL is not installed (apt-get install postgresql, or set PGBIN)")
+        .filter_map(|e| {
+            let e = e.ok()?;
+            Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin")))
+        })
+        .filter(|(_, p)| p.join("initdb").exists())
+        .collect();
+    found.sort();
+    found
+        .pop()
+        .expect("no /usr/lib/postgresql/*/bin/initdb (apt-get install postgresql, or set PGBIN)")
+        .1
+        .display()
+        .to_string()
+}
 const PORT: &str = "54331";
 
 struct Pg {
@@ -34,12 +55,13 @@ impl Pg {
                 String::from_utf8_lossy(&out.stderr)
             );
         };
-        as_pg(&[&format!("{BIN}/initdb"), "-D", data.to_str().unwrap(), "-A", "trust", "-U", "postgres", "--no-sync"]);
+        let bin = bin();
+        as_pg(&[&format!("{bin}/initdb"), "-D", data.to_str().unwrap(), "-A", "trust", "-U", "postgres", "--no-sync"]);
         let opts = format!("-k {} -p {PORT} -c listen_addresses='' -c fsync=off", sock.display());
         let log = dir.path().join("log");
         // -w: pg_ctl returns once the server accepts connections.
         as_pg(&[
-            &format!("{BIN}/pg_ctl"),
+            &format!("{bin}/pg_ctl"),
             "-D",
             data.to_str().unwrap(),
             "-w",
@@ -80,7 +102,7 @@ impl Drop for Pg {
                 "-u",
                 "postgres",
                 "--",
-                &format!("{BIN}/pg_ctl"),
+                &format!("{}/pg_ctl", bin()),
                 "-D",
                 self.data.to_str().unwrap(),
                 "-m",

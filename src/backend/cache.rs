@@ -99,8 +99,12 @@ impl Backend for CachedBackend {
         self.inner.write_with_class(name, data, class)
     }
 
-    fn prepare_read(&self, names: &[String]) -> BackendResult<Vec<String>> {
+    fn prepare_read(&self, names: &[String]) -> BackendResult<super::Thawing> {
         self.inner.prepare_read(names)
+    }
+
+    fn probe_storage_class(&self, class: &str) -> BackendResult<()> {
+        self.inner.probe_storage_class(class)
     }
 
     fn create_new(&self, name: &str, data: &[u8]) -> BackendResult<bool> {

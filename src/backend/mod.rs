@@ -45,15 +45,29 @@ pub trait Backend: Send + Sync {
         self.write(name, data)
     }
     /// Make files readable that may sit in cold storage (S3 GLACIER/DEEP_ARCHIVE): request
-    /// a temporary copy of each one that needs it. Returns the names not readable yet (a
-    /// restore was requested or is still running); callers poll until it is empty.
-    fn prepare_read(&self, _names: &[String]) -> BackendResult<Vec<String>> {
-        Ok(vec![])
+    /// a temporary copy of each one that needs it. Callers poll until nothing is pending.
+    fn prepare_read(&self, _names: &[String]) -> BackendResult<Thawing> {
+        Ok(Thawing::default())
+    }
+    /// Refuse a storage class the store does not offer now, at `init`, rather than at the
+    /// first pack write of the first backup. Stores without classes accept any.
+    fn probe_storage_class(&self, _class: &str) -> BackendResult<()> {
+        Ok(())
     }
     /// Delete temporary files of interrupted writes older than `age`; returns how many.
     fn remove_stale_temporaries(&self, _age: std::time::Duration) -> BackendResult<usize> {
         Ok(0)
     }
+}
+
+/// What [`Backend::prepare_read`] found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Thawing {
+    /// Not readable yet: a restore was requested or is still running.
+    pub pending: Vec<String>,
+    /// In a cold class, but the server has no restore (RestoreObject answered 501, as on
+    /// Ceph RGW, where a class is a placement label): read directly.
+    pub read_directly: Vec<String>,
 }
 
 /// Refuse names that could escape the store or alias another name: empty, `.`, `..`, or

@@ -142,6 +142,9 @@ impl Repository {
         };
         settings.validate()?;
         crate::chunk::Profiles::new(&settings.chunkers).map_err(|e| RepoError::Invalid(format!("{e:#}")))?;
+        if let Some(class) = &settings.pack_storage_class {
+            backend.probe_storage_class(class)?;
+        }
         let config = Config::new(repository_id, &settings, &key);
         let kf = KeyFile::create(&key, password, opts.kdf).map_err(RepoError::Invalid)?;
         // The key goes first: a config without a key would be a locked-out repository.

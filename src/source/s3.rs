@@ -149,7 +149,7 @@ impl SourceTree for S3Tree {
         let Some(o) = self.objects.get(&rel) else {
             return Err(not_found(&rel));
         };
-        self.s3.open(&self.url.bucket, &o.key).map_err(|e| {
+        self.s3.open_listed(&self.url.bucket, &o.key, o.size, &o.etag).map_err(|e| {
             let kind = if e.is_not_found() { io::ErrorKind::NotFound } else { io::ErrorKind::Other };
             io::Error::new(kind, e)
         })

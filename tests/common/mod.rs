@@ -2,6 +2,7 @@
 //! repositories, and tree comparison.
 #![allow(dead_code)]
 
+pub mod s3;
 pub mod tsdb;
 
 use assert_cmd::Command;

@@ -175,6 +175,11 @@ impl S3 {
         }
     }
 
+    /// The endpoint requests go to, for messages.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
     pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
         self.rt.block_on(f)
     }
@@ -282,6 +287,72 @@ impl S3 {
         }))
     }
 
+    /// [`open`](Self::open) for an object whose size and ETag a listing gave: one above
+    /// [`PARALLEL_MIN`] is fetched as [`RANGE`]-sized ranged GETs, [`RANGES_IN_FLIGHT`] at
+    /// once (one connection's throughput is far below a server's), each pinned to the
+    /// listed ETag with `If-Match`, so an object replaced since the listing fails the read
+    /// instead of mixing two versions.
+    pub fn open_listed(
+        self: &Arc<Self>,
+        bucket: &str,
+        key: &str,
+        size: u64,
+        etag: &str,
+    ) -> BackendResult<Box<dyn Read + Send>> {
+        if size < PARALLEL_MIN || etag.is_empty() {
+            return self.open(bucket, key);
+        }
+        Ok(Box::new(RangesReader {
+            s3: self.clone(),
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            etag: format!("\"{}\"", etag.trim_matches('"')),
+            size,
+            next: 0,
+            in_flight: std::collections::VecDeque::new(),
+            buf: bytes::Bytes::new(),
+        }))
+    }
+
+    /// One ranged GET, pinned to `etag`, retried like [`retrying`](Self::retrying).
+    async fn get_range(
+        &self,
+        bucket: &str,
+        key: &str,
+        etag: &str,
+        start: u64,
+        len: u64,
+    ) -> BackendResult<bytes::Bytes> {
+        let what = format!("reading s3://{bucket}/{key} at byte {start}");
+        let mut attempt = 0;
+        loop {
+            let req = self
+                .client
+                .get_object()
+                .bucket(bucket)
+                .key(key)
+                .if_match(etag)
+                .range(format!("bytes={start}-{}", start + len - 1));
+            let got = match req.send().await {
+                Ok(resp) => match resp.body.collect().await.map(aws_sdk_s3::primitives::AggregatedBytes::into_bytes) {
+                    Ok(b) if b.len() as u64 == len => Ok(b),
+                    Ok(_) => Err(BackendError::Short { name: what.clone(), needed: start + len }),
+                    Err(e) => {
+                        Err(BackendError::Transient { what: what.clone(), detail: format!("reading the body: {e}") })
+                    }
+                },
+                Err(e) => Err(self.explain(e, &what)),
+            };
+            match got {
+                Err(BackendError::Transient { .. } | BackendError::Short { .. }) if attempt < 5 => {
+                    tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Upload from a reader of known size: one PUT up to 64 MiB, multipart above. With
     /// `if_none_match`, returns false when the key existed already (HTTP 412) and nothing
     /// was written.
@@ -290,40 +361,54 @@ impl S3 {
         bucket: &str,
         key: &str,
         size: u64,
-        mut r: impl Read,
+        r: impl Read,
         if_none_match: bool,
         class: Option<&str>,
     ) -> BackendResult<bool> {
-        let class = class.map(aws_sdk_s3::types::StorageClass::from);
-        const PART: u64 = 64 << 20;
+        let put = Put { if_none_match, class, part_size: None };
+        self.upload_with(bucket, key, size, r, &put).map(|u| u.created)
+    }
+
+    /// [`upload`](Self::upload) with every option, returning the new object's ETag.
+    pub fn upload_with(
+        &self,
+        bucket: &str,
+        key: &str,
+        size: u64,
+        mut r: impl Read,
+        put: &Put,
+    ) -> BackendResult<Uploaded> {
+        let class = put.class.map(aws_sdk_s3::types::StorageClass::from);
         let what = format!("writing s3://{bucket}/{key}");
-        if size <= PART {
-            let mut data = Vec::with_capacity(size as usize);
+        let not_created = Uploaded { created: false, etag: None };
+        if put.part_size.is_none() && size <= DEFAULT_PART {
+            let mut data = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
             r.read_to_end(&mut data).map_err(|e| BackendError::io(what.clone(), e))?;
             let mut req =
                 self.client.put_object().bucket(bucket).key(key).set_storage_class(class).body(ByteStream::from(data));
-            if if_none_match {
+            if put.if_none_match {
                 req = req.if_none_match("*");
             }
             return match self.block_on(req.send()) {
-                Ok(_) => Ok(true),
-                Err(e) if if_none_match && e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => Ok(false),
+                Ok(o) => Ok(Uploaded { created: true, etag: o.e_tag().and_then(unquoted) }),
+                Err(e) if put.if_none_match && precondition_failed(&e) => Ok(not_created),
                 Err(e) => Err(self.explain(e, &what)),
             };
         }
+        let part = put.part_size.unwrap_or(DEFAULT_PART).max(1);
         let up = self
             .block_on(self.client.create_multipart_upload().bucket(bucket).key(key).set_storage_class(class).send())
             .map_err(|e| self.explain(e, &what))?;
         let upload_id = up.upload_id().unwrap_or_default().to_string();
-        let result = (|| -> BackendResult<bool> {
+        let result = (|| -> BackendResult<Uploaded> {
             let mut parts = vec![];
-            let mut n = 1;
-            loop {
-                let mut chunk = Vec::with_capacity(PART as usize);
-                (&mut r).take(PART).read_to_end(&mut chunk).map_err(|e| BackendError::io(what.clone(), e))?;
-                if chunk.is_empty() {
+            for n in 1.. {
+                let mut chunk = Vec::with_capacity(usize::try_from(part.min(size)).unwrap_or(0));
+                (&mut r).take(part).read_to_end(&mut chunk).map_err(|e| BackendError::io(what.clone(), e))?;
+                if chunk.is_empty() && n > 1 {
                     break;
                 }
+                let last = (chunk.len() as u64) < part;
                 let p = self
                     .block_on(
                         self.client
@@ -342,7 +427,9 @@ impl S3 {
                         .set_e_tag(p.e_tag().map(str::to_string))
                         .build(),
                 );
-                n += 1;
+                if last {
+                    break;
+                }
             }
             let done = aws_sdk_s3::types::CompletedMultipartUpload::builder().set_parts(Some(parts)).build();
             let mut req = self
@@ -352,27 +439,70 @@ impl S3 {
                 .key(key)
                 .upload_id(&upload_id)
                 .multipart_upload(done);
-            if if_none_match {
+            if put.if_none_match {
                 req = req.if_none_match("*");
             }
             match self.block_on(req.send()) {
-                Ok(_) => Ok(true),
+                // Ceph RGW 16 answers with an empty <ETag>.
+                Ok(o) => Ok(Uploaded { created: true, etag: o.e_tag().and_then(unquoted) }),
                 // The key existed: nothing was created (the parts are discarded below).
-                Err(e) if if_none_match && e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => Ok(false),
+                // (RGW 16 ignores the header here and replaces the object: format-spec §1.)
+                Err(e) if put.if_none_match && precondition_failed(&e) => Ok(not_created),
                 // A success whose body the SDK cannot parse (moto names the XML root
                 // `…Response` instead of `…Result`): believe it only if the object is there
                 // with the right size. (A 200 carrying an `<Error>` body is a failure.)
-                Err(e) if unparsed_success(&e) && self.has_size(bucket, key, size) => Ok(true),
+                Err(e) if unparsed_success(&e) && self.has_size(bucket, key, size) => {
+                    Ok(Uploaded { created: true, etag: None })
+                }
                 Err(e) => Err(self.explain(e, &what)),
             }
         })();
-        if !matches!(result, Ok(true)) {
+        if !matches!(result, Ok(Uploaded { created: true, .. })) {
             // Nothing half-written stays visible or billed.
             let _ = self
                 .block_on(self.client.abort_multipart_upload().bucket(bucket).key(key).upload_id(&upload_id).send());
         }
         result
     }
+
+    /// The ETag of `bucket/key` as HEAD reports it (unquoted).
+    pub fn etag(&self, bucket: &str, key: &str) -> BackendResult<Option<String>> {
+        let what = format!("s3://{bucket}/{key}");
+        let h = self
+            .block_on(self.client.head_object().bucket(bucket).key(key).send())
+            .map_err(|e| self.explain(e, &what))?;
+        Ok(h.e_tag().and_then(unquoted))
+    }
+}
+
+/// Listed objects from this size on are read as parallel ranged GETs.
+pub const PARALLEL_MIN: u64 = 64 << 20;
+/// The size of one ranged GET of a large object.
+pub const RANGE: u64 = 16 << 20;
+/// Ranged GETs of one object in flight (bounding its buffered bytes to 4 × 16 MiB).
+pub const RANGES_IN_FLIGHT: usize = 4;
+
+/// Objects up to this size are one PUT; larger ones go in parts of this size.
+pub const DEFAULT_PART: u64 = 64 << 20;
+
+/// How [`S3::upload_with`] writes an object.
+#[derive(Debug, Default, Clone)]
+pub struct Put<'a> {
+    /// `If-None-Match: *`: create only, never replace.
+    pub if_none_match: bool,
+    pub class: Option<&'a str>,
+    /// Multipart with parts of exactly this size (the last one shorter), even for an
+    /// object that fits one part: to reproduce an original's multipart ETag.
+    pub part_size: Option<u64>,
+}
+
+/// The result of an upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Uploaded {
+    /// False when `If-None-Match` found the key taken and nothing was written.
+    pub created: bool,
+    /// The new object's ETag (unquoted, as in listings), when the server reported one.
+    pub etag: Option<String>,
 }
 
 impl S3 {
@@ -381,6 +511,16 @@ impl S3 {
         self.block_on(self.client.head_object().bucket(bucket).key(key).send())
             .is_ok_and(|h| h.content_length() == i64::try_from(size).ok())
     }
+}
+
+/// An ETag as listings give it (cellar's form): without the quotes; `None` when empty.
+fn unquoted(etag: &str) -> Option<String> {
+    Some(etag.trim_matches('"').to_string()).filter(|t| !t.is_empty())
+}
+
+/// HTTP 412: `If-None-Match: *` found the key taken.
+fn precondition_failed<E>(e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> bool {
+    e.raw_response().is_some_and(|r| r.status().as_u16() == 412)
 }
 
 /// An HTTP 200 answer the SDK could not decode, and that is not an S3 `<Error>` document.
@@ -455,6 +595,60 @@ impl Read for BodyReader {
         self.buf = self.buf.slice(n..);
         self.offset += n as u64;
         Ok(n)
+    }
+}
+
+/// Reads a large object front to back from ranged GETs running ahead of the reader.
+struct RangesReader {
+    s3: Arc<S3>,
+    bucket: String,
+    key: String,
+    /// Quoted, as `If-Match` wants it.
+    etag: String,
+    size: u64,
+    /// The first byte not yet requested.
+    next: u64,
+    in_flight: std::collections::VecDeque<tokio::task::JoinHandle<BackendResult<bytes::Bytes>>>,
+    buf: bytes::Bytes,
+}
+
+impl RangesReader {
+    fn request_ahead(&mut self) {
+        while self.in_flight.len() < RANGES_IN_FLIGHT && self.next < self.size {
+            let len = RANGE.min(self.size - self.next);
+            let (s3, bucket, key, etag, start) =
+                (self.s3.clone(), self.bucket.clone(), self.key.clone(), self.etag.clone(), self.next);
+            let task = self.s3.rt.spawn(async move { s3.get_range(&bucket, &key, &etag, start, len).await });
+            self.in_flight.push_back(task);
+            self.next += len;
+        }
+    }
+}
+
+impl Read for RangesReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.buf.is_empty() {
+            self.request_ahead();
+            let Some(task) = self.in_flight.pop_front() else { return Ok(0) };
+            let got = self.s3.block_on(task).map_err(std::io::Error::other)?;
+            self.buf = got.map_err(|e| {
+                // 412: replaced since the listing; 404: deleted.
+                let kind = if e.is_not_found() { std::io::ErrorKind::NotFound } else { std::io::ErrorKind::Other };
+                std::io::Error::new(kind, e)
+            })?;
+        }
+        let n = out.len().min(self.buf.len());
+        out[..n].copy_from_slice(&self.buf[..n]);
+        self.buf = self.buf.slice(n..);
+        Ok(n)
+    }
+}
+
+impl Drop for RangesReader {
+    fn drop(&mut self) {
+        for t in &self.in_flight {
+            t.abort();
+        }
     }
 }
 

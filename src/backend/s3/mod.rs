@@ -3,12 +3,15 @@
 
 mod client;
 
-pub use client::{ObjectInfo, S3Config, S3Url, S3};
+mod etag;
+
+pub use client::{ObjectInfo, Put, S3Config, S3Url, Uploaded, DEFAULT_PART, S3};
+pub use etag::part_size_of;
 
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 
-use super::{check_name, Backend, BackendError, BackendResult};
+use super::{check_name, Backend, BackendError, BackendResult, Thawing};
 
 /// A repository (or restore target) under `s3://bucket/prefix`.
 pub struct S3Backend {
@@ -16,11 +19,13 @@ pub struct S3Backend {
     url: S3Url,
     /// Send `If-None-Match: *` on creates; cleared when the server rejects the header.
     conditional: AtomicBool,
+    /// The server implements RestoreObject; cleared at its first 501.
+    restores: AtomicBool,
 }
 
 impl S3Backend {
     pub fn new(s3: Arc<S3>, url: S3Url) -> Self {
-        S3Backend { s3, url, conditional: AtomicBool::new(true) }
+        S3Backend { s3, url, conditional: AtomicBool::new(true), restores: AtomicBool::new(true) }
     }
 
     pub fn s3(&self) -> &Arc<S3> {
@@ -63,12 +68,12 @@ impl S3Backend {
     }
 
     /// For each object: readable now (hot, or a finished restore) → nothing; cold →
-    /// request a temporary copy (RestoreObject) unless one is already on its way. Returns
-    /// the names not yet readable. A server that answers RestoreObject with 501 (Ceph RGW,
-    /// where a storage class is only a label) needs no thaw: the object is read directly.
-    fn request_restores(&self, names: &[String]) -> BackendResult<Vec<String>> {
+    /// request a temporary copy (RestoreObject) unless one is already on its way. A server
+    /// that answers RestoreObject with 501 (Ceph RGW, where a storage class is only a
+    /// label) needs no thaw: its objects are read directly, and it is not asked again.
+    fn request_restores(&self, names: &[String]) -> BackendResult<Thawing> {
         use aws_sdk_s3::types::{GlacierJobParameters, RestoreRequest, StorageClass, Tier};
-        let mut pending = vec![];
+        let mut out = Thawing::default();
         for name in names {
             let key = self.url.key(name);
             let what = format!("s3://{}/{key}", self.url.bucket);
@@ -78,6 +83,10 @@ impl S3Backend {
                 .map_err(|e| self.s3.explain(e, &what))?;
             let cold = matches!(head.storage_class(), Some(StorageClass::Glacier | StorageClass::DeepArchive));
             if !cold {
+                continue;
+            }
+            if !self.restores.load(Relaxed) {
+                out.read_directly.push(name.clone());
                 continue;
             }
             match head.restore() {
@@ -94,14 +103,18 @@ impl S3Backend {
                     );
                     match sent.map_err(|e| self.s3.explain(e, &format!("requesting restore of {what}"))) {
                         Ok(_) => {}
-                        Err(BackendError::NotSupported { .. }) => continue,
+                        Err(BackendError::NotSupported { .. }) => {
+                            self.restores.store(false, Relaxed);
+                            out.read_directly.push(name.clone());
+                            continue;
+                        }
                         Err(e) => return Err(e),
                     }
                 }
             }
-            pending.push(name.clone());
+            out.pending.push(name.clone());
         }
-        Ok(pending)
+        Ok(out)
     }
 }
 
@@ -134,8 +147,30 @@ impl Backend for S3Backend {
         self.s3.upload(&self.url.bucket, &key, data.len() as u64, data, false, class).map(|_| ())
     }
 
-    fn prepare_read(&self, names: &[String]) -> BackendResult<Vec<String>> {
+    fn prepare_read(&self, names: &[String]) -> BackendResult<Thawing> {
         self.request_restores(names)
+    }
+
+    /// A probe object written in `class` and removed again: RGW rejects a class its
+    /// placement does not declare with a bare 400, which here becomes a sentence.
+    fn probe_storage_class(&self, class: &str) -> BackendResult<()> {
+        let mut r = [0u8; 8];
+        getrandom::getrandom(&mut r).map_err(|e| BackendError::Other(format!("the OS random source failed: {e}")))?;
+        let name = format!("cellar-probe-{}", hex::encode(r));
+        let key = self.url.key(&name);
+        match self.s3.upload(&self.url.bucket, &key, 0, &b""[..], false, Some(class)) {
+            Ok(_) => self.remove(&name),
+            Err(BackendError::Rejected { detail, .. }) => {
+                Err(BackendError::Rejected {
+                    what: format!("storage class {class:?}"),
+                    detail: format!(
+                        "{} does not offer it ({detail}); on Ceph RGW a class must be declared in the zonegroup and zone placement first",
+                        self.s3.endpoint()
+                    ),
+                })
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// `If-None-Match: *` where the server supports it; servers that ignore the header

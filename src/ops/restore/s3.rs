@@ -11,13 +11,16 @@ use std::sync::Arc;
 
 use super::plan::{Plan, PlannedFile};
 use super::{Damaged, DamagedEntry, RestoreOptions, RestoreReport};
-use crate::backend::s3::{S3Url, S3};
+use crate::backend::s3::{part_size_of, Put, S3Url, DEFAULT_PART, S3};
 use crate::notice::NoticeExt;
 use crate::progress::Progress;
 use crate::repo::Repository;
 
 /// Objects uploaded at once.
 const UPLOADS: usize = 16;
+
+/// Bytes the uploads in flight may buffer (each holds one part, or one small object).
+const BUFFER_BUDGET: u64 = 256 << 20;
 
 pub(super) fn restore(
     repo: &Repository,
@@ -57,6 +60,8 @@ fn upload_all(
     report: &mut RestoreReport,
 ) -> anyhow::Result<()> {
     let damaged: Mutex<Vec<DamagedEntry>> = Mutex::default();
+    let other_etags = std::sync::atomic::AtomicU64::new(0);
+    let budget = Budget::new(BUFFER_BUDGET);
     // Uploads wait on the network, not the CPU: more of them than cores run at once.
     let pool =
         rayon::ThreadPoolBuilder::new().num_threads(UPLOADS).thread_name(|i| format!("cellar-put-{i}")).build()?;
@@ -64,14 +69,29 @@ fn upload_all(
         files.par_iter().try_for_each(|f| -> anyhow::Result<()> {
             let key = url.key(&object_key(base, f));
             let mut reader = CountingReader { inner: crate::vfs::file_reader(repo, &f.node), n: 0, failed: None };
-            let up = s3.upload(&url.bucket, &key, f.node.size, &mut reader, false, None);
+            // The original's parts, so the restored object gets the original's ETag.
+            let part_size = f.node.etag.as_deref().and_then(|t| part_size_of(f.node.size, t));
+            let put = Put { part_size, ..Put::default() };
+            let _held = budget.take(f.node.size.min(part_size.unwrap_or(DEFAULT_PART)));
+            let up = s3.upload_with(&url.bucket, &key, f.node.size, &mut reader, &put);
             let failed = match (reader.failed, up) {
                 (Some(d), _) => Some(d),
                 (None, Err(e)) => return Err(e.into()),
                 (None, Ok(_)) if reader.n != f.node.size => {
                     Some(Damaged::new(format!("produced {} bytes, expected {}", reader.n, f.node.size)))
                 }
-                (None, Ok(_)) => None,
+                (None, Ok(up)) => {
+                    if let Some(want) = &f.node.etag {
+                        let got = match up.etag {
+                            Some(t) => Some(t),
+                            None => s3.etag(&url.bucket, &key)?,
+                        };
+                        if got.as_deref() != Some(want.as_str()) {
+                            other_etags.fetch_add(1, Relaxed);
+                        }
+                    }
+                    None
+                }
             };
             if let Some(d) = failed {
                 // A single PUT is sent only after all bytes were read, a multipart upload is
@@ -85,6 +105,12 @@ fn upload_all(
             Ok(())
         })
     })?;
+    let n = other_etags.into_inner();
+    if n > 0 {
+        repo.notices().note(format!(
+            "{n} restored objects got an ETag other than the original's (cut into other parts): ETag-based tools, cellar's next backup of the bucket included, read them once"
+        ));
+    }
     let damaged = damaged.into_inner();
     for f in files {
         match damaged.iter().find(|d| d.path == f.path) {
@@ -108,6 +134,43 @@ fn object_key(base: &str, f: &PlannedFile) -> String {
     match base {
         "" => key,
         b => key.strip_prefix(&format!("{b}/")).map_or(key.clone(), str::to_string),
+    }
+}
+
+/// A pool of buffer bytes: an upload waits until its share is free, so memory stays
+/// bounded however many large objects are in flight.
+struct Budget {
+    free: Mutex<u64>,
+    freed: parking_lot::Condvar,
+    total: u64,
+}
+
+impl Budget {
+    fn new(total: u64) -> Self {
+        Budget { free: Mutex::new(total), freed: parking_lot::Condvar::new(), total }
+    }
+
+    fn take(&self, n: u64) -> Held<'_> {
+        let n = n.min(self.total);
+        let mut free = self.free.lock();
+        while *free < n {
+            self.freed.wait(&mut free);
+        }
+        *free -= n;
+        Held { budget: self, n }
+    }
+}
+
+/// Bytes of a [`Budget`], given back when dropped.
+struct Held<'a> {
+    budget: &'a Budget,
+    n: u64,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        *self.budget.free.lock() += self.n;
+        self.budget.freed.notify_all();
     }
 }
 
