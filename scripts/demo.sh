@@ -2,8 +2,12 @@
 # Install cellar from this checkout and run a complete backup → restore → verify demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo install --locked --path . --root "${CELLAR_INSTALL_ROOT:-$HOME/.cargo}" >/dev/null 2>&1 || cargo install --locked --path . --root "${CELLAR_INSTALL_ROOT:-$HOME/.cargo}"
-export PATH="${CELLAR_INSTALL_ROOT:-$HOME/.cargo}/bin:$PATH"
+root=${CELLAR_INSTALL_ROOT:-$HOME/.cargo}
+echo "== building and installing cellar into $root/bin (profile dist: optimized, no debuginfo;"
+echo "   about 10 minutes on 2 cores the first time; cargo shows its progress below)"
+cargo install --locked --profile dist --path . --root "$root"
+export PATH="$root/bin:$PATH"
+echo "== installed $(command -v cellar) ($(du -h "$root/bin/cellar" | cut -f1)): $(cellar version | head -1)"
 
 work=$(mktemp -d /tmp/cellar-demo.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -26,8 +30,8 @@ echo "== cellar backup (second: only the new dump is read)"; cellar backup "$wor
 echo "== cellar backup --stdin"; cellar backup --stdin --stdin-name dop.sql <"$work/day2.sql"
 echo "== cellar snapshots"; cellar snapshots
 echo "== cellar ls (first lines)"; cellar ls latest | head -5
-echo "== cellar restore"; snap=$(cellar snapshots --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[1]["id"])')
-cellar restore "$snap" --target "$work/restored"
+echo "== cellar restore latest --path mimir (the newest snapshot of the mimir source, not the stdin one)"
+cellar restore latest --path mimir --target "$work/restored"
 diff -r "$work/data/mimir" "$work/restored/mimir" && diff -r "$work/data/backup" "$work/restored/backup" && echo "restored tree is identical"
 echo "== cellar dump latest dop.sql | cmp"; cellar dump latest dop.sql | cmp - "$work/day2.sql" && echo "dump is identical"
 echo "== cellar check --read-data"; cellar check --read-data

@@ -95,6 +95,10 @@ pub enum RepoError {
     /// Something the user named (a snapshot, a path, a key) does not exist.
     #[error("not found: {0}")]
     NotFound(String),
+    /// The request was valid but selects nothing (no snapshot matches the filters, no
+    /// file matches the includes): scripts must not mistake it for success.
+    #[error("nothing selected: {0}")]
+    NothingSelected(String),
     /// A request that cannot be carried out as given (an ambiguous id prefix, a setting
     /// out of range).
     #[error("{0}")]

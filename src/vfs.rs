@@ -19,6 +19,9 @@ use crate::repo::file::tree::{Node, NodeKind, Tree};
 use crate::repo::file::FileType;
 use crate::repo::Repository;
 
+mod runs;
+pub use runs::{BlobSource, ContentReader, RUN_GAP, RUN_MAX};
+
 /// A snapshot entry met by the walker, with its path below the walk's root.
 pub struct Entry<'a> {
     /// For display and `--include` matching (lossy if a name is not UTF-8).
@@ -213,93 +216,6 @@ pub fn blocks(repo: &Repository, snap: &Snapshot) -> anyhow::Result<Vec<BlockInf
     Ok(out)
 }
 
-/// Reads data blobs in runs: a blob is fetched together with the blobs that follow it in
-/// the same pack (as a file's chunks usually do), with one ranged read of up to
-/// [`RUN_MAX`] bytes, so streaming a file from S3 costs a request per run, not per chunk.
-/// Every blob is still verified on its own; one that fails is read from another copy.
-pub struct Runs<'r> {
-    repo: &'r Repository,
-    /// The last run read: pack, offset of its first byte, bytes.
-    run: Option<(Id, u64, Vec<u8>)>,
-}
-
-/// Longest run read at once.
-pub const RUN_MAX: u64 = 16 << 20;
-/// Blobs further apart than this in a pack are not read together.
-pub const RUN_GAP: u64 = 1 << 20;
-
-impl<'r> Runs<'r> {
-    pub fn new(repo: &'r Repository) -> Runs<'r> {
-        Runs { repo, run: None }
-    }
-
-    /// Blob `id`, where `ahead` are the blobs expected to be read next (they may join the
-    /// run read for it).
-    pub fn read(&mut self, id: &Id, ahead: &[Id]) -> Result<Vec<u8>, RepoError> {
-        let (pack, loc) = self.repo.locate(id)?;
-        let (start, end) = (u64::from(loc.offset), u64::from(loc.offset) + u64::from(loc.stored_len));
-        let covered = self.run.as_ref().is_some_and(|(p, s, b)| *p == pack && *s <= start && end <= s + b.len() as u64);
-        if !covered {
-            let mut run_end = end;
-            for next in ahead {
-                let Ok((p, l)) = self.repo.locate(next) else { break };
-                let (ns, ne) = (u64::from(l.offset), u64::from(l.offset) + u64::from(l.stored_len));
-                if p != pack || ns < start || ns > run_end + RUN_GAP || ne - start > RUN_MAX {
-                    break;
-                }
-                run_end = run_end.max(ne);
-            }
-            self.run = None;
-            match self.repo.backend().read_range(&FileType::Pack.name(&pack), start, run_end - start) {
-                Ok(b) => self.run = Some((pack, start, b)),
-                // This copy is gone or short: any other copy will do.
-                Err(_) => return self.repo.read_blob_elsewhere(id, &pack),
-            }
-        }
-        let (_, s, b) = self.run.as_ref().expect("read above");
-        let sealed = &b[(start - s) as usize..(end - s) as usize];
-        self.repo.decode_blob(id, &loc, sealed).or_else(|e| {
-            if e.is_damage() {
-                self.repo.read_blob_elsewhere(id, &pack).map_err(|_| e)
-            } else {
-                Err(e)
-            }
-        })
-    }
-}
-
-/// Streams a file's content blob by blob (verifying each), reading them in runs.
-pub struct ContentReader<'r> {
-    runs: Runs<'r>,
-    ids: &'r [Id],
-    next: usize,
-    buf: Vec<u8>,
-    pos: usize,
-}
-
-impl<'r> ContentReader<'r> {
-    pub fn new(repo: &'r Repository, content: &'r [Id]) -> Self {
-        ContentReader { runs: Runs::new(repo), ids: content, next: 0, buf: vec![], pos: 0 }
-    }
-}
-
-impl Read for ContentReader<'_> {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        while self.pos == self.buf.len() {
-            let Some(id) = self.ids.get(self.next) else {
-                return Ok(0);
-            };
-            self.next += 1;
-            self.buf = self.runs.read(id, &self.ids[self.next..]).map_err(std::io::Error::other)?;
-            self.pos = 0;
-        }
-        let n = out.len().min(self.buf.len() - self.pos);
-        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
-}
-
 /// `len` bytes of a (non-gzip) file at `offset`, reading only the blobs that hold them.
 pub fn read_at(repo: &Repository, node: &Node, offset: u64, len: u64) -> anyhow::Result<Vec<u8>> {
     anyhow::ensure!(node.gzip.is_none(), "ranged reads of gzip-transparent files are not supported");
@@ -324,10 +240,25 @@ pub fn read_at(repo: &Repository, node: &Node, offset: u64, len: u64) -> anyhow:
 /// The original bytes of a file node: its content, or for gzip-transparent files the gzip
 /// stream recreated from the decoded content and the recipe.
 pub fn file_reader<'r>(repo: &'r Repository, node: &'r Node) -> Box<dyn Read + 'r> {
-    let content = ContentReader::new(repo, &node.content);
+    let source = std::sync::Arc::new(BlobSource::for_nodes(repo, std::iter::once(node)));
+    reader_from(runs::Source::Owned(source), node)
+}
+
+/// Like [`file_reader`], reading from a source planned for many files (see
+/// [`BlobSource`]): their neighbouring blobs share requests.
+pub fn file_reader_in<'s, 'r>(source: &'s BlobSource<'r>, node: &'s Node) -> Box<dyn Read + 's> {
+    reader_from(runs::Source::Shared(source), node)
+}
+
+fn reader_from<'s, 'r: 's>(source: runs::Source<'s, 'r>, node: &'s Node) -> Box<dyn Read + 's> {
     match &node.gzip {
-        None => Box::new(content),
-        Some(recipe) => Box::new(crate::gzip::Rebuilder::new(content, recipe, Box::new(|id| repo.read_blob(id)))),
+        None => Box::new(ContentReader::new(source, &node.content)),
+        Some(recipe) => {
+            // The recipe's blobs were planned with the content's: one source for both.
+            let fetch_from = source.clone();
+            let content = ContentReader::new(source, &node.content);
+            Box::new(crate::gzip::Rebuilder::new(content, recipe, Box::new(move |id| fetch_from.get().read(id))))
+        }
     }
 }
 

@@ -36,8 +36,9 @@ fn wrong_password_is_refused_clearly() {
 fn no_password_and_no_terminal_is_an_error_not_a_hang() {
     let env = Env::new();
     let out = env.cmd().env_remove("CELLAR_PASSWORD").args(["snapshots"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no password given"));
+    assert_eq!(out.status.code(), Some(2), "a password the invocation lacks is a usage error");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no password given") && err.contains("--password-file"), "{err}");
 }
 
 #[test]

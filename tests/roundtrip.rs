@@ -154,6 +154,77 @@ fn snapshot_path_specs_address_one_directory() {
     assert!(err.contains("b/nope"), "{err}");
 }
 
+/// README's "Using it" in order: a bucket backup, then a `pg_dump` on stdin. `latest`
+/// alone is the dump; `--path`, `--tag` and `--host` say which latest, and a selection
+/// that matches nothing exits 4, not 0.
+#[test]
+fn latest_follows_host_tag_and_path_filters_and_selecting_nothing_exits_4() {
+    let env = Env::new();
+    let mimir = env.path("mimir");
+    fs::create_dir_all(mimir.join("anonymous/blk")).unwrap();
+    fs::write(mimir.join("anonymous/blk/index"), b"idx").unwrap();
+    env.ok(&["backup", mimir.to_str().unwrap(), "--tag", "nightly", "--host", "node-a"]);
+    let out =
+        env.cmd().args(["backup", "--stdin", "--stdin-name", "dop.sql"]).write_stdin("SELECT 1;\n").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let ids = |args: &[&str]| -> Vec<String> {
+        let mut a = vec!["snapshots", "--json"];
+        a.extend_from_slice(args);
+        let v: serde_json::Value = serde_json::from_str(&env.ok(&a)).unwrap();
+        v.as_array().unwrap().iter().map(|s| s["sources"][0].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(ids(&[]).len(), 2);
+    assert_eq!(ids(&["--path", "mimir"]), [mimir.to_str().unwrap()]);
+    assert_eq!(ids(&["--path", mimir.to_str().unwrap()]), [mimir.to_str().unwrap()]);
+    assert_eq!(ids(&["--tag", "nightly"]), [mimir.to_str().unwrap()]);
+    let (code, out, _) = env.run(&["snapshots", "--json", "--tag", "nightly,other"]);
+    assert_eq!((code, out.trim()), (4, "[]"), "a,b asks for both tags");
+    assert_eq!(ids(&["--tag", "other", "--tag", "nightly"]).len(), 1, "repeated: any");
+    assert_eq!(ids(&["--host", "node-a"]), [mimir.to_str().unwrap()]);
+    assert_eq!(ids(&["--path", "stdin:dop.sql"]), ["stdin:dop.sql"]);
+
+    // `latest` alone is the dump: nothing of mimir in it, and saying so exits 4.
+    let target = env.path("r1");
+    let (code, _, err) =
+        env.run(&["restore", "latest", "--target", target.to_str().unwrap(), "--include", "mimir/anonymous/**"]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("nothing restored"), "{err}");
+    // With the filter, the same restore finds the bucket's snapshot.
+    let target = env.path("r2");
+    env.ok(&[
+        "restore",
+        "latest",
+        "--path",
+        "mimir",
+        "--target",
+        target.to_str().unwrap(),
+        "--include",
+        "mimir/anonymous/**",
+    ]);
+    assert_eq!(fs::read(target.join("mimir/anonymous/blk/index")).unwrap(), b"idx");
+    let listed = env.ok(&["ls", "latest:mimir", "--tag", "nightly"]);
+    assert!(listed.contains("mimir/anonymous/blk/index"), "{listed}");
+    let (code, dumped, err) = env.run(&["dump", "latest:mimir/anonymous/blk/index", "--host", "node-a"]);
+    assert_eq!((code, dumped.as_str()), (0, "idx"), "{err}");
+
+    // Filters that match no snapshot: exit 4 with the filter named, for every reader.
+    for cmd in [
+        vec!["snapshots", "--host", "nowhere"],
+        vec!["ls", "latest", "--host", "nowhere"],
+        vec!["dump", "latest:mimir/anonymous/blk/index", "--host", "nowhere"],
+        vec!["blocks", "latest", "--host", "nowhere"],
+        vec!["forget", "--keep-last", "1", "--host", "nowhere"],
+    ] {
+        let (code, _, err) = env.run(&cmd);
+        assert_eq!(code, 4, "{cmd:?}: {err}");
+        assert!(err.contains("--host nowhere"), "{cmd:?}: {err}");
+    }
+    // forget with a filter judges only what it selects: the dump's snapshot stays.
+    env.ok(&["forget", "--keep-last", "1", "--path", "mimir"]);
+    assert_eq!(ids(&[]).len(), 2, "one snapshot per source, both kept");
+}
+
 #[test]
 fn several_sources_and_stdin_in_one_snapshot() {
     let env = Env::new();

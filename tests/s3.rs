@@ -742,3 +742,70 @@ fn large_objects_are_read_as_pinned_parallel_ranges() {
     assert_eq!(code, 0, "{err}");
     assert!(std::fs::read(out.join("big/x/blob")).unwrap() == data, "the bytes come back exact");
 }
+
+/// Reads are planned over all files of a restore into a bucket, a copy and a dump: the
+/// many small files of a bucket share ranged GETs of their packs (one per run), instead
+/// of one or more GETs each. 150 small objects, with deltas and shared chunks among them.
+#[test]
+fn small_files_share_pack_reads_in_s3_restores_and_copies() {
+    let moto = S3Server::moto();
+    for b in ["src", "archive", "offsite", "restored"] {
+        moto.create_bucket(b);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let common = pseudo_random(40_000, 1);
+    for i in 0..150u64 {
+        // Each a shared head (dedup across files) and a tail of its own.
+        let mut body = common[..(i as usize * 97) % 30_000].to_vec();
+        body.extend(pseudo_random(2_000 + (i as usize % 7) * 500, 100 + i));
+        std::fs::write(data.join(format!("obj-{i:03}")), body).unwrap();
+    }
+    moto.upload_dir(&data, "src");
+    let repo = "s3://archive/r";
+    assert_eq!(moto.cellar(&["init", "--repo", repo, "--kdf-memory-kib", "256"]).0, 0);
+    let (code, _, err) = moto.cellar(&["backup", "--repo", repo, "s3://src"]);
+    assert_eq!(code, 0, "{err}");
+
+    let log = dir.path().join("requests.log");
+    let proxy = Proxy::start(&moto, &log, None);
+    let pack_gets = |what: &str| {
+        let text = std::fs::read_to_string(&log).unwrap();
+        let gets: Vec<&str> = text.lines().filter(|l| l.starts_with("GET /archive/r/data/")).collect();
+        let packs: std::collections::BTreeSet<&str> = gets.iter().map(|l| l.split('?').next().unwrap()).collect();
+        assert!(!packs.is_empty(), "{what}: read nothing?");
+        assert!(
+            gets.len() <= 2 * packs.len(),
+            "{what}: {} GETs for {} packs:\n{}",
+            gets.len(),
+            packs.len(),
+            gets.join("\n")
+        );
+        std::fs::write(&log, "").unwrap();
+    };
+    let (code, _, err) = moto.cellar(&[
+        "restore",
+        "--repo",
+        repo,
+        "--s3-endpoint",
+        &proxy.endpoint,
+        "latest:src",
+        "--target",
+        "s3://restored",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    pack_gets("restore into a bucket");
+    assert_eq!(moto.contents("restored"), moto.contents("src"), "every object back, exact");
+
+    assert_eq!(moto.cellar(&["init", "--repo", "s3://offsite/r", "--kdf-memory-kib", "256"]).0, 0);
+    let (code, _, err) =
+        moto.cellar(&["copy", "--repo", repo, "--s3-endpoint", &proxy.endpoint, "--to-repo", "s3://offsite/r"]);
+    assert_eq!(code, 0, "{err}");
+    pack_gets("copy");
+    let out = dir.path().join("out");
+    let (code, _, err) =
+        moto.cellar(&["restore", "--repo", "s3://offsite/r", "latest", "--target", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(sha256_dir(&out.join("src")), sha256_dir(&data), "the copy restores exactly");
+}

@@ -2,6 +2,7 @@
 //! one module per area. Each runs the real `cellar` binary or library against real
 //! components: promtool-written TSDB blocks, a real PostgreSQL, moto and Ceph RGW as S3.
 
+mod cli;
 mod common;
 mod crash;
 mod dedup;
@@ -14,6 +15,7 @@ mod gzip;
 mod incremental;
 mod integrity;
 mod loki;
+mod operations;
 mod postgres;
 mod reliability;
 mod retention;

@@ -14,7 +14,7 @@ use crate::location::Location;
 use crate::repo::Repository;
 use crate::userconfig::UserConfig;
 
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Clone)]
 #[command(next_help_heading = "Global options")]
 pub struct Global {
     /// Repository location: a directory, s3://BUCKET/PREFIX or remote:NAME/PREFIX.
@@ -48,9 +48,66 @@ pub struct Global {
     /// No progress display.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// Write Prometheus metrics of this run to PATH (node-exporter textfile format,
+    /// replaced atomically): backup, check, forget, prune and run report what they did and
+    /// when they last succeeded.
+    #[arg(long, value_name = "PATH", env = "CELLAR_METRICS_FILE", global = true)]
+    pub metrics_file: Option<PathBuf>,
+    /// Push the same metrics to this Prometheus Pushgateway (job `cellar`, or the
+    /// profile's name for `run`).
+    #[arg(long, value_name = "URL", env = "CELLAR_PUSHGATEWAY", global = true)]
+    pub pushgateway: Option<String>,
 }
 
 impl Global {
+    /// Record one command's job in the metrics, if any were asked for: `fill` adds what
+    /// the command did when it succeeded. The command's own result is returned unchanged.
+    pub fn job_metrics<T>(
+        &self,
+        command: &str,
+        source: &str,
+        started: f64,
+        result: anyhow::Result<T>,
+        fill: impl FnOnce(&mut crate::metrics::Metrics, &T) -> bool,
+    ) -> anyhow::Result<T> {
+        if self.metrics_file.is_none() && self.pushgateway.is_none() {
+            return result;
+        }
+        let mut m = crate::metrics::Metrics::default();
+        let ok = match &result {
+            Ok(r) => fill(&mut m, r),
+            Err(_) => false,
+        };
+        crate::metrics::job(&mut m, command, source, started, ok);
+        self.emit_metrics(&m, None, None, "cellar");
+        result
+    }
+
+    /// Write and push `m` where asked (the options, else the given defaults). A failure is
+    /// reported on stderr and returns false: the work itself was done.
+    pub fn emit_metrics(
+        &self,
+        m: &crate::metrics::Metrics,
+        file: Option<&std::path::Path>,
+        gateway: Option<&str>,
+        job: &str,
+    ) -> bool {
+        let mut ok = true;
+        if let Some(path) = self.metrics_file.as_deref().or(file) {
+            if let Err(e) = m.write_textfile(path) {
+                eprintln!("cellar: error: writing metrics to {}: {e}", path.display());
+                ok = false;
+            }
+        }
+        if let Some(url) = self.pushgateway.as_deref().or(gateway) {
+            if let Err(e) = m.push(url, job) {
+                eprintln!("cellar: error: {e:#}");
+                ok = false;
+            }
+        }
+        ok
+    }
+
     pub fn user_config(&self) -> anyhow::Result<UserConfig> {
         UserConfig::load_or_default(self.config.as_deref())
     }
@@ -96,6 +153,7 @@ impl Global {
             insecure_no_password: self.insecure_no_password,
             file: self.password_file.as_deref(),
             env: "CELLAR_PASSWORD",
+            flags: ("--password-file", "--insecure-no-password"),
             prompt: "repository password: ",
         }
         .get(confirm)
@@ -120,6 +178,7 @@ impl Global {
                 insecure_no_password: false,
                 file: password_file,
                 env: "CELLAR_TO_PASSWORD",
+                flags: ("--to-password-file", "--insecure-no-password"),
                 prompt: "destination password: ",
             }
             .get(false)?

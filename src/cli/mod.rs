@@ -2,13 +2,14 @@
 //! [`cmd`]; options every command takes in [`global`]; rendering in [`output`].
 //!
 //! Exit codes: 0 success, 1 error (nothing half-done is left visible), 2 usage error, 3
-//! finished but some source objects could not be read (they are missing from the
-//! snapshot).
+//! finished but some objects could not be read or restored (each is named), 4 nothing
+//! selected (no snapshot, file or block matches what was asked for).
 
 mod cmd;
 mod global;
 mod output;
 mod password;
+mod select;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -19,6 +20,9 @@ use global::Global;
 pub const EXIT_PARTIAL: u8 = 3;
 /// Exit code for a usage error (also clap's).
 pub const EXIT_USAGE: u8 = 2;
+/// Exit code for a valid request that selects nothing: no snapshot matches the filters,
+/// no file or block matches the includes.
+pub const EXIT_NOTHING: u8 = 4;
 
 /// A request that cannot be carried out as given: exit code 2.
 #[derive(Debug, thiserror::Error)]
@@ -36,7 +40,8 @@ S3, and restores them byte-exactly.\n\n\
 Quick start:\n  export CELLAR_REPO=/srv/cellar CELLAR_PASSWORD_FILE=/etc/cellar.pass\n  \
 cellar init\n  cellar backup /data/mimir /data/backup\n  cellar snapshots\n  \
 cellar restore latest --target /tmp/restored\n  cellar dump latest backup/dop.dump.gz | zcat | psql\n\n\
-Exit codes: 0 ok, 1 error, 2 usage error, 3 backup finished but some files could not be read."
+Exit codes: 0 ok, 1 error, 2 usage error, 3 finished but some files could not be read or \
+restored (each is named), 4 nothing selected (no snapshot, file or block matches)."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -51,8 +56,8 @@ enum Command {
     Init(cmd::init::InitArgs),
     /// Back up directories, files, S3 buckets or standard input into a new snapshot.
     Backup(cmd::backup::BackupArgs),
-    /// List snapshots.
-    Snapshots,
+    /// List snapshots (`--host`, `--tag`, `--path` select which).
+    Snapshots(cmd::snapshots::SnapshotsArgs),
     /// List the entries of a snapshot.
     Ls(cmd::ls::LsArgs),
     /// Restore a snapshot into a directory or an S3 bucket.
@@ -84,6 +89,15 @@ enum Command {
     /// Rebuild a damaged index, or write snapshots without their damaged parts.
     #[command(subcommand)]
     Repair(cmd::repair::RepairCmd),
+    /// The nightly job from a profile: back up every source, forget by policy, prune when
+    /// due, check a rotating slice; one summary, metrics, one exit code.
+    Run(cmd::run::RunArgs),
+    /// The version, the build (commit, compiler) and the repository formats it reads.
+    Version,
+    /// Shell completions (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions(cmd::completions::CompletionsArgs),
+    /// Man pages generated from this help.
+    Man(cmd::man::ManArgs),
 }
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
@@ -91,7 +105,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.cmd {
         Command::Init(a) => cmd::init::run(g, a),
         Command::Backup(a) => cmd::backup::run(g, a),
-        Command::Snapshots => cmd::snapshots::run(g),
+        Command::Snapshots(a) => cmd::snapshots::run(g, a),
         Command::Ls(a) => cmd::ls::run(g, a),
         Command::Restore(a) => cmd::restore::run(g, a),
         Command::Blocks(a) => cmd::blocks::run(g, a),
@@ -105,6 +119,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Config(c) => cmd::config::run(g, c),
         Command::Repair(c) => cmd::repair::run(g, c),
         Command::VerifyBlocks(a) => cmd::verify_blocks::run(g, a),
+        Command::Run(a) => cmd::run::run(g, a),
+        Command::Version => cmd::version::run(g),
+        Command::Completions(a) => Ok(cmd::completions::run(a)),
+        Command::Man(a) => cmd::man::run(a),
     }
 }
 
@@ -121,8 +139,19 @@ pub fn main() -> ExitCode {
         }
         Err(e) => {
             eprintln!("cellar: error: {e:#}");
-            ExitCode::from(if crate::error::find::<UsageError>(&e).is_some() { EXIT_USAGE } else { 1 })
+            ExitCode::from(exit_code(&e))
         }
+    }
+}
+
+/// A request that cannot be carried out as given is a usage error (2), one that selects
+/// nothing is 4; everything else is 1.
+fn exit_code(e: &anyhow::Error) -> u8 {
+    use crate::error::RepoError;
+    match crate::error::find::<RepoError>(e) {
+        _ if crate::error::find::<UsageError>(e).is_some() => EXIT_USAGE,
+        Some(RepoError::NothingSelected(_)) => EXIT_NOTHING,
+        _ => 1,
     }
 }
 

@@ -10,6 +10,8 @@ pub struct PasswordSource<'a> {
     pub file: Option<&'a Path>,
     /// Environment variable checked after the file.
     pub env: &'static str,
+    /// The options that give this password, for messages: (file option, no-password option).
+    pub flags: (&'static str, &'static str),
     pub prompt: &'static str,
 }
 
@@ -25,25 +27,29 @@ impl PasswordSource<'_> {
             // must not become part of the password).
             let line = s.split(|&b| b == b'\n').next().unwrap_or_default();
             let line = line.strip_suffix(b"\r").unwrap_or(line);
-            return nonempty(line.to_vec());
+            return self.nonempty(line.to_vec());
         }
         if let Some(v) = std::env::var_os(self.env) {
-            return nonempty(std::os::unix::ffi::OsStrExt::as_bytes(v.as_os_str()).to_vec());
+            return self.nonempty(std::os::unix::ffi::OsStrExt::as_bytes(v.as_os_str()).to_vec());
         }
         if !std::io::stdin().is_terminal() && !std::io::stderr().is_terminal() {
-            bail!("no password given: set {} or use --password-file (or run on a terminal to be asked)", self.env);
+            return Err(super::UsageError(format!(
+                "no password given: set {} or use {} (or run on a terminal to be asked)",
+                self.env, self.flags.0
+            ))
+            .into());
         }
         let p = rpassword::prompt_password(self.prompt)?;
         if confirm && rpassword::prompt_password("enter it again: ")? != p {
             bail!("the passwords do not match");
         }
-        nonempty(p.into_bytes())
+        self.nonempty(p.into_bytes())
     }
-}
 
-fn nonempty(p: Vec<u8>) -> anyhow::Result<Vec<u8>> {
-    if p.is_empty() {
-        bail!("empty password; use --insecure-no-password if you really want no password");
+    fn nonempty(&self, p: Vec<u8>) -> anyhow::Result<Vec<u8>> {
+        if p.is_empty() {
+            bail!("empty password; use {} if you really want no password", self.flags.1);
+        }
+        Ok(p)
     }
-    Ok(p)
 }

@@ -12,12 +12,13 @@ use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::error::RepoError;
 use crate::id::Id;
 use crate::repo::blob::BlobKind;
 use crate::repo::file::snapshot::Snapshot;
 use crate::repo::file::tree::{NodeKind, Tree};
 use crate::repo::packer::BlobWriter;
-use crate::repo::Repository;
+use crate::repo::{Repository, SnapshotFilter};
 
 #[derive(Serialize, Debug, Default)]
 pub struct CopyReport {
@@ -45,43 +46,61 @@ impl Mapper<'_> {
         Ok(id)
     }
 
-    /// Copy blob `id` (read in runs with the `ahead` blobs that follow it).
-    fn blob(&mut self, runs: &mut crate::vfs::Runs, id: &Id, ahead: &[Id]) -> anyhow::Result<Id> {
-        if let Some(m) = self.map.get(id) {
-            return Ok(*m);
+    /// Copy every data blob the trees reference, in pack order: one ranged read per run
+    /// of neighbouring blobs over all files (a TSDB block's small files share a run), so
+    /// a copy from S3 costs about what a directory restore does, not a request per file.
+    fn data(&mut self, trees: &[(Id, Tree)]) -> anyhow::Result<()> {
+        let mut named: HashMap<Id, String> = HashMap::new();
+        for (_, t) in trees {
+            for n in t.nodes.iter().filter(|n| n.kind == NodeKind::File) {
+                if n.gzip.is_some() && self.dst_version < 2 {
+                    anyhow::bail!(
+                        "{:?} is stored gzip-transparently, which the destination repository (format v{}) cannot hold; \
+                         copy into a repository made by `cellar init` of this version",
+                        n.name_lossy(),
+                        self.dst_version
+                    );
+                }
+                let corrections =
+                    n.gzip.iter().flat_map(|g| g.members.iter().flat_map(|m| &m.segments)).map(|s| &s.corrections);
+                for id in n.content.iter().chain(corrections) {
+                    named.entry(*id).or_insert_with(|| n.name_lossy());
+                }
+            }
         }
-        let plain = runs.read(id, ahead)?;
-        self.report.blobs_read += 1;
-        let new = self.put(BlobKind::Data, &plain)?;
-        self.map.insert(*id, new);
-        Ok(new)
+        let mut wanted: Vec<(Option<(Id, u32)>, Id)> = named
+            .keys()
+            .filter(|id| !self.map.contains_key(id))
+            .map(|id| (self.src.locate(id).ok().map(|(p, l)| (p, l.offset)), *id))
+            .collect();
+        // Missing blobs last (their error names the file), the rest by pack and offset:
+        // each planned run is then read once and consumed before the next.
+        wanted.sort_by_key(|(at, id)| (at.is_none(), *at, *id));
+        let src = self.src;
+        let source = crate::vfs::BlobSource::for_blobs(src, wanted.iter().map(|(_, id)| *id));
+        for (_, id) in &wanted {
+            let plain = source.read(id).with_context(|| format!("copying blob {} of {:?}", id.short(), named[id]))?;
+            self.report.blobs_read += 1;
+            let new = self.put(BlobKind::Data, &plain)?;
+            self.map.insert(*id, new);
+        }
+        Ok(())
     }
 
-    /// Rewrite a source tree with destination ids and store it. Its subtrees were mapped
-    /// before it (the walker visits children first).
+    /// Rewrite a source tree with destination ids and store it. Its data blobs were
+    /// copied before ([`Mapper::data`]) and its subtrees mapped before it (the walker
+    /// visits children first).
     fn tree(&mut self, id: &Id, tree: &Tree) -> anyhow::Result<Id> {
         let mut t = tree.clone();
         self.report.blobs_read += 1;
+        let mapped =
+            |map: &HashMap<Id, Id>, id: &Id| map.get(id).copied().context("internal error: blob not copied first");
         for n in &mut t.nodes {
             match n.kind {
                 NodeKind::File => {
-                    let mut runs = crate::vfs::Runs::new(self.src);
-                    let ids = std::mem::take(&mut n.content);
-                    n.content = (0..ids.len())
-                        .map(|i| self.blob(&mut runs, &ids[i], &ids[i + 1..]))
-                        .collect::<anyhow::Result<_>>()?;
-                    if let Some(g) = n.gzip.as_mut() {
-                        anyhow::ensure!(
-                            self.dst_version >= 2,
-                            "{:?} is stored gzip-transparently, which the destination repository (format v{}) cannot hold; \
-                             copy into a repository made by `cellar init` of this version",
-                            n.name_lossy(),
-                            self.dst_version
-                        );
-                        let mut runs = crate::vfs::Runs::new(self.src);
-                        for s in g.members.iter_mut().flat_map(|m| &mut m.segments) {
-                            s.corrections = self.blob(&mut runs, &s.corrections, &[])?;
-                        }
+                    n.content = n.content.iter().map(|id| mapped(&self.map, id)).collect::<anyhow::Result<_>>()?;
+                    for s in n.gzip.iter_mut().flat_map(|g| g.members.iter_mut().flat_map(|m| &mut m.segments)) {
+                        s.corrections = mapped(&self.map, &s.corrections)?;
                     }
                 }
                 NodeKind::Dir => {
@@ -117,10 +136,17 @@ pub fn copy(src: &Repository, dst: Arc<Repository>, snaps: &[(Id, Snapshot)]) ->
     };
     let mut new_snaps = vec![];
     let result = (|| -> anyhow::Result<()> {
-        // Every tree of every snapshot once, children first.
+        // Every tree of every snapshot once, children first; the data they need, then
+        // the trees rewritten with the destination's ids.
+        let mut trees = vec![];
         crate::vfs::walk_trees(src, snaps.iter().map(|(_, s)| s.tree), |id, tree| {
-            m.tree(id, tree).map(|_| ()).with_context(|| format!("copying tree {}", id.short()))
+            trees.push((*id, tree.clone()));
+            Ok(())
         })?;
+        m.data(&trees)?;
+        for (id, tree) in &trees {
+            m.tree(id, tree).with_context(|| format!("copying tree {}", id.short()))?;
+        }
         for (_, s) in snaps {
             let mut c = s.clone();
             c.tree = m.map[&s.tree];
@@ -150,12 +176,22 @@ pub fn copy(src: &Repository, dst: Arc<Repository>, snaps: &[(Id, Snapshot)]) ->
     Ok(report)
 }
 
-/// Copy the snapshots named by `specs` (ids, prefixes or `latest`; all of them when empty).
-pub fn copy_named(src: &Repository, dst: Arc<Repository>, specs: &[String]) -> anyhow::Result<CopyReport> {
+/// Copy the snapshots named by `specs` (ids, prefixes or `latest`; all the filter
+/// matches when empty).
+pub fn copy_named(
+    src: &Repository,
+    dst: Arc<Repository>,
+    specs: &[String],
+    filter: &SnapshotFilter,
+) -> anyhow::Result<CopyReport> {
     let chosen: Vec<(Id, Snapshot)> = if specs.is_empty() {
-        src.list_snapshots()?
+        let all = src.list_snapshots_matching(filter)?;
+        if all.is_empty() && !filter.is_empty() {
+            return Err(RepoError::NothingSelected(format!("no snapshot matches {filter}")).into());
+        }
+        all
     } else {
-        specs.iter().map(|s| src.resolve_snapshot(s)).collect::<Result<_, _>>()?
+        specs.iter().map(|s| src.select_snapshot(s, filter)).collect::<Result<_, _>>()?
     };
     copy(src, dst, &chosen)
 }

@@ -23,7 +23,7 @@ use crate::ops::prune::{PruneOptions, PruneReport};
 use crate::ops::thin::ThinReport;
 use crate::repo::file::snapshot::{logical_groups, parse_time, Snapshot};
 use crate::repo::file::FileType;
-use crate::repo::{resolve_prefix, Repository};
+use crate::repo::{resolve_prefix, Repository, SnapshotFilter};
 pub use crate::userconfig::Policy;
 
 /// How snapshots are grouped before the policy applies.
@@ -250,12 +250,7 @@ pub fn remove(repo: &Repository, decisions: &[Decision]) -> anyhow::Result<usize
     Ok(n)
 }
 
-/// The name a snapshot source is known by in policies: `/data/mimir` → `mimir`,
-/// `stdin:dop.dump` → `dop.dump`.
-pub fn source_name(source: &str) -> &str {
-    let s = source.strip_prefix("stdin:").unwrap_or(source);
-    s.trim_end_matches('/').rsplit('/').next().unwrap_or(s)
-}
+pub use crate::repo::file::snapshot::source_name;
 
 /// What `forget` is asked to do.
 #[derive(Default)]
@@ -265,6 +260,9 @@ pub struct ForgetOptions {
     /// The policy given on the command line (`--keep-*`).
     pub policy: Policy,
     pub group_by: GroupBy,
+    /// Only these snapshots are considered (thinned, judged by a policy); the others are
+    /// kept and not listed.
+    pub filter: SnapshotFilter,
     /// Policies by source name (`[policy.<source>]` of the config file); used when neither
     /// ids nor a command-line policy are given. Snapshots no policy covers are kept.
     pub config_policies: BTreeMap<String, Policy>,
@@ -307,6 +305,9 @@ pub fn forget(repo: &Arc<Repository>, opts: &ForgetOptions) -> anyhow::Result<Fo
     let thinning = opts.thin_compacted.is_some() || !thin_cfg.is_empty();
     if thinning {
         let age = |s: &Snapshot| {
+            if !opts.filter.matches(s) {
+                return None;
+            }
             opts.thin_compacted.or_else(|| {
                 let name = s.sources.iter().map(|src| source_name(src)).next()?;
                 thin_cfg.iter().find(|(k, _)| k == name).map(|(_, d)| *d)
@@ -317,10 +318,16 @@ pub fn forget(repo: &Arc<Repository>, opts: &ForgetOptions) -> anyhow::Result<Fo
     let keep_rules_in_config = cfg.values().any(|p| !p.is_empty());
     let thinning_only = thinning && opts.ids.is_empty() && opts.policy.is_empty() && !keep_rules_in_config;
     if !thinning_only {
-        let listed = repo.list_snapshots_checked()?;
+        let mut listed = repo.list_snapshots_checked()?;
         let all_ids = listed.files.iter().map(|(id, _)| *id).chain(listed.damaged.iter().map(|d| d.id));
         for p in &opts.ids {
             resolve_prefix(all_ids.clone(), p, "snapshot")?;
+        }
+        if opts.ids.is_empty() {
+            listed.files.retain(|(_, s)| opts.filter.matches(s));
+            if listed.files.is_empty() && !opts.filter.is_empty() {
+                return Err(RepoError::NothingSelected(format!("no snapshot matches {}", opts.filter)).into());
+            }
         }
         let mut decisions = decide(opts, &cfg, &listed.files)?;
         // Damaged snapshot files can be forgotten by id (they cannot be read, so no policy

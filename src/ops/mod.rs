@@ -13,6 +13,7 @@ pub mod prune;
 pub mod repair;
 pub mod restore;
 mod rewrite;
+pub mod run;
 pub mod snapshots;
 pub mod stats;
 pub mod thin;

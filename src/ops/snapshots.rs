@@ -5,7 +5,7 @@ use serde::Serialize;
 use crate::id::Id;
 use crate::layout::BlockFilter;
 use crate::repo::file::snapshot::{logical_groups, BlockInfo, Excluded, Shard, Summary, Thinned};
-use crate::repo::Repository;
+use crate::repo::{Repository, SnapshotFilter};
 
 /// One snapshot as `snapshots` shows it (format-spec/json.md).
 #[derive(Serialize, Debug)]
@@ -39,9 +39,9 @@ pub struct TenantListing {
     pub max_time: i64,
 }
 
-/// Every snapshot, oldest first.
-pub fn list(repo: &Repository) -> anyhow::Result<Vec<SnapshotListing>> {
-    let snaps = repo.list_snapshots()?;
+/// Every snapshot the filter matches, oldest first.
+pub fn list(repo: &Repository, filter: &SnapshotFilter) -> anyhow::Result<Vec<SnapshotListing>> {
+    let snaps = repo.list_snapshots_matching(filter)?;
     let groups = logical_groups(&snaps);
     let complete_of =
         |id: &Id| groups.iter().find(|(m, _)| m.iter().any(|&i| snaps[i].0 == *id)).is_some_and(|(_, c)| *c);

@@ -117,6 +117,18 @@ impl Repository {
         self.decode_with(id, loc.compression, loc.raw_len, sealed, &|b| self.read_base(b))
     }
 
+    /// Like [`Repository::decode_blob`], with the delta base (if any) fetched by the
+    /// caller, who may hold it already (reads planned in runs).
+    pub fn decode_blob_with(
+        &self,
+        id: &Id,
+        loc: &BlobLoc,
+        sealed: &[u8],
+        fetch_base: &dyn Fn(&Id) -> RepoResult<Vec<u8>>,
+    ) -> RepoResult<Vec<u8>> {
+        self.decode_with(id, loc.compression, loc.raw_len, sealed, fetch_base)
+    }
+
     fn decode_with(
         &self,
         id: &Id,

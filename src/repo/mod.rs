@@ -30,6 +30,7 @@ use std::sync::Arc;
 pub use crate::backend::{Backend, LocalBackend};
 pub use crate::id::Id;
 pub use markers::{writer_is_gone, WriterGuard, HEARTBEAT_TIMEOUT};
+pub use snapshots::SnapshotFilter;
 
 use crate::chunk::ChunkerParams;
 use crate::error::RepoError;

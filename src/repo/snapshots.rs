@@ -43,14 +43,74 @@ impl Repository {
 
     /// `latest`, a full id, or a unique prefix of one.
     pub fn resolve_snapshot(&self, spec: &str) -> RepoResult<(Id, Snapshot)> {
+        self.select_snapshot(spec, &SnapshotFilter::default())
+    }
+
+    /// Like [`Repository::resolve_snapshot`], with `latest` meaning the newest snapshot
+    /// the filter matches: in a repository that holds buckets and `pg_dump` streams,
+    /// "the latest" is only useful per source. An id names one snapshot whatever the
+    /// filter, as in restic.
+    pub fn select_snapshot(&self, spec: &str, filter: &SnapshotFilter) -> RepoResult<(Id, Snapshot)> {
         if spec == "latest" {
-            return self
-                .list_snapshots()?
-                .pop()
-                .ok_or_else(|| RepoError::NotFound("the repository has no snapshots".into()));
+            let mut all = self.list_snapshots()?;
+            if all.is_empty() {
+                return Err(RepoError::NothingSelected("the repository has no snapshots".into()));
+            }
+            all.retain(|(_, s)| filter.matches(s));
+            return all.pop().ok_or_else(|| RepoError::NothingSelected(format!("no snapshot matches {filter}")));
         }
         let id = resolve_prefix(self.snapshot_ids()?.into_iter(), spec, "snapshot")?;
         Ok((id, self.read_snapshot(&id)?))
+    }
+
+    /// Every readable snapshot the filter matches, oldest first.
+    pub fn list_snapshots_matching(&self, filter: &SnapshotFilter) -> RepoResult<Vec<(Id, Snapshot)>> {
+        let mut all = self.list_snapshots()?;
+        all.retain(|(_, s)| filter.matches(s));
+        Ok(all)
+    }
+}
+
+/// Which snapshots an operation considers, restic's `--host`, `--tag` and `--path`.
+/// Each kind given must match; within a kind any value may (a `--tag` value `a,b` asks
+/// for both tags).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SnapshotFilter {
+    pub hosts: Vec<String>,
+    /// Each entry: tags that must all be present.
+    pub tags: Vec<Vec<String>>,
+    /// A source as given to `backup` (`s3://mimir`, `/data/loki`, `stdin:dop.sql`), or
+    /// the name it is stored under (`mimir`, `dop.sql`).
+    pub paths: Vec<String>,
+}
+
+impl SnapshotFilter {
+    pub fn is_empty(&self) -> bool {
+        self.hosts.is_empty() && self.tags.is_empty() && self.paths.is_empty()
+    }
+
+    pub fn matches(&self, s: &Snapshot) -> bool {
+        let host = self.hosts.is_empty() || self.hosts.contains(&s.host);
+        let tags = self.tags.is_empty() || self.tags.iter().any(|all| all.iter().all(|t| s.tags.contains(t)));
+        let paths = self.paths.iter().all(|p| {
+            let p = p.trim_end_matches('/');
+            s.sources.iter().any(|src| src.trim_end_matches('/') == p || super::file::snapshot::source_name(src) == p)
+        });
+        host && tags && paths
+    }
+}
+
+impl std::fmt::Display for SnapshotFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts: Vec<String> = vec![];
+        parts.extend(self.hosts.iter().map(|h| format!("--host {h}")));
+        parts.extend(self.tags.iter().map(|t| format!("--tag {}", t.join(","))));
+        parts.extend(self.paths.iter().map(|p| format!("--path {p}")));
+        if parts.is_empty() {
+            f.write_str("(no filter)")
+        } else {
+            f.write_str(&parts.join(" "))
+        }
     }
 }
 

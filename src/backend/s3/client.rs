@@ -195,6 +195,19 @@ impl S3 {
         let what = what.to_string();
         let server = self.endpoint.clone();
         match &e {
+            // Not the network: the request could not be sent, most often for want of
+            // credentials (the SDK resolves them just before sending).
+            SdkError::DispatchFailure(d) if !d.is_io() && !d.is_timeout() => {
+                let chain = aws_smithy_types::error::display::DisplayErrorContext(&e).to_string();
+                if chain.contains("credentials") {
+                    BackendError::Other(format!(
+                        "{what}: no S3 credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or \
+                         AWS_PROFILE, or use a remote:NAME from `cellar import-dop`)"
+                    ))
+                } else {
+                    BackendError::Transient { what, detail: chain }
+                }
+            }
             SdkError::DispatchFailure(d) => {
                 let kind = if d.is_timeout() { "timed out" } else { "failed" };
                 BackendError::Transient {

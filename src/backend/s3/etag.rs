@@ -57,9 +57,10 @@ mod tests {
     fn other_sizes_fall_back_to_whole_mebibytes_then_bytes() {
         // 100 MiB in 9 parts: no common size fits (11.2 MiB < P ≤ 12.5 MiB).
         assert_eq!(part_size_of(100 * MIB, "x-9"), Some(12 * MIB));
-        // 2 parts of a size that is no whole MiB: 10 MiB + 1 byte … 10 MiB + 3 bytes.
+        // 2 parts: any P from 10 MiB + 3 bytes to 20 MiB + 4 bytes; 16 MiB is common.
         assert_eq!(part_size_of(20 * MIB + 5, "x-2"), Some(16 * MIB));
-        assert_eq!(part_size_of(2 * (5 * MIB + 7), "x-2"), Some(5 * MIB + 7));
+        // 20 parts: 5 MiB + 7 bytes ≤ P ≤ ~5.26 MiB holds no whole MiB.
+        assert_eq!(part_size_of(20 * (5 * MIB + 7), "x-20"), Some(5 * MIB + 7));
     }
 
     #[test]

@@ -110,7 +110,18 @@ pub fn run(g: &Global, a: BackupArgs) -> anyhow::Result<u8> {
         }),
         readers: a.read_concurrency,
     };
-    let r = backup(repo, opts)?;
+    let started = crate::metrics::now_seconds();
+    let names: Vec<String> = opts.sources.iter().map(|s| String::from_utf8_lossy(&s.name).into_owned()).collect();
+    let allow_corrupted = a.allow_corrupted;
+    let metrics_repo = repo.clone();
+    let source = names.join(",");
+    let r = g.job_metrics("backup", &source, started, backup(repo, opts), |m, r| {
+        crate::metrics::backup(m, &source, r);
+        if let Ok((_, snap)) = metrics_repo.resolve_snapshot(&r.snapshot_id) {
+            crate::metrics::coverage(m, &source, &snap.tenants);
+        }
+        r.errors.is_empty() && (r.corrupted.is_empty() || allow_corrupted)
+    })?;
     for e in &r.errors {
         eprintln!("cellar: warning: could not read {e}");
     }

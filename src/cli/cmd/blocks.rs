@@ -2,6 +2,8 @@ use clap::Args;
 
 use crate::cli::global::Global;
 use crate::cli::output::{count, print_json};
+use crate::cli::select::SnapshotArgs;
+use crate::cli::EXIT_NOTHING;
 use crate::layout::{format_ms, parse_time_arg, BlockFilter};
 
 /// Select TSDB blocks (restore restores only those; blocks lists only those).
@@ -38,14 +40,20 @@ pub struct BlocksArgs {
     snapshot: String,
     #[command(flatten)]
     blocks: BlockArgs,
+    #[command(flatten)]
+    select: SnapshotArgs,
 }
 
 pub fn run(g: &Global, a: BlocksArgs) -> anyhow::Result<u8> {
     let repo = g.open()?;
-    let r = crate::ops::snapshots::blocks(&repo, &a.snapshot, &a.blocks.filter()?)?;
+    let snapshot = a.select.pin(&repo, &a.snapshot)?;
+    let filter = a.blocks.filter()?;
+    let r = crate::ops::snapshots::blocks(&repo, &snapshot, &filter)?;
+    // Asked for blocks and found none: a script must not read that as success.
+    let code = if r.blocks.is_empty() && !filter.is_empty() { EXIT_NOTHING } else { 0 };
     if g.json {
         print_json(&r)?;
-        return Ok(0);
+        return Ok(code);
     }
     println!(
         "{:<16} {:<26} {:<19}   {:<19} {:>5} {:>8} {:>10}",
@@ -73,5 +81,8 @@ pub fn run(g: &Global, a: BlocksArgs) -> anyhow::Result<u8> {
             if e.detail.is_empty() { String::new() } else { format!(" ({})", e.detail) }
         );
     }
-    Ok(0)
+    if code != 0 {
+        eprintln!("cellar: no block of snapshot {} matches the filters", a.snapshot);
+    }
+    Ok(code)
 }

@@ -48,7 +48,12 @@ pub fn run(g: &Global, a: CheckArgs) -> anyhow::Result<u8> {
         (false, None) => ReadData::None,
     };
     let max_age = a.max_age.as_deref().map(crate::ops::forget::parse_duration).transpose()?;
-    let r = check(&repo, &CheckOptions { read, max_age, verify_blocks: a.verify_blocks })?;
+    let started = crate::metrics::now_seconds();
+    let r = check(&repo, &CheckOptions { read, max_age, verify_blocks: a.verify_blocks });
+    let r = g.job_metrics("check", "", started, r, |m, r| {
+        crate::metrics::check(m, r);
+        r.ok()
+    })?;
     if g.json {
         print_json(&r)?;
     } else {

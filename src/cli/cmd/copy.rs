@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use crate::cli::global::Global;
 use crate::cli::output::print_json;
+use crate::cli::select::SnapshotArgs;
 
 #[derive(Args, Debug)]
 pub struct CopyArgs {
@@ -15,12 +16,14 @@ pub struct CopyArgs {
     /// Password file of the destination (else CELLAR_TO_PASSWORD, else the source's password).
     #[arg(long)]
     to_password_file: Option<PathBuf>,
+    #[command(flatten)]
+    select: SnapshotArgs,
 }
 
 pub fn run(g: &Global, a: CopyArgs) -> anyhow::Result<u8> {
     let src = g.open()?;
     let dst = g.open_other(&a.to_repo, a.to_password_file.as_deref())?;
-    let r = crate::ops::copy::copy_named(&src, dst, &a.snapshots)?;
+    let r = crate::ops::copy::copy_named(&src, dst, &a.snapshots, &a.select.filter())?;
     if g.json {
         print_json(&r)?;
     } else {

@@ -1,6 +1,7 @@
 use clap::Args;
 
 use crate::cli::global::Global;
+use crate::cli::select::SnapshotArgs;
 use crate::cli::UsageError;
 
 #[derive(Args, Debug)]
@@ -10,11 +11,14 @@ pub struct DumpArgs {
     snapshot: String,
     /// Path inside the snapshot, e.g. `backup/dop-202504211200.dump.gz`.
     path: Option<String>,
+    #[command(flatten)]
+    select: SnapshotArgs,
 }
 
 pub fn run(g: &Global, a: DumpArgs) -> anyhow::Result<u8> {
     let repo = g.open()?;
-    let (spec, inner) = crate::vfs::split_spec(&a.snapshot);
+    let pinned = a.select.pin(&repo, &a.snapshot)?;
+    let (spec, inner) = crate::vfs::split_spec(&pinned);
     let path = match (a.path.as_deref(), inner) {
         (Some(p), "") => p.to_string(),
         (None, p) if !p.is_empty() => p.to_string(),

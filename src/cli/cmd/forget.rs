@@ -3,6 +3,8 @@ use clap::Args;
 use super::prune::PruneArgs;
 use crate::cli::global::Global;
 use crate::cli::output::{print_json, ThinOutput};
+use crate::cli::select::SnapshotArgs;
+use crate::cli::UsageError;
 use crate::ops::forget::{forget, parse_duration, ForgetOptions, GroupBy, Policy};
 use crate::ops::thin::ThinReport;
 
@@ -55,6 +57,8 @@ pub struct ForgetArgs {
     prune: bool,
     #[command(flatten)]
     prune_opts: PruneArgs,
+    #[command(flatten)]
+    select: SnapshotArgs,
 }
 
 pub fn run(g: &Global, a: ForgetArgs) -> anyhow::Result<u8> {
@@ -74,11 +78,29 @@ pub fn run(g: &Global, a: ForgetArgs) -> anyhow::Result<u8> {
         },
         ids: a.ids,
         group_by: GroupBy::parse(&a.group_by)?,
+        filter: a.select.filter(),
         thin_compacted: a.thin_compacted.as_deref().map(parse_duration).transpose()?,
         dry_run: a.dry_run,
         prune: if a.prune { Some(a.prune_opts.options(false)?) } else { None },
     };
-    let out = forget(&repo, &opts)?;
+    let config_has_rules = opts.config_policies.values().any(|p| !p.is_empty() || p.thin_compacted.is_some());
+    if opts.ids.is_empty() && opts.policy.is_empty() && opts.thin_compacted.is_none() && !config_has_rules {
+        return Err(UsageError(
+            "no retention policy: give --keep-* options, snapshot ids, or a config file (--config) with [policy.<source>] tables".into(),
+        )
+        .into());
+    }
+    let started = crate::metrics::now_seconds();
+    let out = g.job_metrics("forget", "", started, forget(&repo, &opts), |m, out| {
+        let removed = out.forget.as_ref().map_or(0, |f| f.removed);
+        m.gauge(
+            "cellar_forget_snapshots_removed",
+            "Snapshots the last forget removed.",
+            &[("source", "")],
+            removed as f64,
+        );
+        true
+    })?;
     if let Some(t) = &out.thin {
         print_thin(g, t, a.dry_run)?;
     }

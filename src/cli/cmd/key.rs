@@ -36,6 +36,7 @@ pub fn run(g: &Global, k: KeyCmd) -> anyhow::Result<u8> {
                 insecure_no_password: new_insecure_no_password,
                 file: new_password_file.as_deref(),
                 env: "CELLAR_NEW_PASSWORD",
+                flags: ("--new-password-file", "--new-insecure-no-password"),
                 prompt: "new password: ",
             }
             .get(true)?;

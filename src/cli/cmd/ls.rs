@@ -2,6 +2,7 @@ use clap::Args;
 use std::io::Write;
 
 use crate::cli::global::Global;
+use crate::cli::select::SnapshotArgs;
 use crate::repo::file::tree::NodeKind;
 
 #[derive(Args, Debug)]
@@ -10,12 +11,15 @@ pub struct LsArgs {
     snapshot: String,
     /// Only below this path (relative to `SNAPSHOT:PATH` when both are given).
     path: Option<String>,
+    #[command(flatten)]
+    select: SnapshotArgs,
 }
 
 pub fn run(g: &Global, a: LsArgs) -> anyhow::Result<u8> {
     let repo = g.open()?;
     let mut out = std::io::stdout().lock();
-    let (spec, dir) = crate::vfs::split_spec(&a.snapshot);
+    let pinned = a.select.pin(&repo, &a.snapshot)?;
+    let (spec, dir) = crate::vfs::split_spec(&pinned);
     let path = match a.path.as_deref() {
         Some(p) if !dir.is_empty() => format!("{}/{}", dir.trim_end_matches('/'), p.trim_start_matches('/')),
         Some(p) => p.to_string(),

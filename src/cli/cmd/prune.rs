@@ -54,7 +54,12 @@ pub struct PruneCmdArgs {
 
 pub fn run(g: &Global, a: PruneCmdArgs) -> anyhow::Result<u8> {
     let repo = g.open()?;
-    let r = crate::ops::prune::prune(&repo, &a.opts.options(a.dry_run)?)?;
+    let started = crate::metrics::now_seconds();
+    let r = crate::ops::prune::prune(&repo, &a.opts.options(a.dry_run)?);
+    let r = g.job_metrics("prune", "", started, r, |m, r| {
+        crate::metrics::prune(m, r);
+        true
+    })?;
     print(g, &r, a.dry_run)?;
     Ok(0)
 }

@@ -4,7 +4,8 @@ use indicatif::HumanBytes;
 use super::blocks::BlockArgs;
 use crate::cli::global::Global;
 use crate::cli::output::{print_json, ColdRequested};
-use crate::cli::EXIT_PARTIAL;
+use crate::cli::select::SnapshotArgs;
+use crate::cli::{EXIT_NOTHING, EXIT_PARTIAL};
 use crate::ops::restore::{restore_logical, Overwrite, RestoreOptions, Selection, Target};
 
 #[derive(Args, Debug)]
@@ -38,11 +39,14 @@ pub struct RestoreArgs {
     /// restored; everywhere in the target for a whole-snapshot restore).
     #[arg(long)]
     delete: bool,
+    #[command(flatten)]
+    select: SnapshotArgs,
 }
 
 pub fn run(g: &Global, a: RestoreArgs) -> anyhow::Result<u8> {
     let repo = g.open()?;
     let target = Target::resolve(&a.target, &g.s3_config(), &g.user_config()?)?;
+    let selective = !a.include.is_empty() || !a.blocks.filter()?.is_empty();
     let selection = Selection { include: a.include, ..Selection::default() };
     let opts = RestoreOptions {
         target,
@@ -52,7 +56,8 @@ pub fn run(g: &Global, a: RestoreArgs) -> anyhow::Result<u8> {
         overwrite: a.overwrite,
         delete: a.delete,
     };
-    let (id, r) = restore_logical(&repo, &a.snapshot, &a.blocks.filter()?, a.this_shard_only, opts)?;
+    let snapshot = a.select.pin(&repo, &a.snapshot)?;
+    let (id, r) = restore_logical(&repo, &snapshot, &a.blocks.filter()?, a.this_shard_only, opts)?;
     if !r.cold_packs_requested.is_empty() {
         if g.json {
             print_json(&ColdRequested { cold_packs_requested: &r.cold_packs_requested })?;
@@ -95,6 +100,12 @@ pub fn run(g: &Global, a: RestoreArgs) -> anyhow::Result<u8> {
                 HumanBytes(r.bytes)
             );
         }
+    }
+    if r.files + r.symlinks == 0 && r.damaged.is_empty() && r.kept.is_empty() && selective {
+        if !g.json {
+            eprintln!("cellar: nothing restored: no file of snapshot {} matches what was asked for", id.short());
+        }
+        return Ok(EXIT_NOTHING);
     }
     Ok(if r.damaged.is_empty() && r.kept.is_empty() { 0 } else { EXIT_PARTIAL })
 }

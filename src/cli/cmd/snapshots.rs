@@ -1,15 +1,32 @@
 use indicatif::HumanBytes;
 
+use clap::Args;
+
 use crate::cli::global::Global;
 use crate::cli::output::{count, print_json};
+use crate::cli::select::SnapshotArgs;
+use crate::cli::EXIT_NOTHING;
 use crate::layout::format_ms;
 
-pub fn run(g: &Global) -> anyhow::Result<u8> {
+#[derive(Args, Debug)]
+pub struct SnapshotsArgs {
+    #[command(flatten)]
+    select: SnapshotArgs,
+}
+
+pub fn run(g: &Global, a: SnapshotsArgs) -> anyhow::Result<u8> {
     let repo = g.open()?;
-    let snaps = crate::ops::snapshots::list(&repo)?;
+    let filter = a.select.filter();
+    let snaps = crate::ops::snapshots::list(&repo, &filter)?;
+    let code = if snaps.is_empty() && !filter.is_empty() {
+        eprintln!("cellar: no snapshot matches {filter}");
+        EXIT_NOTHING
+    } else {
+        0
+    };
     if g.json {
         print_json(&snaps)?;
-        return Ok(0);
+        return Ok(code);
     }
     println!("{:<9} {:<20} {:<16} {:>10} {:>8}  sources", "id", "time (UTC)", "host", "size", "files");
     for s in &snaps {
@@ -43,5 +60,5 @@ pub fn run(g: &Global) -> anyhow::Result<u8> {
         }
     }
     println!("{}", count(snaps.len(), "snapshot", "snapshots"));
-    Ok(0)
+    Ok(code)
 }

@@ -62,13 +62,15 @@ fn upload_all(
     let damaged: Mutex<Vec<DamagedEntry>> = Mutex::default();
     let other_etags = std::sync::atomic::AtomicU64::new(0);
     let budget = Budget::new(BUFFER_BUDGET);
+    // Reads planned over every file of the phase: small files share requests.
+    let source = crate::vfs::BlobSource::for_nodes(repo, files.iter().map(|f| &f.node));
     // Uploads wait on the network, not the CPU: more of them than cores run at once.
     let pool =
         rayon::ThreadPoolBuilder::new().num_threads(UPLOADS).thread_name(|i| format!("cellar-put-{i}")).build()?;
     pool.install(|| {
         files.par_iter().try_for_each(|f| -> anyhow::Result<()> {
             let key = url.key(&object_key(base, f));
-            let mut reader = CountingReader { inner: crate::vfs::file_reader(repo, &f.node), n: 0, failed: None };
+            let mut reader = CountingReader { inner: crate::vfs::file_reader_in(&source, &f.node), n: 0, failed: None };
             // The original's parts, so the restored object gets the original's ETag.
             let part_size = f.node.etag.as_deref().and_then(|t| part_size_of(f.node.size, t));
             let put = Put { part_size, ..Put::default() };

@@ -47,6 +47,13 @@ pub struct Snapshot {
     pub repaired: Option<Repaired>,
 }
 
+/// The name a snapshot source is known by in policies: `/data/mimir` → `mimir`,
+/// `stdin:dop.dump` → `dop.dump`.
+pub fn source_name(source: &str) -> &str {
+    let s = source.strip_prefix("stdin:").unwrap_or(source);
+    s.trim_end_matches('/').rsplit('/').next().unwrap_or(s)
+}
+
 /// What `repair snapshots` left out of a damaged snapshot.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 pub struct Repaired {
