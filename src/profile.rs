@@ -70,6 +70,12 @@ pub struct SourceSpec {
     /// Exit 0 even when corrupted blocks were left out (they are still reported).
     #[serde(default)]
     pub allow_corrupted: bool,
+    /// As `backup --exclude`.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// As `backup --exclude-if-present`.
+    #[serde(default)]
+    pub exclude_if_present: Vec<String>,
 }
 
 #[derive(Deserialize, Debug, Clone)]

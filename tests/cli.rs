@@ -119,3 +119,98 @@ fn key_add_without_a_password_names_its_own_option() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--new-password-file") && err.contains("CELLAR_NEW_PASSWORD"), "{err}");
 }
+
+/// `tag` rewrites the snapshots it selects (and only those); `ls -l` shows modes, sizes
+/// and times; `key passwd` replaces the password in use.
+#[test]
+fn tag_ls_long_and_key_passwd() {
+    let env = Env::new();
+    let d = env.path("d");
+    std::fs::create_dir_all(d.join("sub")).unwrap();
+    std::fs::write(d.join("sub/f"), b"12345").unwrap();
+    std::fs::set_permissions(d.join("sub/f"), std::os::unix::fs::PermissionsExt::from_mode(0o640)).unwrap();
+    env.ok(&["backup", d.to_str().unwrap(), "--tag", "a"]);
+    env.ok(&["backup", d.to_str().unwrap(), "--tag", "b"]);
+    let (code, _, err) = env.run(&["tag", "--add", "x"]);
+    assert_eq!(code, 2, "tagging everything needs a selection: {err}");
+    let out = env.ok(&["tag", "--tag", "a", "--add", "keep", "--remove", "a"]);
+    assert!(out.contains("1 snapshot changed"), "{out}");
+    let tags: serde_json::Value = serde_json::from_str(&env.ok(&["snapshots", "--json"])).unwrap();
+    let mut all: Vec<String> = tags.as_array().unwrap().iter().map(|s| s["tags"].to_string()).collect();
+    all.sort();
+    assert_eq!(all, ["[\"b\"]", "[\"keep\"]"]);
+    let (code, _, _) = env.run(&["snapshots", "--tag", "a"]);
+    assert_eq!(code, 4, "the old tag is gone");
+    env.ok(&["check"]);
+
+    let long = env.ok(&["ls", "-l", "latest:d/sub"]);
+    let line = long.lines().find(|l| l.ends_with("d/sub/f")).unwrap_or_else(|| panic!("{long}"));
+    assert!(line.starts_with("-rw-r----- ") && line.contains(" 5  "), "{line}");
+    let year = time::OffsetDateTime::now_utc().year().to_string();
+    assert!(line.contains(&year), "{line}");
+    assert!(long.lines().any(|l| l.starts_with('d') && l.ends_with("d/sub")), "{long}");
+
+    let pw = env.path("new.pw");
+    std::fs::write(&pw, "a new password\n").unwrap();
+    env.ok(&[
+        "key",
+        "passwd",
+        "--new-password-file",
+        pw.to_str().unwrap(),
+        "--kdf-memory-kib",
+        "256",
+        "--kdf-passes",
+        "1",
+    ]);
+    let (code, _, err) = env.run(&["snapshots"]);
+    assert_eq!(code, 1, "the old password no longer opens it: {err}");
+    assert!(err.contains("wrong password"), "{err}");
+    let out = env.cmd().env("CELLAR_PASSWORD", "a new password").args(["snapshots"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The guide's rclone excludes, and marker files, leave entries out; they are counted.
+#[test]
+fn backup_excludes_patterns_pattern_files_and_marked_directories() {
+    let env = Env::new();
+    let b = env.path("bucket");
+    for p in [
+        "t1/markers/m1",
+        "t1/bucket-index.json.gz",
+        "t1/blk/index",
+        "t1/old/deletion-mark.json",
+        "t1/old/index",
+        "x.tmp",
+        "deep/er/y.tmp",
+        "keep.txt",
+    ] {
+        std::fs::create_dir_all(b.join(p).parent().unwrap()).unwrap();
+        std::fs::write(b.join(p), p).unwrap();
+    }
+    let file = env.path("excludes");
+    std::fs::write(&file, "# the guide's\n*/bucket-index.json.gz\n\n").unwrap();
+    let r = env.backup(&[
+        b.to_str().unwrap(),
+        "--layout",
+        "files",
+        "--exclude",
+        "*/markers/*",
+        "--exclude",
+        "*.tmp",
+        "--exclude-file",
+        file.to_str().unwrap(),
+        "--exclude-if-present",
+        "deletion-mark.json",
+    ]);
+    assert_eq!(r["excluded_by_rule"], 5, "{r}");
+    let listed = env.ok(&["ls", "latest"]);
+    for gone in ["markers/m1", "bucket-index", "old", ".tmp"] {
+        assert!(!listed.contains(gone), "{gone} in:\n{listed}");
+    }
+    for kept in ["bucket/t1/blk/index", "bucket/keep.txt", "bucket/deep/er"] {
+        assert!(listed.contains(kept), "{kept} missing:\n{listed}");
+    }
+    let (code, _, err) = env.run(&["backup", b.to_str().unwrap(), "--exclude", "a[b"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("a[b"), "{err}");
+}

@@ -173,7 +173,7 @@ fn thinning_replaces_covered_blocks_only_and_prune_reclaims_the_replicas() {
     let cfg = env.path("cellar.toml");
     fs::write(&cfg, "[policy.mimir]\nthin-compacted = \"0s\"\n").unwrap();
     let out = env.ok(&["--config", cfg.to_str().unwrap(), "forget", "--dry-run"]);
-    assert!(out.contains("1 snapshots would be thinned"), "{out}");
+    assert!(out.contains("1 snapshot would be thinned"), "{out}");
     fs::write(&cfg, "[policy.mimir]\nthin-compacted = \"30d\"\n").unwrap();
     let out = env.ok(&["--config", cfg.to_str().unwrap(), "forget", "--dry-run"]);
     assert!(out.contains("0 snapshots would be thinned"), "{out}");

@@ -89,6 +89,8 @@ enum Command {
     /// Rebuild a damaged index, or write snapshots without their damaged parts.
     #[command(subcommand)]
     Repair(cmd::repair::RepairCmd),
+    /// Add, remove or replace the tags of snapshots.
+    Tag(cmd::tag::TagArgs),
     /// The nightly job from a profile: back up every source, forget by policy, prune when
     /// due, check a rotating slice; one summary, metrics, one exit code.
     Run(cmd::run::RunArgs),
@@ -120,6 +122,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Repair(c) => cmd::repair::run(g, c),
         Command::VerifyBlocks(a) => cmd::verify_blocks::run(g, a),
         Command::Run(a) => cmd::run::run(g, a),
+        Command::Tag(a) => cmd::tag::run(g, a),
         Command::Version => cmd::version::run(g),
         Command::Completions(a) => Ok(cmd::completions::run(a)),
         Command::Man(a) => cmd::man::run(a),

@@ -16,5 +16,6 @@ mod rewrite;
 pub mod run;
 pub mod snapshots;
 pub mod stats;
+pub mod tag;
 pub mod thin;
 pub mod verify_blocks;

@@ -181,6 +181,7 @@ fn back_up(
             progress: opts.progress,
             shard: None,
             readers: None,
+            excludes: crate::ops::backup::exclude::Excludes::new(&spec.exclude, &spec.exclude_if_present)?,
         },
     )?;
     Ok((r, label))

@@ -301,6 +301,15 @@ impl Repository {
         Ok(self.save_file(&kf)?.0)
     }
 
+    /// Change the password of the key this session opened with: the new key file is
+    /// written before the old one is removed, so a crash leaves both passwords working,
+    /// never neither.
+    pub fn change_password(&self, password: &[u8], kdf: KdfParams) -> RepoResult<Id> {
+        let new = self.add_key(password, kdf)?;
+        self.remove_file(FileType::Key, &self.key_id)?;
+        Ok(new)
+    }
+
     pub fn list_keys(&self) -> RepoResult<Vec<(Id, KeyFile)>> {
         self.list_ids(FileType::Key)?.into_iter().map(|id| Ok((id, self.load_file(&id)?))).collect()
     }

@@ -6,6 +6,7 @@ use crate::cli::global::Global;
 use crate::cli::output::print_json;
 use crate::cli::EXIT_PARTIAL;
 use crate::layout::Layout;
+use crate::ops::backup::exclude::Excludes;
 use crate::ops::backup::{backup, BackupOptions};
 use crate::repo::file::snapshot::{now_rfc3339, Shard};
 use crate::source::Source;
@@ -53,6 +54,20 @@ pub struct BackupArgs {
     /// holds a 16 MiB window, so this also bounds memory.
     #[arg(long)]
     read_concurrency: Option<usize>,
+    /// Leave out what matches this pattern (repeatable): `*` stays within a path segment,
+    /// `**` crosses them, a pattern without `/` matches a name at any depth, others match
+    /// the path below the source (or below the snapshot's top), e.g. `--exclude
+    /// '*/markers/*' --exclude '*.tmp'`. Mimir's markers, bucket indexes and
+    /// deletion-marked blocks are left out without being asked.
+    #[arg(long, value_name = "PATTERN")]
+    exclude: Vec<String>,
+    /// Read exclude patterns from this file, one per line (`#` comments; repeatable).
+    #[arg(long, value_name = "FILE")]
+    exclude_file: Vec<PathBuf>,
+    /// Leave out every directory that holds an entry of this name (repeatable), e.g.
+    /// `--exclude-if-present deletion-mark.json` or `.nobackup`.
+    #[arg(long, value_name = "NAME")]
+    exclude_if_present: Vec<String>,
 }
 
 fn parse_shard(s: &str) -> Result<(u32, u32), String> {
@@ -109,6 +124,11 @@ pub fn run(g: &Global, a: BackupArgs) -> anyhow::Result<u8> {
             count,
         }),
         readers: a.read_concurrency,
+        excludes: {
+            let mut patterns = a.exclude.clone();
+            patterns.extend(Excludes::read_files(&a.exclude_file)?);
+            Excludes::new(&patterns, &a.exclude_if_present)?
+        },
     };
     let started = crate::metrics::now_seconds();
     let names: Vec<String> = opts.sources.iter().map(|s| String::from_utf8_lossy(&s.name).into_owned()).collect();
@@ -149,6 +169,9 @@ pub fn run(g: &Global, a: BackupArgs) -> anyhow::Result<u8> {
             if r.deltas_new > 0 { format!(" ({} chunks as deltas)", r.deltas_new) } else { String::new() }
         );
         let left_out = r.excluded_partial + r.excluded_corrupted + r.excluded_deletion_marked;
+        if r.excluded_by_rule > 0 {
+            println!("{} entries left out by the excludes", r.excluded_by_rule);
+        }
         if r.blocks > 0 || left_out > 0 {
             println!(
                 "TSDB blocks: {} complete; left out: {} partial, {} corrupted, {} deletion-marked; {} bookkeeping objects skipped",

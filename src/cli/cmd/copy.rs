@@ -28,8 +28,8 @@ pub fn run(g: &Global, a: CopyArgs) -> anyhow::Result<u8> {
         print_json(&r)?;
     } else {
         println!(
-            "copied {} snapshots ({} already present): {} blobs stored, {} added",
-            r.snapshots_copied.len(),
+            "copied {} ({} already present): {} blobs stored, {} added",
+            crate::cli::output::count(r.snapshots_copied.len(), "snapshot", "snapshots"),
             r.snapshots_already_present,
             r.blobs_stored,
             HumanBytes(r.bytes_added)

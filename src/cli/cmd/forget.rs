@@ -148,8 +148,8 @@ fn print_thin(g: &Global, r: &ThinReport, dry_run: bool) -> anyhow::Result<()> {
         }
     }
     println!(
-        "{} snapshots {}thinned, {} had nothing to replace{}",
-        r.rewritten.len(),
+        "{} {}thinned, {} had nothing to replace{}",
+        crate::cli::output::count(r.rewritten.len(), "snapshot", "snapshots"),
         if dry_run { "would be " } else { "" },
         r.unchanged,
         if r.covers_skipped > 0 {

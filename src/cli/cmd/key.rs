@@ -19,6 +19,14 @@ pub enum KeyCmd {
         #[command(flatten)]
         kdf: KdfArgs,
     },
+    /// Change the password of the key in use (the other keys keep theirs).
+    Passwd {
+        /// Read the new password from this file (else CELLAR_NEW_PASSWORD, else prompt).
+        #[arg(long)]
+        new_password_file: Option<PathBuf>,
+        #[command(flatten)]
+        kdf: KdfArgs,
+    },
     /// List keys.
     List,
     /// Remove a key (not the one in use, not the last).
@@ -31,15 +39,17 @@ pub enum KeyCmd {
 pub fn run(g: &Global, k: KeyCmd) -> anyhow::Result<u8> {
     let repo = g.open()?;
     match k {
-        KeyCmd::Add { new_password_file, new_insecure_no_password, kdf } => {
-            let pw = PasswordSource {
-                insecure_no_password: new_insecure_no_password,
-                file: new_password_file.as_deref(),
-                env: "CELLAR_NEW_PASSWORD",
-                flags: ("--new-password-file", "--new-insecure-no-password"),
-                prompt: "new password: ",
+        KeyCmd::Passwd { new_password_file, kdf } => {
+            let pw = new_password(false, new_password_file.as_deref())?;
+            let id = repo.change_password(&pw, kdf.params())?;
+            if g.json {
+                print_json(&KeyAdded { id })?;
+            } else {
+                println!("password changed: key {} replaces the one in use", id.short());
             }
-            .get(true)?;
+        }
+        KeyCmd::Add { new_password_file, new_insecure_no_password, kdf } => {
+            let pw = new_password(new_insecure_no_password, new_password_file.as_deref())?;
             let id = repo.add_key(&pw, kdf.params())?;
             if g.json {
                 print_json(&KeyAdded { id })?;
@@ -66,4 +76,15 @@ pub fn run(g: &Global, k: KeyCmd) -> anyhow::Result<u8> {
         }
     }
     Ok(0)
+}
+
+fn new_password(insecure_no_password: bool, file: Option<&std::path::Path>) -> anyhow::Result<Vec<u8>> {
+    PasswordSource {
+        insecure_no_password,
+        file,
+        env: "CELLAR_NEW_PASSWORD",
+        flags: ("--new-password-file", "--new-insecure-no-password"),
+        prompt: "new password: ",
+    }
+    .get(true)
 }

@@ -11,6 +11,10 @@ pub struct LsArgs {
     snapshot: String,
     /// Only below this path (relative to `SNAPSHOT:PATH` when both are given).
     path: Option<String>,
+    /// Long listing: permissions, size, modification time (UTC), path; S3 objects show
+    /// their stored time. Gzip files stored as decoded text show both sizes.
+    #[arg(short = 'l', long = "long")]
+    long: bool,
     #[command(flatten)]
     select: SnapshotArgs,
 }
@@ -35,9 +39,34 @@ pub fn run(g: &Global, a: LsArgs) -> anyhow::Result<u8> {
                 NodeKind::Dir => "dir",
                 NodeKind::Symlink => "symlink",
             };
-            writeln!(out, "{kind:<7} {:>12}  {}", e.size, e.path)?;
+            if a.long {
+                let t = crate::layout::format_ms(e.mtime_ns.div_euclid(1_000_000));
+                let kind_char = match e.kind {
+                    NodeKind::File => '-',
+                    NodeKind::Dir => 'd',
+                    NodeKind::Symlink => 'l',
+                };
+                let gz = e.gzip_decoded_size.map_or(String::new(), |d| format!("  (gzip of {d} bytes)"));
+                writeln!(out, "{kind_char}{} {:>12}  {t}  {}{gz}", permissions(e.mode), e.size, e.path)?;
+            } else {
+                writeln!(out, "{kind:<7} {:>12}  {}", e.size, e.path)?;
+            }
         }
         Ok(())
     })?;
     Ok(0)
+}
+
+/// `rwxr-x---` from a mode's permission bits.
+fn permissions(mode: u32) -> String {
+    (0..9)
+        .map(|i| {
+            let bit = 1 << (8 - i);
+            if mode & bit == 0 {
+                '-'
+            } else {
+                ['r', 'w', 'x'][i % 3]
+            }
+        })
+        .collect()
 }

@@ -18,5 +18,6 @@ pub mod restore;
 pub mod run;
 pub mod snapshots;
 pub mod stats;
+pub mod tag;
 pub mod verify_blocks;
 pub mod version;

@@ -28,6 +28,8 @@ pub(super) struct Counters {
     pub deltas_new: AtomicU64,
     /// Regenerated bookkeeping left out (`markers/`, `bucket-index.json.gz`).
     pub bookkeeping: AtomicU64,
+    /// Entries the operator's excludes left out.
+    pub excluded_by_rule: AtomicU64,
 }
 
 pub(super) struct Ctx {
@@ -51,6 +53,7 @@ pub(super) struct Ctx {
     pub new_sketches: Mutex<Vec<(Id, Sketch)>>,
     /// Store gzip objects as decoded text plus a recipe.
     pub gzip: bool,
+    pub excludes: super::exclude::Excludes,
 }
 
 impl Ctx {
@@ -58,6 +61,7 @@ impl Ctx {
         repo: Arc<Repository>,
         packer: Sender<EncodedBlob>,
         shard: Option<Shard>,
+        excludes: super::exclude::Excludes,
         progress: Arc<crate::progress::Counters>,
     ) -> anyhow::Result<Ctx> {
         let deltas = repo.settings().deltas;
@@ -86,6 +90,7 @@ impl Ctx {
             progress,
             sketches,
             new_sketches: Mutex::default(),
+            excludes,
         })
     }
 

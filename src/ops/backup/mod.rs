@@ -13,6 +13,7 @@
 
 mod ctx;
 mod delta;
+pub mod exclude;
 mod file_saver;
 mod parent;
 mod tree_saver;
@@ -62,6 +63,8 @@ pub struct BackupOptions {
     /// Objects read at once (default: one per core, 8 when a source is in S3, where reads
     /// wait on the network). Each reader holds one 16 MiB window.
     pub readers: Option<usize>,
+    /// What the operator leaves out (patterns, marker files).
+    pub excludes: exclude::Excludes,
 }
 
 /// What a backup did. Printed as the last line of `backup --json` (format-spec/json.md).
@@ -88,6 +91,8 @@ pub struct BackupReport {
     pub excluded_deletion_marked: u64,
     /// Regenerated bookkeeping left out (`markers/`, `bucket-index.json.gz`).
     pub bookkeeping_skipped: u64,
+    /// Entries left out by `--exclude`, `--exclude-file` and `--exclude-if-present`.
+    pub excluded_by_rule: u64,
     /// Objects that could not be read or stored; they are missing from the snapshot.
     pub errors: Vec<String>,
     /// Expected events of a live bucket (a block deleted while being read), not errors.
@@ -130,7 +135,13 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
 
     let progress = Progress::new(opts.progress, "backup");
     let packer = Packer::start(repo.clone());
-    let ctx = Arc::new(Ctx::new(repo.clone(), packer.sender(), opts.shard.clone(), progress.counters.clone())?);
+    let ctx = Arc::new(Ctx::new(
+        repo.clone(),
+        packer.sender(),
+        opts.shard.clone(),
+        opts.excludes.clone(),
+        progress.counters.clone(),
+    )?);
     for s in &sources {
         if let Input::Tree { tree, .. } = &s.input {
             for msg in tree.skipped() {
@@ -277,6 +288,7 @@ fn write_snapshot(
         excluded_corrupted: by_reason(Reason::Corrupted),
         excluded_deletion_marked: by_reason(Reason::DeletionMarked),
         bookkeeping_skipped: count.bookkeeping.into_inner(),
+        excluded_by_rule: count.excluded_by_rule.into_inner(),
         corrupted: excluded
             .iter()
             .filter(|e| e.reason == Reason::Corrupted)

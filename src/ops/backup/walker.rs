@@ -61,6 +61,11 @@ pub(super) fn walk(ctx: &Ctx, top: At, dir: &Arc<DirState>, slot: usize, jobs: &
         let (name, path) = std::mem::take(&mut f.entries[i]);
         let snap = format!("{}/{}", f.snap, String::from_utf8_lossy(&name));
         let prev = f.prev.as_ref().and_then(|t| t.find(&name)).cloned();
+        if ctx.excludes.excludes(&snap, &name) {
+            ctx.count.excluded_by_rule.fetch_add(1, Relaxed);
+            fill(ctx, &f.me, i, None);
+            continue;
+        }
         let mut at = At { src: f.src.clone(), path, name, snap, prev, role: Role::Plain, block: None };
         match f.role.child(&at.name, || f.src.is_dir(&at.path)) {
             Child::Entry(role) => at.role = role,
@@ -197,6 +202,11 @@ fn directory(ctx: &Ctx, at: At, node: Node, dir: &Arc<DirState>, slot: usize) ->
             return None;
         }
     };
+    if ctx.excludes.marks(&entries) {
+        ctx.count.excluded_by_rule.fetch_add(1, Relaxed);
+        fill(ctx, dir, slot, None);
+        return None;
+    }
     let prev = at.prev.and_then(|p| p.subtree).and_then(|id| match ctx.repo.read_tree(&id) {
         Ok(t) => Some(t),
         Err(err) => {
