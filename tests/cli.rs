@@ -143,7 +143,7 @@ fn tag_ls_long_and_key_passwd() {
     assert_eq!(code, 4, "the old tag is gone");
     env.ok(&["check"]);
 
-    let long = env.ok(&["ls", "-l", "latest:d/sub"]);
+    let long = env.ok(&["ls", "-l", "latest:d"]);
     let line = long.lines().find(|l| l.ends_with("d/sub/f")).unwrap_or_else(|| panic!("{long}"));
     assert!(line.starts_with("-rw-r----- ") && line.contains(" 5  "), "{line}");
     let year = time::OffsetDateTime::now_utc().year().to_string();
@@ -213,4 +213,51 @@ fn backup_excludes_patterns_pattern_files_and_marked_directories() {
     let (code, _, err) = env.run(&["backup", b.to_str().unwrap(), "--exclude", "a[b"]);
     assert_ne!(code, 0);
     assert!(err.contains("a[b"), "{err}");
+}
+
+/// `diff` names added, removed, changed and re-stamped files and the TSDB blocks that
+/// came and went; `find` says which snapshots hold a block.
+#[test]
+fn diff_and_find_answer_in_files_and_blocks() {
+    use crate::common::tsdb::*;
+    let env = Env::new();
+    let (mimir, src) = (env.path("mimir"), env.path("src"));
+    copy_dir(bucket(), &mimir);
+    std::fs::create_dir(&src).unwrap();
+    for (n, body) in [("a", "A"), ("b", "B"), ("c", "C")] {
+        std::fs::write(src.join(n), body).unwrap();
+    }
+    let backup = || env.ok(&["backup", mimir.to_str().unwrap(), src.to_str().unwrap(), "--allow-corrupted"]);
+    backup();
+    let tenant = mimir.join("anonymous");
+    let gone = complete_blocks(&mimir)["anonymous"].iter().next().unwrap().clone();
+    std::fs::remove_dir_all(tenant.join(&gone)).unwrap();
+    std::fs::remove_file(src.join("a")).unwrap();
+    std::fs::write(src.join("b"), "B2").unwrap();
+    let t = filetime::FileTime::from_unix_time(1_700_000_000, 0);
+    filetime::set_file_mtime(src.join("c"), t).unwrap();
+    std::fs::write(src.join("d"), "D").unwrap();
+    backup();
+
+    let snaps: serde_json::Value = serde_json::from_str(&env.ok(&["snapshots", "--json"])).unwrap();
+    let (first, second) = (snaps[0]["id"].as_str().unwrap(), snaps[1]["id"].as_str().unwrap());
+    let d: serde_json::Value = serde_json::from_str(&env.ok(&["diff", first, second, "--json"])).unwrap();
+    assert_eq!(d["added"], serde_json::json!(["src/d"]), "{d}");
+    assert_eq!(d["changed"], serde_json::json!(["src/b"]), "{d}");
+    assert_eq!(d["metadata_changed"], serde_json::json!(["src/c"]), "{d}");
+    let removed: Vec<&str> = d["removed"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(removed.contains(&"src/a") && removed.iter().any(|p| p.ends_with(&gone)), "{d}");
+    assert!(removed.iter().all(|p| *p == "src/a" || p.contains(&gone)), "only a and the block: {d}");
+    assert_eq!(d["blocks_removed"], serde_json::json!([format!("anonymous/{gone}")]), "{d}");
+    assert_eq!(d["blocks_added"], serde_json::json!([]));
+    let text = env.ok(&["diff", first, second]);
+    assert!(text.contains(&format!("-B   anonymous/{gone}")) && text.contains("+    src/d"), "{text}");
+
+    let found: serde_json::Value = serde_json::from_str(&env.ok(&["find", &gone, "--json"])).unwrap();
+    let holders: Vec<&str> = found.as_array().unwrap().iter().map(|f| f["snapshot"].as_str().unwrap()).collect();
+    assert_eq!(holders, [first], "only the first snapshot holds the removed block: {found}");
+    let found: serde_json::Value = serde_json::from_str(&env.ok(&["find", "b", "--json"])).unwrap();
+    assert_eq!(found.as_array().unwrap().len(), 2, "a name at any depth, in both: {found}");
+    let (code, _, err) = env.run(&["find", "no-such-*"]);
+    assert_eq!(code, 4, "{err}");
 }

@@ -18,6 +18,7 @@ mod loki;
 mod operations;
 mod postgres;
 mod reliability;
+mod report;
 mod retention;
 mod roundtrip;
 mod s3;

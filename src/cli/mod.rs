@@ -89,6 +89,14 @@ enum Command {
     /// Rebuild a damaged index, or write snapshots without their damaged parts.
     #[command(subcommand)]
     Repair(cmd::repair::RepairCmd),
+    /// An HTML report of the archive: snapshots, metric coverage and gaps, growth, blocks
+    /// left out, the last data check.
+    Report(cmd::report::ReportArgs),
+    /// What changed between two snapshots: files added, removed and changed, TSDB blocks
+    /// added and removed.
+    Diff(cmd::diff::DiffArgs),
+    /// Which snapshots hold a path, a file name or a TSDB block ULID (newest first).
+    Find(cmd::find::FindArgs),
     /// Add, remove or replace the tags of snapshots.
     Tag(cmd::tag::TagArgs),
     /// The nightly job from a profile: back up every source, forget by policy, prune when
@@ -123,6 +131,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::VerifyBlocks(a) => cmd::verify_blocks::run(g, a),
         Command::Run(a) => cmd::run::run(g, a),
         Command::Tag(a) => cmd::tag::run(g, a),
+        Command::Diff(a) => cmd::diff::run(g, a),
+        Command::Find(a) => cmd::find::run(g, a),
+        Command::Report(a) => cmd::report::run(g, a),
         Command::Version => cmd::version::run(g),
         Command::Completions(a) => Ok(cmd::completions::run(a)),
         Command::Man(a) => cmd::man::run(a),

@@ -5,12 +5,15 @@
 pub mod backup;
 pub mod check;
 pub mod copy;
+pub mod diff;
 pub mod dump;
+pub mod find;
 pub mod forget;
 pub mod keys;
 pub mod ls;
 pub mod prune;
 pub mod repair;
+pub mod report;
 pub mod restore;
 mod rewrite;
 pub mod run;

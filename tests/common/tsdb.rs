@@ -23,6 +23,11 @@ fn generate(args: &[&str], env: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf)
     (d, out)
 }
 
+/// A bucket of one's own (to change): `make-mimir-bucket.sh` with these arguments.
+pub fn fresh_bucket(args: &[&str], env: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
+    generate(args, env)
+}
+
 /// One generated bucket per test binary (promtool takes a few seconds).
 pub fn bucket() -> &'static Path {
     static B: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();

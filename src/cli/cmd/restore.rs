@@ -33,6 +33,8 @@ pub struct RestoreArgs {
     /// A file already at a restored file's place: `never` keeps it (and reports it when it
     /// differs), `if-changed` replaces it when it differs, `always` rewrites it. Identical
     /// files are never written again, so an interrupted restore resumes where it stopped.
+    /// (Directory targets; into a bucket every selected object is written with verified
+    /// bytes.)
     #[arg(long, value_enum, default_value_t = Overwrite::Never)]
     overwrite: Overwrite,
     /// Remove from the target what the snapshot does not hold (within the directories
