@@ -20,6 +20,9 @@ use crate::repo::file::tree::{NodeKind, Tree};
 use crate::repo::packer::BlobWriter;
 use crate::repo::{Repository, SnapshotFilter};
 
+/// Packs of the source read at once (reads wait on the network, not the CPU).
+const READERS: usize = 4;
+
 #[derive(Serialize, Debug, Default)]
 pub struct CopyReport {
     pub snapshots_copied: Vec<String>,
@@ -78,13 +81,41 @@ impl Mapper<'_> {
         wanted.sort_by_key(|(at, id)| (at.is_none(), *at, *id));
         let src = self.src;
         let source = crate::vfs::BlobSource::for_blobs(src, wanted.iter().map(|(_, id)| *id));
-        for (_, id) in &wanted {
-            let plain = source.read(id).with_context(|| format!("copying blob {} of {:?}", id.short(), named[id]))?;
-            self.report.blobs_read += 1;
-            let new = self.put(BlobKind::Data, &plain)?;
-            self.map.insert(*id, new);
+        // Packs are read (and their blobs decrypted and verified) by a few workers at
+        // once, as a directory restore does, while this thread stores what they read in
+        // the destination; a bounded queue keeps memory flat.
+        let mut by_pack: Vec<Vec<Id>> = vec![];
+        let mut last = None;
+        for (at, id) in &wanted {
+            let pack = at.map(|(p, _)| p);
+            if by_pack.is_empty() || pack != last {
+                by_pack.push(vec![]);
+                last = pack;
+            }
+            by_pack.last_mut().expect("pushed").push(*id);
         }
-        Ok(())
+        let pool =
+            rayon::ThreadPoolBuilder::new().num_threads(READERS).thread_name(|i| format!("cellar-copy-{i}")).build()?;
+        let (tx, rx) = crossbeam_channel::bounded::<(Id, Result<Vec<u8>, RepoError>)>(256);
+        std::thread::scope(|s| -> anyhow::Result<()> {
+            let source = &source;
+            let by_pack = &by_pack;
+            s.spawn(move || {
+                pool.install(|| {
+                    use rayon::prelude::*;
+                    by_pack.par_iter().try_for_each(|ids| {
+                        ids.iter().try_for_each(|id| tx.send((*id, source.read(id))).map_err(|_| ()))
+                    })
+                })
+            });
+            for (id, plain) in rx {
+                let plain = plain.with_context(|| format!("copying blob {} of {:?}", id.short(), named[&id]))?;
+                self.report.blobs_read += 1;
+                let new = self.put(BlobKind::Data, &plain)?;
+                self.map.insert(id, new);
+            }
+            Ok(())
+        })
     }
 
     /// Rewrite a source tree with destination ids and store it. Its data blobs were
