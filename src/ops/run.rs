@@ -243,7 +243,7 @@ fn prune_step(repo: &Arc<Repository>, p: &Profile, now: time::OffsetDateTime, m:
         let opts = PruneOptions { max_unused, grace, ..PruneOptions::default() };
         Ok((why, Some(prune(repo, &opts)?)))
     })();
-    let step = match result {
+    match result {
         Ok((why, report)) => {
             if let Some(r) = &report {
                 metrics::prune(m, r);
@@ -255,8 +255,7 @@ fn prune_step(repo: &Arc<Repository>, p: &Profile, now: time::OffsetDateTime, m:
             metrics::job(m, "prune", "", t0, false);
             Step { outcome: Outcome::Failed, why: "ran".into(), error: Some(format!("{e:#}")), report: None }
         }
-    };
-    step
+    }
 }
 
 fn check_step(repo: &Arc<Repository>, p: &Profile, now: time::OffsetDateTime, m: &mut Metrics) -> Step<CheckReport> {

@@ -3,7 +3,7 @@ use indicatif::HumanBytes;
 use std::path::PathBuf;
 
 use crate::cli::global::Global;
-use crate::cli::output::print_json;
+use crate::cli::output::{count, print_json};
 use crate::cli::EXIT_PARTIAL;
 use crate::layout::Layout;
 use crate::ops::backup::exclude::Excludes;
@@ -158,15 +158,19 @@ pub fn run(g: &Global, a: BackupArgs) -> anyhow::Result<u8> {
         print_json(&r)?;
     } else if !g.quiet {
         println!(
-            "snapshot {} saved: {} files ({} new, {} changed, {} unmodified), {} read, {} added{}",
+            "snapshot {} saved: {} ({} new, {} changed, {} unmodified), {} read, {} added{}",
             &r.snapshot_id[..8],
-            r.total_files,
+            count(r.total_files as usize, "file", "files"),
             r.files_new,
             r.files_changed,
             r.files_unmodified,
             HumanBytes(r.bytes_read),
             HumanBytes(r.bytes_added),
-            if r.deltas_new > 0 { format!(" ({} chunks as deltas)", r.deltas_new) } else { String::new() }
+            if r.deltas_new > 0 {
+                format!(" ({} as deltas)", count(r.deltas_new as usize, "chunk", "chunks"))
+            } else {
+                String::new()
+            }
         );
         let left_out = r.excluded_partial + r.excluded_corrupted + r.excluded_deletion_marked;
         if r.excluded_by_rule > 0 {

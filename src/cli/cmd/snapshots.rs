@@ -51,9 +51,9 @@ pub fn run(g: &Global, a: SnapshotsArgs) -> anyhow::Result<u8> {
         );
         for t in &s.tenants {
             println!(
-                "          {}: {} blocks, metrics {} → {} UTC",
+                "          {}: {}, metrics {} → {} UTC",
                 t.path,
-                t.blocks,
+                count(t.blocks as usize, "block", "blocks"),
                 format_ms(t.min_time),
                 format_ms(t.max_time)
             );

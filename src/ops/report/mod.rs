@@ -79,7 +79,7 @@ pub struct LastCheck {
 pub fn gather(repo: &Repository) -> anyhow::Result<ReportData> {
     repo.load_index()?;
     let snaps = repo.list_snapshots()?;
-    let mut latest: BTreeMap<String, &Snapshot> = BTreeMap::new();
+    let mut latest: BTreeMap<String, (String, &Snapshot)> = BTreeMap::new();
     let mut rows = vec![];
     for (id, s) in &snaps {
         let sources = s.sources.join(" ");
@@ -95,12 +95,11 @@ pub fn gather(repo: &Repository) -> anyhow::Result<ReportData> {
             bytes_added: s.summary.bytes_added,
             excluded_blocks: s.excluded.len(),
         });
-        latest.insert(sources, s); // oldest first: the last one stays
+        latest.insert(sources, (id.short(), s)); // oldest first: the last one stays
     }
     let mut coverage = vec![];
     let mut excluded = vec![];
-    for (source, s) in &latest {
-        let id = snaps.iter().find(|(_, x)| std::ptr::eq(x, *s)).map(|(id, _)| id.short()).unwrap_or_default();
+    for (source, (id, s)) in &latest {
         let mut by_tenant: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
         for b in crate::vfs::blocks(repo, s)? {
             let key = b.path.rsplit_once('/').map_or(b.tenant.clone(), |(dir, _)| dir.to_string());
