@@ -141,10 +141,19 @@ fn vector_files() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
+/// A scratch copy of a checked-in repository: `check --read-data` records what it verified
+/// (`verified/`), which must not change the files under version control.
+fn scratch_copy(repo: &str) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    crate::common::tsdb::copy_dir(Path::new(repo), d.path());
+    d
+}
+
 /// The checked-in repository written by cellar 0.1 must stay readable, byte for byte.
 #[test]
 fn checked_in_v1_repository_restores_exactly() {
-    let repo = Repository::open(Arc::new(LocalBackend::new(VECTOR_REPO)), VECTOR_PASSWORD).unwrap();
+    let scratch = scratch_copy(VECTOR_REPO);
+    let repo = Repository::open(Arc::new(LocalBackend::new(scratch.path())), VECTOR_PASSWORD).unwrap();
     let report = cellar::ops::check::check(&repo, &cellar::ops::check::CheckOptions::read_all()).unwrap();
     assert!(report.ok(), "{:?}", report.errors);
     let snaps = repo.list_snapshots().unwrap();
@@ -252,7 +261,8 @@ fn v2_day(day: u64) -> Vec<u8> {
 /// `day2.sql` (a changed copy of day 1, stored as deltas).
 #[test]
 fn checked_in_v2_repository_restores_exactly() {
-    let repo = Repository::open(Arc::new(LocalBackend::new(VECTOR_REPO_V2)), VECTOR_PASSWORD).unwrap();
+    let scratch = scratch_copy(VECTOR_REPO_V2);
+    let repo = Repository::open(Arc::new(LocalBackend::new(scratch.path())), VECTOR_PASSWORD).unwrap();
     assert_eq!(repo.config().version, 2);
     let report = cellar::ops::check::check(&repo, &cellar::ops::check::CheckOptions::read_all()).unwrap();
     assert!(report.ok(), "{:?}", report.errors);
