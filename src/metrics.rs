@@ -164,6 +164,25 @@ pub fn backup(m: &mut Metrics, source: &str, r: &BackupReport) {
     );
 }
 
+/// A backup's metrics with the TSDB coverage of the snapshot it wrote (read back: the
+/// report does not carry the tenants).
+pub fn backup_with_coverage(m: &mut Metrics, repo: &crate::repo::Repository, source: &str, r: &BackupReport) {
+    backup(m, source, r);
+    if let Ok((_, snap)) = repo.resolve_snapshot(&r.snapshot_id) {
+        coverage(m, source, &snap.tenants);
+    }
+}
+
+/// How many snapshots a forget removed.
+pub fn forget(m: &mut Metrics, source: &str, removed: usize) {
+    m.gauge(
+        "cellar_forget_snapshots_removed",
+        "Snapshots the last forget removed.",
+        &[("source", source)],
+        removed as f64,
+    );
+}
+
 /// The newest sample time per tenant (the data-loss window, if the platform failed now).
 pub fn coverage(m: &mut Metrics, source: &str, tenants: &[crate::repo::file::snapshot::TenantBlocks]) {
     for t in tenants {

@@ -215,14 +215,6 @@ pub fn copy_named(
     specs: &[String],
     filter: &SnapshotFilter,
 ) -> anyhow::Result<CopyReport> {
-    let chosen: Vec<(Id, Snapshot)> = if specs.is_empty() {
-        let all = src.list_snapshots_matching(filter)?;
-        if all.is_empty() && !filter.is_empty() {
-            return Err(RepoError::NothingSelected(format!("no snapshot matches {filter}")).into());
-        }
-        all
-    } else {
-        specs.iter().map(|s| src.select_snapshot(s, filter)).collect::<Result<_, _>>()?
-    };
+    let chosen = src.select_snapshots(specs, filter)?;
     copy(src, dst, &chosen)
 }

@@ -98,10 +98,7 @@ pub fn run(repo: &Arc<Repository>, opts: &RunOptions) -> RunReport {
             Ok((r, label)) => {
                 let partial = !r.errors.is_empty() || (!r.corrupted.is_empty() && !spec.allow_corrupted);
                 s.outcome = if partial { Outcome::Partial } else { Outcome::Ok };
-                metrics::backup(&mut m, name, &r);
-                if let Ok((_, snap)) = repo.resolve_snapshot(&r.snapshot_id) {
-                    metrics::coverage(&mut m, name, &snap.tenants);
-                }
+                metrics::backup_with_coverage(&mut m, repo, name, &r);
                 s.backup = Some(r);
                 Some(label)
             }
@@ -127,12 +124,7 @@ pub fn run(repo: &Arc<Repository>, opts: &RunOptions) -> RunReport {
                 }
             }
             metrics::job(&mut m, "forget", name, t1, s.error.is_none());
-            m.gauge(
-                "cellar_forget_snapshots_removed",
-                "Snapshots the last forget removed.",
-                &[("source", name)],
-                s.forgotten as f64,
-            );
+            metrics::forget(&mut m, name, s.forgotten);
         }
         s.seconds = metrics::now_seconds() - t0;
         sources.push(s);

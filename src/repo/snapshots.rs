@@ -63,6 +63,20 @@ impl Repository {
         Ok((id, self.read_snapshot(&id)?))
     }
 
+    /// The snapshots named by `specs` (ids, prefixes, `latest` of the filter), or, without
+    /// specs, every snapshot the filter matches; a filter that matches nothing is
+    /// [`RepoError::NothingSelected`].
+    pub fn select_snapshots(&self, specs: &[String], filter: &SnapshotFilter) -> RepoResult<Vec<(Id, Snapshot)>> {
+        if !specs.is_empty() {
+            return specs.iter().map(|s| self.select_snapshot(s, filter)).collect();
+        }
+        let all = self.list_snapshots_matching(filter)?;
+        if all.is_empty() && !filter.is_empty() {
+            return Err(RepoError::NothingSelected(format!("no snapshot matches {filter}")));
+        }
+        Ok(all)
+    }
+
     /// Every readable snapshot the filter matches, oldest first.
     pub fn list_snapshots_matching(&self, filter: &SnapshotFilter) -> RepoResult<Vec<(Id, Snapshot)>> {
         let mut all = self.list_snapshots()?;

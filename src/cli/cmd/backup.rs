@@ -136,10 +136,7 @@ pub fn run(g: &Global, a: BackupArgs) -> anyhow::Result<u8> {
     let metrics_repo = repo.clone();
     let source = names.join(",");
     let r = g.job_metrics("backup", &source, started, backup(repo, opts), |m, r| {
-        crate::metrics::backup(m, &source, r);
-        if let Ok((_, snap)) = metrics_repo.resolve_snapshot(&r.snapshot_id) {
-            crate::metrics::coverage(m, &source, &snap.tenants);
-        }
+        crate::metrics::backup_with_coverage(m, &metrics_repo, &source, r);
         r.errors.is_empty() && (r.corrupted.is_empty() || allow_corrupted)
     })?;
     for e in &r.errors {

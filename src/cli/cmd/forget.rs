@@ -92,13 +92,7 @@ pub fn run(g: &Global, a: ForgetArgs) -> anyhow::Result<u8> {
     }
     let started = crate::metrics::now_seconds();
     let out = g.job_metrics("forget", "", started, forget(&repo, &opts), |m, out| {
-        let removed = out.forget.as_ref().map_or(0, |f| f.removed);
-        m.gauge(
-            "cellar_forget_snapshots_removed",
-            "Snapshots the last forget removed.",
-            &[("source", "")],
-            removed as f64,
-        );
+        crate::metrics::forget(m, "", out.forget.as_ref().map_or(0, |f| f.removed));
         true
     })?;
     if let Some(t) = &out.thin {

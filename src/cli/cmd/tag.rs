@@ -35,14 +35,7 @@ pub fn run(g: &Global, a: TagArgs) -> anyhow::Result<u8> {
         return Err(UsageError("which snapshots? give ids, or --host/--tag/--path".into()).into());
     }
     let repo = g.open()?;
-    let snaps = if a.snapshots.is_empty() {
-        repo.list_snapshots_matching(&filter)?
-    } else {
-        a.snapshots.iter().map(|s| repo.select_snapshot(s, &filter)).collect::<Result<_, _>>()?
-    };
-    if snaps.is_empty() {
-        return Err(crate::error::RepoError::NothingSelected(format!("no snapshot matches {filter}")).into());
-    }
+    let snaps = repo.select_snapshots(&a.snapshots, &filter)?;
     let r = tag(&repo, &snaps, &change)?;
     if g.json {
         print_json(&r)?;
