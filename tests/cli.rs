@@ -81,6 +81,47 @@ fn usage_errors_exit_2_and_counts_read_as_english() {
     assert!(listed.contains("time (UTC)"), "times are labelled: {listed}");
 }
 
+/// Times are UTC and say so; with `TZ` they are that zone's local time, named, and a time
+/// typed without an offset is read in the same zone.
+#[test]
+fn times_show_in_utc_or_in_the_zone_tz_names() {
+    let env = Env::new();
+    let data = env.path("d");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("f"), b"x").unwrap();
+    env.ok(&["backup", data.to_str().unwrap()]);
+    let snaps: serde_json::Value = serde_json::from_str(&env.ok(&["snapshots", "--json"])).unwrap();
+    let stored: jiff::Timestamp = snaps[0]["time"].as_str().unwrap().parse().unwrap();
+    let in_zone =
+        |z: &str| stored.to_zoned(jiff::tz::TimeZone::get(z).unwrap()).strftime("%Y-%m-%d %H:%M:%S").to_string();
+    let tz = |zone: &str, args: &[&str]| {
+        let out = env.cmd().env("TZ", zone).args(args).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    let utc = env.ok(&["snapshots"]);
+    assert!(utc.contains("time (UTC)") && utc.contains(&in_zone("UTC")), "{utc}");
+    // +05:30 all year: the shift cannot be confused with an hour of DST.
+    let (code, local, err) = tz("Asia/Kolkata", &["snapshots"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(local.contains("time (Asia/Kolkata)") && local.contains(&in_zone("Asia/Kolkata")), "{local}");
+    let (_, found, _) = tz("Asia/Kolkata", &["find", "f"]);
+    assert!(found.contains(&format!("{} IST", in_zone("Asia/Kolkata"))), "{found}");
+    let (_, json, _) = tz("Asia/Kolkata", &["snapshots", "--json"]);
+    assert!(json.contains(snaps[0]["time"].as_str().unwrap()), "JSON stays UTC: {json}");
+
+    let (code, shown, err) = tz("Mars/Olympus_Mons", &["snapshots"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("TZ=") && shown.contains("time (UTC)"), "{err}{shown}");
+    let (code, _, err) = tz("Asia/Kolkata", &["blocks", "latest", "--from", "yesterday"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("Asia/Kolkata") && err.contains("YYYY-MM-DD"), "{err}");
+}
+
 /// Without credentials the error says so, not that the endpoint is unreachable (and with
 /// them, a dead endpoint is named as such). No server is needed for either.
 #[test]

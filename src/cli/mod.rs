@@ -5,6 +5,7 @@
 //! finished but some objects could not be read or restored (each is named), 4 nothing
 //! selected (no snapshot, file or block matches what was asked for).
 
+mod clock;
 mod cmd;
 mod global;
 mod output;

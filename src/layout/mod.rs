@@ -26,35 +26,6 @@ pub fn is_commit_record(path: &str) -> bool {
     path == "meta.json" || path.ends_with("/meta.json") || loki::is_index_file(path)
 }
 
-/// Milliseconds since the epoch as `YYYY-MM-DD HH:MM:SS` UTC.
-pub fn format_ms(ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    t.format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]")).unwrap_or_default()
-}
-
-/// A time given on the command line: RFC 3339, `YYYY-MM-DD`, `YYYY-MM-DD HH:MM[:SS]`
-/// (UTC), or milliseconds since the epoch. Returns milliseconds.
-pub fn parse_time_arg(s: &str) -> anyhow::Result<i64> {
-    use time::macros::format_description as fd;
-    if let Ok(ms) = s.parse::<i64>() {
-        return Ok(ms);
-    }
-    if let Ok(t) = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339) {
-        return Ok((t.unix_timestamp_nanos() / 1_000_000) as i64);
-    }
-    let s2 = s.replace('T', " ");
-    for f in [fd!("[year]-[month]-[day] [hour]:[minute]:[second]"), fd!("[year]-[month]-[day] [hour]:[minute]")] {
-        if let Ok(t) = time::PrimitiveDateTime::parse(&s2, &f) {
-            return Ok((t.assume_utc().unix_timestamp_nanos() / 1_000_000) as i64);
-        }
-    }
-    if let Ok(d) = time::Date::parse(s, &fd!("[year]-[month]-[day]")) {
-        return Ok((d.midnight().assume_utc().unix_timestamp_nanos() / 1_000_000) as i64);
-    }
-    anyhow::bail!("cannot read time {s:?}: use RFC 3339, YYYY-MM-DD, 'YYYY-MM-DD HH:MM' (UTC) or epoch milliseconds")
-}
-
 /// Which blocks a partial restore selects.
 #[derive(Default, Debug)]
 pub struct BlockFilter {

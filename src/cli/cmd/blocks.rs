@@ -1,10 +1,11 @@
 use clap::Args;
 
+use crate::cli::clock;
 use crate::cli::global::Global;
 use crate::cli::output::{count, print_json};
 use crate::cli::select::SnapshotArgs;
 use crate::cli::EXIT_NOTHING;
-use crate::layout::{format_ms, parse_time_arg, BlockFilter};
+use crate::layout::BlockFilter;
 
 /// Select TSDB blocks (restore restores only those; blocks lists only those).
 #[derive(Args, Debug)]
@@ -15,7 +16,8 @@ pub struct BlockArgs {
     /// Only this block ULID (repeatable).
     #[arg(long)]
     block: Vec<String>,
-    /// Only blocks with samples at or after this time (RFC 3339, YYYY-MM-DD, 'YYYY-MM-DD HH:MM' UTC, or epoch ms).
+    /// Only blocks with samples at or after this time (RFC 3339, YYYY-MM-DD, 'YYYY-MM-DD HH:MM', or epoch ms).
+    /// Times without an offset are UTC, or local time when TZ is set.
     #[arg(long)]
     from: Option<String>,
     /// Only blocks with samples before this time.
@@ -28,8 +30,8 @@ impl BlockArgs {
         Ok(BlockFilter {
             tenants: self.tenant.clone(),
             ulids: self.block.clone(),
-            from: self.from.as_deref().map(parse_time_arg).transpose()?,
-            to: self.to.as_deref().map(parse_time_arg).transpose()?,
+            from: self.from.as_deref().map(clock::parse_ms).transpose()?,
+            to: self.to.as_deref().map(clock::parse_ms).transpose()?,
         })
     }
 }
@@ -57,15 +59,21 @@ pub fn run(g: &Global, a: BlocksArgs) -> anyhow::Result<u8> {
     }
     println!(
         "{:<16} {:<26} {:<19}   {:<19} {:>5} {:>8} {:>10}",
-        "tenant", "ulid", "from (UTC)", "to", "level", "series", "samples"
+        "tenant",
+        "ulid",
+        format!("from ({})", clock::zone_name()),
+        "to",
+        "level",
+        "series",
+        "samples"
     );
     for b in &r.blocks {
         println!(
             "{:<16} {:<26} {} → {} {:>5} {:>8} {:>10}",
             b.tenant,
             b.ulid,
-            format_ms(b.min_time),
-            format_ms(b.max_time),
+            clock::show_ms(b.min_time),
+            clock::show_ms(b.max_time),
             b.level,
             b.num_series,
             b.num_samples

@@ -70,7 +70,12 @@ fn print(r: &CheckReport) {
         eprintln!("error: {e}");
     }
     for d in &r.damaged {
-        println!("snapshot {} {} {}: DAMAGED", d.id.short(), d.time.get(..19).unwrap_or(&d.time), d.sources.join(" "));
+        println!(
+            "snapshot {} {} {}: DAMAGED",
+            d.id.short(),
+            crate::cli::clock::show_named(&d.time),
+            d.sources.join(" ")
+        );
         for b in &d.blocks {
             let what = if b.files.is_empty() { "block list damaged".to_string() } else { b.files.join(", ") };
             println!("  tenant {} block {}: {what}", b.tenant, b.ulid);

@@ -24,8 +24,8 @@ pub fn run(g: &Global, a: FindArgs) -> anyhow::Result<u8> {
         print_json(&found)?;
     } else {
         for f in &found {
-            let t = f.time.get(..19).unwrap_or(&f.time).replace('T', " ");
-            println!("{}  {t} UTC  {:>12}  {}", f.snapshot.short(), f.size, f.path);
+            let t = crate::cli::clock::show_named(&f.time);
+            println!("{}  {t}  {:>12}  {}", f.snapshot.short(), f.size, f.path);
         }
     }
     if found.is_empty() {

@@ -113,7 +113,12 @@ pub fn run(g: &Global, a: ForgetArgs) -> anyhow::Result<u8> {
                     (false, true) => "would remove",
                     (false, false) => "remove",
                 };
-                println!("  {} {} {verdict} {}", &d.id[..8], d.time.get(..19).unwrap_or(&d.time), d.reasons.join(", "));
+                println!(
+                    "  {} {} {verdict} {}",
+                    &d.id[..8],
+                    crate::cli::clock::show_named(&d.time),
+                    d.reasons.join(", ")
+                );
             }
             let n = f.decisions.iter().filter(|d| !d.keep).count();
             println!(

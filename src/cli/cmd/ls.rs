@@ -11,7 +11,7 @@ pub struct LsArgs {
     snapshot: String,
     /// Only below this path (relative to `SNAPSHOT:PATH` when both are given).
     path: Option<String>,
-    /// Long listing: permissions, size, modification time (UTC), path; S3 objects show
+    /// Long listing: permissions, size, modification time (UTC, or local with TZ), path; S3 objects show
     /// their stored time. Gzip files stored as decoded text show both sizes.
     #[arg(short = 'l', long = "long")]
     long: bool,
@@ -40,7 +40,7 @@ pub fn run(g: &Global, a: LsArgs) -> anyhow::Result<u8> {
                 NodeKind::Symlink => "symlink",
             };
             if a.long {
-                let t = crate::layout::format_ms(e.mtime_ns.div_euclid(1_000_000));
+                let t = crate::cli::clock::show_ms(e.mtime_ns.div_euclid(1_000_000));
                 let kind_char = match e.kind {
                     NodeKind::File => '-',
                     NodeKind::Dir => 'd',

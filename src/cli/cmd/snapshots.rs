@@ -2,11 +2,11 @@ use indicatif::HumanBytes;
 
 use clap::Args;
 
+use crate::cli::clock;
 use crate::cli::global::Global;
 use crate::cli::output::{count, print_json};
 use crate::cli::select::SnapshotArgs;
 use crate::cli::EXIT_NOTHING;
-use crate::layout::format_ms;
 
 #[derive(Args, Debug)]
 pub struct SnapshotsArgs {
@@ -28,9 +28,10 @@ pub fn run(g: &Global, a: SnapshotsArgs) -> anyhow::Result<u8> {
         print_json(&snaps)?;
         return Ok(code);
     }
-    println!("{:<9} {:<20} {:<16} {:>10} {:>8}  sources", "id", "time (UTC)", "host", "size", "files");
+    let heading = format!("time ({})", clock::zone_name());
+    println!("{:<9} {:<20} {:<16} {:>10} {:>8}  sources", "id", heading, "host", "size", "files");
     for s in &snaps {
-        let t = s.time.get(..19).unwrap_or(&s.time).replace('T', " ");
+        let t = clock::show(&s.time);
         let mut tags = if s.tags.is_empty() { String::new() } else { format!(" [{}]", s.tags.join(",")) };
         if let Some(sh) = &s.shard {
             let state = if s.shard_group_complete == Some(true) { "" } else { ", group INCOMPLETE" };
@@ -51,11 +52,12 @@ pub fn run(g: &Global, a: SnapshotsArgs) -> anyhow::Result<u8> {
         );
         for t in &s.tenants {
             println!(
-                "          {}: {}, metrics {} → {} UTC",
+                "          {}: {}, metrics {} → {} {}",
                 t.path,
                 count(t.blocks as usize, "block", "blocks"),
-                format_ms(t.min_time),
-                format_ms(t.max_time)
+                clock::show_ms(t.min_time),
+                clock::show_ms(t.max_time),
+                clock::zone_name()
             );
         }
     }
