@@ -69,6 +69,36 @@ fn assert_restores(env: &Env, snap: &str, day: usize) {
     assert!(env.dump(snap, &rel) == fs::read(d).unwrap(), "day {} restores bit-exactly", day + 1);
 }
 
+/// A first backup of a bucket that already holds several days of dumps: the later dumps
+/// find the earlier ones' chunks as bases within the run (before their packs are written),
+/// and every dump restores bit-exactly.
+#[test]
+fn dumps_backed_up_in_one_run_are_deltas_of_each_other() {
+    let fill = |env: &Env| {
+        let bucket = env.path("backup");
+        fs::create_dir_all(&bucket).unwrap();
+        for d in dumps() {
+            fs::copy(d, bucket.join(d.file_name().unwrap())).unwrap();
+        }
+        env.backup(&[bucket.to_str().unwrap()])
+    };
+    let delta = Env::new();
+    let r = fill(&delta);
+    assert!(r["deltas_new"].as_u64().unwrap() > 0, "later dumps of the run are deltas: {r}");
+    let plain = Env::with_init_args(&["--no-deltas"]);
+    fill(&plain);
+    let size = |e: &Env| e.stats()["pack_bytes"].as_u64().unwrap();
+    let (d, p) = (size(&delta), size(&plain));
+    eprintln!("{DAYS} dumps in one run: packs with deltas {d}, decoded only {p}");
+    assert!(d * 2 < p, "in one run, deltas store far less than decoding alone: {d} vs {p}");
+    let snap = &snapshot_ids(&delta)[0];
+    for day in 0..DAYS {
+        assert_restores(&delta, snap, day);
+    }
+    let (code, out, err) = delta.run(&["check", "--read-data"]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
 #[test]
 fn daily_dumps_are_stored_as_deltas_and_restore_exactly() {
     let delta = Env::new();

@@ -17,12 +17,6 @@ impl Repository {
         blob::blob_id(&self.id_key, data)
     }
 
-    /// Encode a text chunk of a repository with deltas, stored whole: it may serve as a
-    /// delta base for a long time, so it gets the deltas' zstd level.
-    pub fn encode_text(&self, id: Id, data: &[u8]) -> EncodedBlob {
-        blob::encode(&self.key, self.settings.zstd_level.max(blob::DELTA_MIN_LEVEL), id, BlobKind::Data, data)
-    }
-
     /// Compress (if it pays) and seal a blob whose id the caller already computed (for
     /// deduplication), so the data is hashed once.
     pub fn encode_blob(&self, id: Id, kind: BlobKind, data: &[u8]) -> EncodedBlob {

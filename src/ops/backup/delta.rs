@@ -1,7 +1,10 @@
 //! Storing new text chunks as deltas: which stored chunk a new one may be a delta of, and
 //! encoding it against that base (format-spec §5, §13).
 
+use parking_lot::Mutex;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 
 use super::ctx::Ctx;
 use crate::id::Id;
@@ -16,11 +19,65 @@ pub(super) struct Found {
     pub previous: Option<Id>,
 }
 
+/// Plaintext of the text chunks this run stored whole and has not yet written in a pack
+/// (packs are 16 MiB: without this a night's dumps would all be stored whole, none
+/// finding the one before it as a base). Chunks whose pack is written are dropped when
+/// space is needed (the index finds them from then on); beyond the bound the oldest go.
+#[derive(Default)]
+pub struct PendingBases {
+    inner: Mutex<Pending>,
+}
+
+#[derive(Default)]
+struct Pending {
+    chunks: HashMap<Id, Arc<Vec<u8>>>,
+    order: VecDeque<Id>,
+    bytes: usize,
+}
+
+/// Bytes of plaintext [`PendingBases`] keeps at most.
+const PENDING_BASES_BYTES: usize = 64 << 20;
+
+impl PendingBases {
+    fn add(&self, id: Id, plain: &[u8], indexed: impl Fn(&Id) -> bool) {
+        let mut p = self.inner.lock();
+        if p.chunks.insert(id, Arc::new(plain.to_vec())).is_some() {
+            return;
+        }
+        p.order.push_back(id);
+        p.bytes += plain.len();
+        if p.bytes > PENDING_BASES_BYTES {
+            let Pending { chunks, order, bytes } = &mut *p;
+            order.retain(|id| {
+                let keep = !indexed(id);
+                if !keep {
+                    *bytes -= chunks.remove(id).map_or(0, |c| c.len());
+                }
+                keep
+            });
+        }
+        while p.bytes > PENDING_BASES_BYTES {
+            let Some(old) = p.order.pop_front() else { break };
+            if let Some(c) = p.chunks.remove(&old) {
+                p.bytes -= c.len();
+            }
+        }
+    }
+
+    fn get(&self, id: &Id) -> Option<Arc<Vec<u8>>> {
+        self.inner.lock().chunks.get(id).cloned()
+    }
+}
+
 impl Ctx {
     /// Compress, seal and queue a claimed blob: as a delta against a base when one was
-    /// found and that pays. Returns whether it was stored whole.
+    /// found and that pays. `text` chunks stored whole become bases for the rest of the
+    /// run. Returns whether it was stored whole.
     pub fn store_new(&self, id: Id, data: &[u8], found: Option<Found>, text: bool) -> anyhow::Result<bool> {
-        let base = found.and_then(|f| self.repo.read_base(&f.base).ok().map(|plain| (f, plain)));
+        let base = found.and_then(|f| {
+            let plain = self.pending_bases.get(&f.base).or_else(|| self.repo.read_base(&f.base).ok().map(Arc::new));
+            plain.map(|p| (f, p))
+        });
         let b = match base {
             Some((f, plain)) => {
                 // The chunk's previous version, when it is a delta of the same base.
@@ -28,7 +85,6 @@ impl Ctx {
                 let base = blob::DeltaBase { id: f.base, plain: &plain, previous: previous.as_deref() };
                 self.repo.encode_delta(id, data, &base)
             }
-            None if text => self.repo.encode_text(id, data),
             None => self.repo.encode_blob(id, BlobKind::Data, data),
         };
         let whole = b.base.is_none();
@@ -36,18 +92,31 @@ impl Ctx {
             self.count.deltas_new.fetch_add(1, Relaxed);
         }
         self.queue(b)?;
+        if whole && text {
+            self.pending_bases.add(id, data, |id| self.repo.index().contains(id));
+        }
         Ok(whole)
     }
 
     /// Where a chunk similar to the stored chunk `old` may be a delta of: `old` itself, or
-    /// its base when `old` is a delta (bases are always whole). `previous` is the chunk's
-    /// likely previous version, kept when it is a delta of that base.
+    /// its base when `old` is a delta (bases are always whole), whether indexed or stored
+    /// earlier in this run. `previous` is the chunk's likely previous version, kept when it
+    /// is an indexed delta of that base.
     pub fn base_for(&self, old: &Id, len: usize, previous: Option<Id>) -> Option<Found> {
-        let idx = self.repo.index();
-        let base = idx.base_of(old).unwrap_or(*old);
-        let loc = idx.get(&base)?;
-        let similar_size = (len / 4..=len.saturating_mul(4)).contains(&(loc.raw_len as usize));
-        (idx.is_reusable(&base) && loc.compression != blob::Compression::Delta && similar_size)
-            .then(|| Found { base, previous: previous.filter(|p| idx.base_of(p) == Some(base) && idx.is_reusable(p)) })
+        let (base, indexed_len, previous) = {
+            let idx = self.repo.index();
+            let base = idx.base_of(old).unwrap_or(*old);
+            let indexed_len = match idx.get(&base) {
+                Some(loc) if idx.is_reusable(&base) && loc.compression != blob::Compression::Delta => {
+                    Some(loc.raw_len as usize)
+                }
+                Some(_) => return None,
+                None => None,
+            };
+            (base, indexed_len, previous.filter(|p| idx.base_of(p) == Some(base) && idx.is_reusable(p)))
+        };
+        // Not under the index lock: `PendingBases::add` takes the two the other way round.
+        let base_len = indexed_len.or_else(|| self.pending_bases.get(&base).map(|p| p.len()))?;
+        (len / 4..=len.saturating_mul(4)).contains(&base_len).then_some(Found { base, previous })
     }
 }
