@@ -89,16 +89,12 @@ fn compress(level: i32, raw: &[u8]) -> (Compression, Option<Vec<u8>>) {
 /// A delta is kept only when it is at most this fraction of the blob compressed on its own:
 /// a small saving is not worth a second read at restore time.
 const DELTA_MAX_FRACTION: f64 = 0.5;
-/// zstd level of deltas, and of chunks stored whole because their base had drifted (they
-/// are the bases of the following days, read for weeks). A delta is small, so the level
-/// costs little there and buys ~16% on daily dumps; every other chunk is compressed at the
-/// repository's level (3 by default): level 12 on all text was 5–10× the time of the rest
-/// of a backup for ~4% less storage (format-spec/chunking.md, "Compression levels").
+/// zstd level of deltas and of chunks that had a delta base (content that changes between
+/// versions, such as dumps: stored whole, they are the bases of the next versions, read
+/// for weeks). Every other chunk is compressed at the repository's level (3 by default):
+/// level 12 on all text was 5–10× the time of the rest of a backup of logs
+/// (format-spec/chunking.md, "Compression levels").
 pub const DELTA_LEVEL: i32 = 12;
-
-/// zstd level of the cheap deltas that estimate a base's drift (against the base and
-/// against the chunk's previous version: only their difference matters).
-const DRIFT_PROBE_LEVEL: i32 = 1;
 
 /// Rebase when a delta against an old base has grown by more than this fraction of the
 /// chunk's whole compressed size beyond the delta against its previous version: the excess
@@ -117,36 +113,27 @@ pub struct DeltaBase<'a> {
 
 /// Encode `raw` as a delta against a base (the plaintext of a blob stored whole) when that
 /// is much smaller than compressing it alone and the base is not stale; otherwise encode
-/// it whole. One delta is compressed at [`DELTA_LEVEL`]; the whole chunk at `level` is
-/// both the fallback and the yardstick, and drift is estimated with fast deltas.
+/// it whole. A chunk with a base is content that changes between versions (dumps), so
+/// everything here is at [`DELTA_LEVEL`]: the whole chunk it is measured against, and
+/// the chunk stored whole, which becomes the base of the next versions.
 pub fn encode_with_base(key: &MasterKey, level: i32, id: Id, raw: &[u8], base: &DeltaBase) -> EncodedBlob {
+    let level = level.max(DELTA_LEVEL);
     let (compression, whole) = compress(level, raw);
     let whole_len = whole.as_ref().map_or(raw.len(), Vec::len) as f64;
-    let drift_limit = whole_len * REBASE_DRIFT;
-    // Drift: how much more the delta against the base costs than the delta against the
-    // previous version, both at the same fast level.
     let stale = |frame: &[u8]| {
-        frame.len() as f64 > drift_limit
-            && base.previous.is_some_and(|prev| {
-                match (delta_compress(raw, base.plain, DRIFT_PROBE_LEVEL), delta_compress(raw, prev, DRIFT_PROBE_LEVEL))
-                {
-                    (Ok(to_base), Ok(to_prev)) => to_base.len().saturating_sub(to_prev.len()) as f64 > drift_limit,
-                    _ => false,
-                }
-            })
+        let drift_limit = whole_len * REBASE_DRIFT;
+        base.previous.is_some_and(|prev| {
+            frame.len() as f64 > drift_limit
+                && delta_compress(raw, prev, level)
+                    .is_ok_and(|d1| frame.len().saturating_sub(d1.len()) as f64 > drift_limit)
+        })
     };
-    let (compression, payload, base) = match delta_compress(raw, base.plain, DELTA_LEVEL) {
-        Ok(frame) if ((32 + frame.len()) as f64) <= whole_len * DELTA_MAX_FRACTION => {
-            if stale(&frame) {
-                // A new base for the days to come: worth the deltas' level.
-                let (c, p) = compress(level.max(DELTA_LEVEL), raw);
-                (c, p, None)
-            } else {
-                let mut payload = Vec::with_capacity(32 + frame.len());
-                payload.extend_from_slice(&base.id.0);
-                payload.extend_from_slice(&frame);
-                (Compression::Delta, Some(payload), Some(base.id))
-            }
+    let (compression, payload, base) = match delta_compress(raw, base.plain, level) {
+        Ok(frame) if ((32 + frame.len()) as f64) <= whole_len * DELTA_MAX_FRACTION && !stale(&frame) => {
+            let mut payload = Vec::with_capacity(32 + frame.len());
+            payload.extend_from_slice(&base.id.0);
+            payload.extend_from_slice(&frame);
+            (Compression::Delta, Some(payload), Some(base.id))
         }
         _ => (compression, whole, None),
     };

@@ -17,6 +17,12 @@ impl Repository {
         blob::blob_id(&self.id_key, data)
     }
 
+    /// A data blob compressed at the deltas' level (at least): for content where storage
+    /// matters more than the compression time (see `NewChunk::GzipText` in backup).
+    pub fn encode_dense(&self, id: Id, data: &[u8]) -> EncodedBlob {
+        blob::encode(&self.key, self.settings.zstd_level.max(blob::DELTA_LEVEL), id, BlobKind::Data, data)
+    }
+
     /// Compress (if it pays) and seal a blob whose id the caller already computed (for
     /// deduplication), so the data is hashed once.
     pub fn encode_blob(&self, id: Id, kind: BlobKind, data: &[u8]) -> EncodedBlob {

@@ -443,14 +443,6 @@ impl Repository {
         Ok(r)
     }
 
-    /// Make the blobs of a pack just written findable at once, before an index file lists
-    /// them (the packer writes one every few packs): later objects of the same backup then
-    /// find them as delta bases, and readers can read them. Nothing durable refers to
-    /// them until that index file exists; the snapshot is written after it.
-    pub fn index_written_pack(&self, pack: Id, entries: &[file::pack::PackEntry]) {
-        self.index.write().add_pack(pack, entries);
-    }
-
     // ---- sketches ----
 
     /// Write the resemblance sketches of the text chunks a backup stored, so later backups

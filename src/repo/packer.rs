@@ -104,7 +104,6 @@ fn run(repo: &Repository, rx: Receiver<EncodedBlob>) -> anyhow::Result<PackerRes
 
 fn flush(repo: &Repository, pb: PackBuilder, cold: bool, res: &mut PackerResult) -> anyhow::Result<()> {
     let (id, entries, len) = write_pack(repo, pb, cold)?;
-    repo.index_written_pack(id, &entries);
     res.bytes_written += len;
     res.packs.push((id, entries));
     Ok(())
@@ -120,13 +119,12 @@ pub fn write_pack(repo: &Repository, pb: PackBuilder, cold: bool) -> RepoResult<
 
 /// Write index files for new packs, at most `per_file` packs each, so no index file grows
 /// without bound. Returns the bytes written.
-/// The packs are in the loaded index already ([`Repository::index_written_pack`]).
 pub fn save_index_for(repo: &Repository, packs: Vec<(Id, Vec<PackEntry>)>, per_file: usize) -> RepoResult<u64> {
     let mut bytes = 0;
     let mut it = packs.into_iter().peekable();
     while it.peek().is_some() {
         let f = IndexFile { supersedes: vec![], packs: it.by_ref().take(per_file).collect() };
-        bytes += repo.save_file(&f)?.1;
+        bytes += repo.save_index(&f)?.1;
     }
     Ok(bytes)
 }

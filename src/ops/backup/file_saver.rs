@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use super::ctx::Ctx;
-use super::delta::Found;
+use super::delta::{Found, NewChunk};
 use super::tree_saver::{fill, DirState};
 use crate::chunk::similar::{sketch, BaseWalker, Sketch};
 use crate::chunk::{looks_like_text, WindowedChunker, SNIFF_LEN};
@@ -102,7 +102,7 @@ fn read_object(
         Some(again) if ctx.gzip && crate::gzip::header_len(&prefix).is_ok_and(|h| h.is_some()) => {
             chunk_gzip(ctx, std::io::Cursor::new(prefix).chain(reader), again, window, node)
         }
-        _ => chunk_stream(ctx, &mut std::io::Cursor::new(prefix).chain(reader), window),
+        _ => chunk_stream(ctx, &mut std::io::Cursor::new(prefix).chain(reader), window, false),
     }
 }
 
@@ -155,14 +155,21 @@ enum ChunkError {
 }
 
 /// Cut, hash, deduplicate and store one object; returns its chunk ids, its length and
-/// whether it was cut as text (and so offers its chunks as delta bases).
-fn chunk_stream(ctx: &Ctx, reader: &mut dyn Read, window: &mut Vec<u8>) -> Result<(Vec<Id>, u64, bool), ChunkError> {
+/// whether it was cut as text (and so offers its chunks as delta bases). `decoded`: the
+/// bytes are the text of a gzip object (a dump, most likely).
+fn chunk_stream(
+    ctx: &Ctx,
+    reader: &mut dyn Read,
+    window: &mut Vec<u8>,
+    decoded: bool,
+) -> Result<(Vec<Id>, u64, bool), ChunkError> {
     // The first bytes choose the chunker profile (text or binary).
     let mut prefix = Vec::with_capacity(SNIFF_LEN);
     reader.take(SNIFF_LEN as u64).read_to_end(&mut prefix).map_err(ChunkError::Read)?;
     let chunking = ctx.profiles.for_prefix(&prefix);
     let text = looks_like_text(&prefix);
     let successors = ctx.successors.as_ref().filter(|_| text);
+    let object = ctx.pending_bases.object();
     let mut walker = BaseWalker::default();
     let mut wc = WindowedChunker::new(std::io::Cursor::new(prefix).chain(reader), chunking, WINDOW, window);
     let mut ids: Vec<Id> = Vec::new();
@@ -199,13 +206,18 @@ fn chunk_stream(ctx: &Ctx, reader: &mut dyn Read, window: &mut Vec<u8>) -> Resul
                 let previous = ctx.sketches.newest_version(sk);
                 ctx.sketches
                     .most_similar(sk)
-                    .and_then(|o| ctx.base_for(&o, len, previous))
-                    .or_else(|| aligned.and_then(|o| ctx.base_for(&o, len, Some(o))))
+                    .and_then(|o| ctx.base_for(&o, len, previous, object))
+                    .or_else(|| aligned.and_then(|o| ctx.base_for(&o, len, Some(o), object)))
             });
             new.push((i, base, *sk));
         }
         let store = |&(i, found, sk): &(usize, Option<Found>, Option<Sketch>)| {
-            ctx.store_new(batch_ids[i], chunks[i], found, sk.is_some())
+            let kind = match (sk.is_some(), decoded) {
+                (false, _) => NewChunk::Other,
+                (true, false) => NewChunk::Text,
+                (true, true) => NewChunk::GzipText,
+            };
+            ctx.store_new(batch_ids[i], chunks[i], found, kind, object)
         };
         let stored: anyhow::Result<Vec<bool>> =
             if new.len() == 1 { store(&new[0]).map(|w| vec![w]) } else { new.par_iter().map(store).collect() };
@@ -236,7 +248,7 @@ fn chunk_gzip(
     node: &mut Node,
 ) -> Result<(Vec<Id>, u64, bool), ChunkError> {
     let mut dec = crate::gzip::Decoder::new(reader);
-    let r = chunk_stream(ctx, &mut dec, window);
+    let r = chunk_stream(ctx, &mut dec, window, true);
     // Progress counts source bytes, not decoded ones.
     ctx.progress.bytes.fetch_sub(dec.emitted(), Relaxed);
     match r {
@@ -255,7 +267,7 @@ fn chunk_gzip(
         {
             ctx.notice(format!("{}: {e}; stored as raw bytes", src.display(&p)));
             let mut again = src.open(&p).map_err(ChunkError::Read)?;
-            chunk_stream(ctx, &mut again, window)
+            chunk_stream(ctx, &mut again, window, false)
         }
         Err(e) => Err(e),
     }
