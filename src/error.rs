@@ -45,6 +45,11 @@ pub enum BackendError {
         #[source]
         source: std::io::Error,
     },
+    /// A write to a store opened read-only (a repository as of a past time).
+    #[error(
+        "{what}: the repository is open read-only (--as-of shows it as it was; nothing can be written to the past)"
+    )]
+    ReadOnly { what: String },
     /// Anything else the storage reported.
     #[error("{0}")]
     Other(String),

@@ -60,6 +60,84 @@ s3_tests! {
         assert_eq!(srv.contents("restored"), want);
     }
 
+    /// Someone with the S3 keys deletes the repository and overwrites its config; the
+    /// bucket's versioning kept the old versions, and `--as-of` reads the repository as it
+    /// was: its snapshots list, check and restore byte-exactly. Writes are refused.
+    fn as_of_recovers_a_deleted_and_overwritten_repository(srv: &S3Server) {
+        srv.create_bucket("archive");
+        srv.py("s3.put_bucket_versioning(Bucket='archive', VersioningConfiguration={'Status': 'Enabled'})", &[]);
+        let repo = "s3://archive/r";
+        let (code, _, err) = srv.cellar(&["init", "--repo", repo, "--kdf-memory-kib", "256"]);
+        assert_eq!(code, 0, "{err}");
+        let data = tempfile::tempdir().unwrap();
+        for i in 0..20u32 {
+            let body: Vec<u8> = (0..50_000u32).map(|j| (j.wrapping_mul(2_654_435_761) >> (i % 24)) as u8).collect();
+            std::fs::write(data.path().join(format!("f{i}.bin")), body).unwrap();
+        }
+        let (code, _, err) = srv.cellar(&["backup", "--repo", repo, data.path().to_str().unwrap()]);
+        assert_eq!(code, 0, "{err}");
+
+        // The moment to recover: the backup's newest write (or marker removal) as the
+        // server dated it.
+        let newest: i64 = srv
+            .py(
+                "v = s3.list_object_versions(Bucket='archive', Prefix='r/')\n\
+                 print(max(int(x['LastModified'].timestamp() * 1000) for x in v['Versions'] + v.get('DeleteMarkers', [])))",
+                &[],
+            )
+            .trim()
+            .parse()
+            .unwrap();
+        let at = jiff::Timestamp::from_millisecond(newest).unwrap().to_string();
+        // The attack must be dated later, also on a server that keeps whole seconds.
+        while jiff::Timestamp::now().as_millisecond() < (newest / 1000 + 1) * 1000 + 50 {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        srv.py(
+            "for page in s3.get_paginator('list_objects_v2').paginate(Bucket='archive', Prefix='r/'):\n\
+             \x20   for o in page.get('Contents', []):\n\
+             \x20       s3.delete_object(Bucket='archive', Key=o['Key'])\n\
+             s3.put_object(Bucket='archive', Key='r/config', Body=b'{\"version\": 99}')",
+            &[],
+        );
+        let (code, _, err) = srv.cellar(&["snapshots", "--repo", repo, "--no-cache"]);
+        assert_ne!(code, 0, "the attack broke the current repository: {err}");
+
+        let (code, out, err) = srv.cellar(&["snapshots", "--repo", repo, "--as-of", &at, "--json"]);
+        assert_eq!(code, 0, "{err}");
+        let snaps: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(snaps.as_array().unwrap().len(), 1, "{snaps}");
+        let (code, out, err) = srv.cellar(&["check", "--repo", repo, "--as-of", &at, "--read-data"]);
+        assert_eq!(code, 0, "{out}{err}");
+        let target = tempfile::tempdir().unwrap();
+        let (code, _, err) =
+            srv.cellar(&["restore", "--repo", repo, "--as-of", &at, "latest", "--target", target.path().to_str().unwrap()]);
+        assert_eq!(code, 0, "{err}");
+        let restored: BTreeMap<String, String> = sha256_dir(target.path())
+            .into_iter()
+            .filter_map(|(k, v)| Some((k.rsplit('/').next()?.to_string(), v)))
+            .collect();
+        let original: BTreeMap<String, String> = sha256_dir(data.path());
+        assert_eq!(restored, original);
+
+        // What the attack left can be copied out into a new repository.
+        let rescued = tempfile::tempdir().unwrap();
+        let dest = rescued.path().join("r");
+        let (code, _, err) = srv.cellar(&["init", "--repo", dest.to_str().unwrap(), "--kdf-memory-kib", "256"]);
+        assert_eq!(code, 0, "{err}");
+        let (code, _, err) = srv.cellar(&["copy", "--repo", repo, "--as-of", &at, "--to-repo", dest.to_str().unwrap()]);
+        assert_eq!(code, 0, "{err}");
+        let (code, _, err) = srv.cellar(&["check", "--repo", dest.to_str().unwrap(), "--read-data"]);
+        assert_eq!(code, 0, "{err}");
+
+        // Before the repository existed there is nothing; a write is refused up front.
+        let (code, _, err) = srv.cellar(&["snapshots", "--repo", repo, "--as-of", "2001-01-01"]);
+        assert_eq!(code, 1, "{err}");
+        let (code, _, err) = srv.cellar(&["backup", "--repo", repo, "--as-of", &at, data.path().to_str().unwrap()]);
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains("read-only") && err.contains("copy --to-repo"), "{err}");
+    }
+
     fn s3_errors_are_one_clear_line(srv: &S3Server) {
         srv.create_bucket("archive");
         let (code, _, err) = srv.cellar(&["init", "--repo", "s3://missing-bucket/x", "--kdf-memory-kib", "256"]);

@@ -54,6 +54,11 @@ pub trait Backend: Send + Sync {
     fn probe_storage_class(&self, _class: &str) -> BackendResult<()> {
         Ok(())
     }
+    /// True for a store that refuses every write (a repository as of a past time):
+    /// operations skip what they would only record, such as verified-pack hints.
+    fn read_only(&self) -> bool {
+        false
+    }
     /// Delete temporary files of interrupted writes older than `age`; returns how many.
     fn remove_stale_temporaries(&self, _age: std::time::Duration) -> BackendResult<usize> {
         Ok(0)

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::output::StderrNotices;
 use super::password::PasswordSource;
-use crate::backend::s3::{S3Backend, S3Config, S3};
+use crate::backend::s3::{AsOfBackend, S3Backend, S3Config, S3};
 use crate::backend::{Backend, LocalBackend};
 use crate::location::Location;
 use crate::repo::Repository;
@@ -42,6 +42,13 @@ pub struct Global {
     /// access to the files can read the data.
     #[arg(long, global = true)]
     pub insecure_no_password: bool,
+    /// Open an S3 repository as it was at TIME, from the object versions of its bucket
+    /// (versioning on, ideally Object Lock): recovers what someone with the S3 keys
+    /// deleted or overwrote since. Read-only: snapshots, ls, find, diff, check, restore,
+    /// dump and copy work; nothing is written. TIME as for `--from` (RFC 3339, 'YYYY-MM-DD
+    /// HH:MM', …).
+    #[arg(long, value_name = "TIME", global = true)]
+    pub as_of: Option<String>,
     /// Machine-readable output (JSON; NDJSON for `ls`; format-spec/json.md).
     #[arg(long, global = true)]
     pub json: bool,
@@ -145,7 +152,16 @@ impl Global {
         let Some(r) = &self.repo else {
             return Err(super::UsageError("no repository given: use --repo or set CELLAR_REPO".into()).into());
         };
-        self.backend_at(r, true)
+        let Some(at) = &self.as_of else { return self.backend_at(r, true) };
+        let at_ms = super::clock::parse_ms(at)?;
+        match self.locate(r)? {
+            // No metadata cache: it holds what the repository has now, not then.
+            Location::S3(url, cfg) => Ok(Arc::new(AsOfBackend::open(S3::connect(&cfg)?, url, at_ms)?)),
+            Location::Local(_) => {
+                Err(super::UsageError(format!("--as-of reads the object versions of an S3 bucket; {r} is a directory"))
+                    .into())
+            }
+        }
     }
 
     pub fn password(&self, confirm: bool) -> anyhow::Result<Vec<u8>> {

@@ -111,8 +111,32 @@ enum Command {
     Man(cmd::man::ManArgs),
 }
 
+impl Command {
+    /// Commands that change the repository: refused on a read-only view (`--as-of`)
+    /// before they start, not at their first write.
+    fn writes(&self) -> Option<&'static str> {
+        Some(match self {
+            Command::Init(_) => "init",
+            Command::Backup(_) => "backup",
+            Command::Forget(_) => "forget",
+            Command::Prune(_) => "prune",
+            Command::Repair(_) => "repair",
+            Command::Tag(_) => "tag",
+            Command::Run(_) => "run",
+            _ => return None,
+        })
+    }
+}
+
 fn run(cli: Cli) -> anyhow::Result<u8> {
     let g = &cli.global;
+    if let (Some(at), Some(name)) = (&g.as_of, cli.cmd.writes()) {
+        return Err(UsageError(format!(
+            "--as-of {at} opens the repository read-only, and `cellar {name}` writes to it; \
+             restore from it, or `copy --to-repo` it into a new repository"
+        ))
+        .into());
+    }
     match cli.cmd {
         Command::Init(a) => cmd::init::run(g, a),
         Command::Backup(a) => cmd::backup::run(g, a),

@@ -272,7 +272,10 @@ fn read_packs(
         verified.push((Verification { pack: p, at: now, intact: res.is_ok() }, lost));
     }
     let present: HashSet<Id> = packs.keys().copied().collect();
-    repo.save_verifications(verified, &present).context("recording verified packs")?;
+    // A read-only view (a repository as of a past time) has nowhere to record them.
+    if !repo.backend().read_only() {
+        repo.save_verifications(verified, &present).context("recording verified packs")?;
+    }
     Ok(())
 }
 

@@ -60,6 +60,15 @@ impl S3Url {
         Some(S3Url { bucket: bucket.to_string(), prefix: prefix.trim_matches('/').to_string() })
     }
 
+    /// Bytes of a listed key before the store's name: the prefix and its slash.
+    pub fn strip_len(&self) -> usize {
+        if self.prefix.is_empty() {
+            0
+        } else {
+            self.prefix.len() + 1
+        }
+    }
+
     /// The object key of `name` below the prefix.
     pub fn key(&self, name: &str) -> String {
         if self.prefix.is_empty() {
@@ -251,6 +260,87 @@ impl S3 {
                 what,
                 detail: aws_smithy_types::error::display::DisplayErrorContext(&e).to_string(),
             },
+        }
+    }
+
+    /// An object's bytes (`range`: offset and length), of its current version or of
+    /// `version`. A ranged read that comes back short is [`BackendError::Short`].
+    pub fn get_bytes(
+        &self,
+        bucket: &str,
+        key: &str,
+        range: Option<(u64, u64)>,
+        version: Option<&str>,
+    ) -> BackendResult<Vec<u8>> {
+        let what = format!("s3://{bucket}/{key}");
+        let mut req = self.client.get_object().bucket(bucket).key(key).set_version_id(version.map(str::to_string));
+        if let Some((off, len)) = range {
+            if len == 0 {
+                return Ok(vec![]);
+            }
+            req = req.range(format!("bytes={}-{}", off, off + len - 1));
+        }
+        let data = self.block_on(async {
+            let resp = req.send().await.map_err(|e| self.explain(e, &what))?;
+            let b = resp.body.collect().await.map_err(|e| BackendError::Transient {
+                what: what.clone(),
+                detail: format!("reading the body: {e}"),
+            })?;
+            Ok::<_, BackendError>(b.into_bytes().to_vec())
+        })?;
+        if let Some((off, len)) = range {
+            if data.len() as u64 != len {
+                return Err(BackendError::Short { name: what, needed: off + len });
+            }
+        }
+        Ok(data)
+    }
+
+    /// Every version and delete marker under `prefix` (paginated), in the order the
+    /// server lists them.
+    pub fn list_versions(&self, bucket: &str, prefix: &str) -> BackendResult<Vec<ObjectVersion>> {
+        let what = format!("listing the object versions of s3://{bucket}/{prefix}");
+        let mut out = vec![];
+        let ms = |t: Option<&aws_smithy_types::DateTime>| {
+            t.map_or(0, |t| t.secs() * 1000 + i64::from(t.subsec_nanos() / 1_000_000))
+        };
+        let (mut key_marker, mut version_marker): (Option<String>, Option<String>) = (None, None);
+        loop {
+            let page = self
+                .block_on(
+                    self.client
+                        .list_object_versions()
+                        .bucket(bucket)
+                        .prefix(prefix)
+                        .set_key_marker(key_marker.take())
+                        .set_version_id_marker(version_marker.take())
+                        .send(),
+                )
+                .map_err(|e| self.explain(e, &what))?;
+            for v in page.versions() {
+                out.push(ObjectVersion {
+                    key: v.key().unwrap_or_default().to_string(),
+                    version_id: v.version_id().unwrap_or("null").to_string(),
+                    modified_ms: ms(v.last_modified()),
+                    size: Some(v.size().unwrap_or(0) as u64),
+                });
+            }
+            for d in page.delete_markers() {
+                out.push(ObjectVersion {
+                    key: d.key().unwrap_or_default().to_string(),
+                    version_id: d.version_id().unwrap_or("null").to_string(),
+                    modified_ms: ms(d.last_modified()),
+                    size: None,
+                });
+            }
+            if page.is_truncated() != Some(true) {
+                return Ok(out);
+            }
+            key_marker = page.next_key_marker().map(str::to_string);
+            version_marker = page.next_version_id_marker().map(str::to_string);
+            if key_marker.is_none() {
+                return Err(BackendError::Other(format!("{what}: a truncated page without a next marker")));
+            }
         }
     }
 
@@ -541,6 +631,17 @@ fn unparsed_success<E>(e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) 
     e.raw_response().is_some_and(|r| {
         r.status().as_u16() == 200 && !r.body().bytes().is_some_and(|b| b.windows(7).any(|w| w == b"<Error>"))
     })
+}
+
+/// One version of an object, or a delete marker (`size: None`), as ListObjectVersions
+/// reports it.
+#[derive(Debug, Clone)]
+pub struct ObjectVersion {
+    pub key: String,
+    pub version_id: String,
+    /// Last modified, milliseconds since the epoch.
+    pub modified_ms: i64,
+    pub size: Option<u64>,
 }
 
 /// One listed object.

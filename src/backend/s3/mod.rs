@@ -1,10 +1,11 @@
 //! S3 storage: a repository under `s3://bucket/prefix` ([`S3Backend`]), and the shared
 //! client ([`S3`]) that S3 sources and restore targets use as well.
 
+mod as_of;
 mod client;
-
 mod etag;
 
+pub use as_of::AsOfBackend;
 pub use client::{ObjectInfo, Put, S3Config, S3Url, Uploaded, DEFAULT_PART, S3};
 pub use etag::part_size_of;
 
@@ -42,29 +43,7 @@ impl S3Backend {
     }
 
     fn get_once(&self, name: &str, range: Option<(u64, u64)>) -> BackendResult<Vec<u8>> {
-        let key = self.url.key(name);
-        let what = format!("s3://{}/{key}", self.url.bucket);
-        let mut req = self.s3.client.get_object().bucket(&self.url.bucket).key(&key);
-        if let Some((off, len)) = range {
-            if len == 0 {
-                return Ok(vec![]);
-            }
-            req = req.range(format!("bytes={}-{}", off, off + len - 1));
-        }
-        let data = self.s3.block_on(async {
-            let resp = req.send().await.map_err(|e| self.s3.explain(e, &what))?;
-            let b = resp.body.collect().await.map_err(|e| BackendError::Transient {
-                what: what.clone(),
-                detail: format!("reading the body: {e}"),
-            })?;
-            Ok::<_, BackendError>(b.into_bytes().to_vec())
-        })?;
-        if let Some((off, len)) = range {
-            if data.len() as u64 != len {
-                return Err(BackendError::Short { name: what, needed: off + len });
-            }
-        }
-        Ok(data)
+        self.s3.get_bytes(&self.url.bucket, &self.url.key(name), range, None)
     }
 
     /// For each object: readable now (hot, or a finished restore) → nothing; cold →
@@ -187,7 +166,7 @@ impl Backend for S3Backend {
 
     fn list(&self, dir: &str) -> BackendResult<Vec<(String, u64)>> {
         let base = self.url.key(dir);
-        let strip = if self.url.prefix.is_empty() { 0 } else { self.url.prefix.len() + 1 };
+        let strip = self.url.strip_len();
         let mut v: Vec<(String, u64)> = self
             .s3
             .retrying(|| self.s3.list_objects(&self.url.bucket, &format!("{base}/")))?
