@@ -51,8 +51,8 @@ pub(super) struct Ctx {
     pub sketches: SketchIndex,
     /// Sketches of the text chunks this backup stores, written with the index.
     pub new_sketches: Mutex<Vec<(Id, Sketch)>>,
-    /// Text chunks this backup stored whole and has not written in a pack yet: bases for
-    /// the similar objects after them in the same run (a night's dumps).
+    /// Text chunks this backup stored whole whose pack is not indexed yet: bases for the
+    /// similar objects after them in the same run (a night's dumps).
     pub pending_bases: super::delta::PendingBases,
     /// Store gzip objects as decoded text plus a recipe.
     pub gzip: bool,
