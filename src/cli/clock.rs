@@ -31,28 +31,28 @@ pub fn zone_name() -> &'static str {
     }
 }
 
-fn civil(t: Timestamp) -> String {
-    t.to_zoned(zone().clone()).strftime("%Y-%m-%d %H:%M:%S").to_string()
+const CIVIL: &str = "%Y-%m-%d %H:%M:%S";
+const CIVIL_NAMED: &str = "%Y-%m-%d %H:%M:%S %Z";
+
+fn in_zone(t: Timestamp, pattern: &str) -> String {
+    t.to_zoned(zone().clone()).strftime(pattern).to_string()
 }
 
 /// A stored time (RFC 3339) as `YYYY-MM-DD HH:MM:SS` in the display zone, for a column
 /// whose heading names the zone. Unreadable input is shown as stored.
 pub fn show(rfc3339: &str) -> String {
-    rfc3339.parse::<Timestamp>().map_or_else(|_| rfc3339.to_string(), civil)
+    rfc3339.parse::<Timestamp>().map_or_else(|_| rfc3339.to_string(), |t| in_zone(t, CIVIL))
 }
 
 /// Like [`show`], with the zone's abbreviation (`UTC`, `CET`, `CEST`), for text that has
 /// no heading.
 pub fn show_named(rfc3339: &str) -> String {
-    match rfc3339.parse::<Timestamp>() {
-        Ok(t) => t.to_zoned(zone().clone()).strftime("%Y-%m-%d %H:%M:%S %Z").to_string(),
-        Err(_) => rfc3339.to_string(),
-    }
+    rfc3339.parse::<Timestamp>().map_or_else(|_| rfc3339.to_string(), |t| in_zone(t, CIVIL_NAMED))
 }
 
 /// Milliseconds since the epoch (TSDB block bounds, file times) like [`show`].
 pub fn show_ms(ms: i64) -> String {
-    Timestamp::from_millisecond(ms).map_or_else(|_| ms.to_string(), civil)
+    Timestamp::from_millisecond(ms).map_or_else(|_| ms.to_string(), |t| in_zone(t, CIVIL))
 }
 
 /// A time typed on the command line, in milliseconds since the epoch: epoch milliseconds,
