@@ -218,6 +218,33 @@ pub fn check(m: &mut Metrics, r: &CheckReport) {
 pub fn prune(m: &mut Metrics, r: &PruneReport) {
     m.gauge("cellar_prune_packs_deleted", "Packs the last prune deleted.", &[], r.packs_deleted as f64);
     m.gauge("cellar_prune_bytes_freed", "Bytes the last prune freed.", &[], r.bytes_freed as f64);
+    m.gauge(
+        "cellar_prune_bytes_locked",
+        "Bytes prune could delete but their Object Lock has not ended.",
+        &[],
+        r.bytes_locked as f64,
+    );
+    if let Some(l) = &r.locks {
+        locks(m, l);
+    }
+}
+
+/// Alert when the first lock a snapshot needs ends within days: extensions have stopped.
+pub fn locks(m: &mut Metrics, r: &crate::ops::locks::LockReport) {
+    if let Some(t) = r.needed_locked_until.as_deref().and_then(|t| crate::repo::file::snapshot::parse_time(t).ok()) {
+        m.gauge(
+            "cellar_lock_needed_until_timestamp_seconds",
+            "When the first Object Lock of a file the snapshots need ends (Unix time).",
+            &[],
+            t.unix_timestamp() as f64,
+        );
+    }
+    m.gauge(
+        "cellar_lock_files_extended",
+        "Locks the last extension moved to a later date.",
+        &[],
+        r.files_extended as f64,
+    );
 }
 
 #[cfg(test)]

@@ -204,6 +204,7 @@ fn make_vector_repository() {
         pack_storage_class: None,
         gzip_transparent: false,
         deltas: false,
+        object_lock: None,
     };
     let repo = Repository::init(Arc::new(LocalBackend::new(VECTOR_REPO)), VECTOR_PASSWORD, &opts).unwrap();
     let bo = cellar::ops::backup::BackupOptions {
@@ -320,6 +321,7 @@ fn make_vector_repository_v2() {
         pack_storage_class: None,
         gzip_transparent: true,
         deltas: true,
+        object_lock: None,
     };
     let repo = Arc::new(Repository::init(Arc::new(LocalBackend::new(VECTOR_REPO_V2)), VECTOR_PASSWORD, &opts).unwrap());
     for (i, names) in [&["day1.sql", "dump.sql.gz"][..], &["day2.sql"][..]].iter().enumerate() {

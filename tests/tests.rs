@@ -15,6 +15,7 @@ mod gzip;
 mod incremental;
 mod integrity;
 mod loki;
+mod object_lock;
 mod operations;
 mod postgres;
 mod reliability;

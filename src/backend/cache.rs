@@ -95,8 +95,32 @@ impl Backend for CachedBackend {
         Ok(())
     }
 
-    fn write_with_class(&self, name: &str, data: &[u8], class: Option<&str>) -> BackendResult<()> {
-        self.inner.write_with_class(name, data, class)
+    fn write_with(&self, name: &str, data: &[u8], opts: &super::WriteOptions) -> BackendResult<()> {
+        self.inner.write_with(name, data, opts)?;
+        if cacheable(name) {
+            self.store(name, data);
+        }
+        Ok(())
+    }
+
+    fn create_new_with(&self, name: &str, data: &[u8], opts: &super::WriteOptions) -> BackendResult<bool> {
+        self.inner.create_new_with(name, data, opts)
+    }
+
+    fn check_object_lock(&self) -> BackendResult<()> {
+        self.inner.check_object_lock()
+    }
+
+    fn extend_retention(&self, name: &str, to: &super::Retention) -> BackendResult<()> {
+        self.inner.extend_retention(name, to)
+    }
+
+    fn lock_until(&self, name: &str) -> BackendResult<Option<time::OffsetDateTime>> {
+        self.inner.lock_until(name)
+    }
+
+    fn list_dated(&self, dir: &str) -> BackendResult<Vec<super::Dated>> {
+        self.inner.list_dated(dir)
     }
 
     fn prepare_read(&self, names: &[String]) -> BackendResult<super::Thawing> {

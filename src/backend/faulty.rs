@@ -74,8 +74,8 @@ impl Backend for FaultyBackend {
     fn write(&self, name: &str, data: &[u8]) -> BackendResult<()> {
         self.change((), || self.inner.write(name, data))
     }
-    fn write_with_class(&self, name: &str, data: &[u8], class: Option<&str>) -> BackendResult<()> {
-        self.change((), || self.inner.write_with_class(name, data, class))
+    fn write_with(&self, name: &str, data: &[u8], opts: &super::WriteOptions) -> BackendResult<()> {
+        self.change((), || self.inner.write_with(name, data, opts))
     }
     fn create_new(&self, name: &str, data: &[u8]) -> BackendResult<bool> {
         self.change(true, || self.inner.create_new(name, data))

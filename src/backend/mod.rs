@@ -8,6 +8,7 @@
 
 pub mod cache;
 pub mod local;
+pub mod lock;
 pub mod s3;
 
 #[cfg(test)]
@@ -17,6 +18,7 @@ pub(crate) mod mem;
 
 pub use crate::error::BackendError;
 pub use local::LocalBackend;
+pub use lock::{Dated, LockMode, Retention, WriteOptions};
 
 /// Result of a backend call.
 pub type BackendResult<T> = Result<T, BackendError>;
@@ -40,9 +42,38 @@ pub trait Backend: Send + Sync {
     fn remove(&self, name: &str) -> BackendResult<()>;
     /// Human-readable location for messages.
     fn location(&self) -> String;
-    /// Write in a storage class (cold storage for data packs); stores without classes ignore it.
-    fn write_with_class(&self, name: &str, data: &[u8], _class: Option<&str>) -> BackendResult<()> {
+    /// [`write`](Self::write) in a storage class and/or locked until a date (Object Lock).
+    fn write_with(&self, name: &str, data: &[u8], opts: &WriteOptions) -> BackendResult<()> {
+        if opts.retention.is_some() {
+            return Err(lock::unsupported(&self.location(), &format!("writing {name} locked")));
+        }
         self.write(name, data)
+    }
+    /// [`create_new`](Self::create_new), locked until a date (the config of a locked
+    /// repository).
+    fn create_new_with(&self, name: &str, data: &[u8], opts: &WriteOptions) -> BackendResult<bool> {
+        if opts.retention.is_some() {
+            return Err(lock::unsupported(&self.location(), &format!("writing {name} locked")));
+        }
+        self.create_new(name, data)
+    }
+    /// Refuse, with the reason, a store where locked writes would not protect anything:
+    /// one without Object Lock, or (S3) a bucket without versioning.
+    fn check_object_lock(&self) -> BackendResult<()> {
+        Err(lock::unsupported(&self.location(), "--object-lock"))
+    }
+    /// Move the lock of `name` to a later date (never earlier: servers refuse shortening a
+    /// compliance lock).
+    fn extend_retention(&self, name: &str, _to: &Retention) -> BackendResult<()> {
+        Err(lock::unsupported(&self.location(), &format!("extending the lock of {name}")))
+    }
+    /// The date the lock of `name` ends, as the store has it (`None`: not locked).
+    fn lock_until(&self, name: &str) -> BackendResult<Option<time::OffsetDateTime>> {
+        Err(lock::unsupported(&self.location(), &format!("reading the lock of {name}")))
+    }
+    /// [`list`](Self::list) with the time each file was written, for stores that know it.
+    fn list_dated(&self, dir: &str) -> BackendResult<Vec<Dated>> {
+        Err(lock::unsupported(&self.location(), &format!("listing {dir}/ with dates")))
     }
     /// Make files readable that may sit in cold storage (S3 GLACIER/DEEP_ARCHIVE): request
     /// a temporary copy of each one that needs it. Callers poll until nothing is pending.

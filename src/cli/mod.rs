@@ -78,6 +78,10 @@ enum Command {
     /// Manage the passwords (key files) that open the repository.
     #[command(subcommand)]
     Key(cmd::key::KeyCmd),
+    /// Object Lock of a locked repository (`init --object-lock`): keep what the snapshots
+    /// need protected.
+    #[command(subcommand)]
+    Locks(cmd::locks::LocksCmd),
     /// Copy snapshots into another repository (e.g. an offsite S3 one), storing only the
     /// data it lacks. Without snapshot ids, copies all of them.
     Copy(cmd::copy::CopyArgs),
@@ -123,6 +127,7 @@ impl Command {
             Command::Repair(_) => "repair",
             Command::Tag(_) => "tag",
             Command::Run(_) => "run",
+            Command::Locks(_) => "locks",
             _ => return None,
         })
     }
@@ -150,6 +155,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Forget(a) => cmd::forget::run(g, a),
         Command::Prune(a) => cmd::prune::run(g, a),
         Command::Key(k) => cmd::key::run(g, k),
+        Command::Locks(c) => cmd::locks::run(g, c),
         Command::Copy(a) => cmd::copy::run(g, a),
         Command::Config(c) => cmd::config::run(g, c),
         Command::Repair(c) => cmd::repair::run(g, c),

@@ -10,6 +10,7 @@ pub mod dump;
 pub mod find;
 pub mod forget;
 pub mod keys;
+pub mod locks;
 pub mod ls;
 pub mod prune;
 pub mod repair;

@@ -15,6 +15,7 @@ use crate::metrics::{self, Metrics};
 use crate::ops::backup::{backup, BackupOptions, BackupReport};
 use crate::ops::check::{check, CheckOptions, CheckReport, ReadData};
 use crate::ops::forget::{forget, parse_duration, ForgetOptions, GroupBy};
+use crate::ops::locks::{extend, ExtendOptions, LockReport};
 use crate::ops::prune::{prune, PruneOptions, PruneReport};
 use crate::profile::Profile;
 use crate::repo::{Repository, SnapshotFilter};
@@ -60,6 +61,9 @@ pub struct RunReport {
     pub profile: String,
     pub sources: Vec<SourceRun>,
     pub prune: Step<PruneReport>,
+    /// Locked repositories: the lock extension (run by prune when it ran).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locks: Option<Step<LockReport>>,
     pub check: Step<CheckReport>,
     /// The worst outcome of all steps.
     pub outcome: Outcome,
@@ -131,8 +135,15 @@ pub fn run(repo: &Arc<Repository>, opts: &RunOptions) -> RunReport {
     }
 
     let prune = prune_step(repo, p, opts.now, &mut m);
+    let locks = locks_step(repo, &prune, &mut m);
     let check = check_step(repo, p, opts.now, &mut m);
-    let outcome = sources.iter().map(|s| s.outcome).chain([prune.outcome, check.outcome]).max().unwrap_or(Outcome::Ok);
+    let outcome = sources
+        .iter()
+        .map(|s| s.outcome)
+        .chain([prune.outcome, check.outcome])
+        .chain(locks.as_ref().map(|l| l.outcome))
+        .max()
+        .unwrap_or(Outcome::Ok);
     metrics::job(&mut m, "run", &p.name, started, outcome == Outcome::Ok);
     m.gauge(
         "cellar_run_outcome",
@@ -144,6 +155,7 @@ pub fn run(repo: &Arc<Repository>, opts: &RunOptions) -> RunReport {
         profile: p.name.clone(),
         sources,
         prune,
+        locks,
         check,
         outcome,
         seconds: metrics::now_seconds() - started,
@@ -248,6 +260,32 @@ fn prune_step(repo: &Arc<Repository>, p: &Profile, now: time::OffsetDateTime, m:
             Step { outcome: Outcome::Failed, why: "ran".into(), error: Some(format!("{e:#}")), report: None }
         }
     }
+}
+
+/// In a locked repository, extend the locks tonight's snapshots need, unless prune just
+/// did.
+fn locks_step(repo: &Arc<Repository>, prune: &Step<PruneReport>, m: &mut Metrics) -> Option<Step<LockReport>> {
+    repo.settings().object_lock?;
+    if prune.report.as_ref().is_some_and(|r| r.locks.is_some()) {
+        return None;
+    }
+    let t0 = metrics::now_seconds();
+    Some(match extend(repo, &ExtendOptions::default()) {
+        Ok(r) => {
+            metrics::locks(m, &r);
+            metrics::job(m, "locks", "", t0, true);
+            Step { outcome: Outcome::Ok, why: "locked repository".into(), error: None, report: Some(r) }
+        }
+        Err(e) => {
+            metrics::job(m, "locks", "", t0, false);
+            Step {
+                outcome: Outcome::Failed,
+                why: "locked repository".into(),
+                error: Some(format!("{e:#}")),
+                report: None,
+            }
+        }
+    })
 }
 
 fn check_step(repo: &Arc<Repository>, p: &Profile, now: time::OffsetDateTime, m: &mut Metrics) -> Step<CheckReport> {

@@ -169,7 +169,8 @@ impl Repository {
     /// Write a pack; data packs (`cold`) go to the repository's cold storage class if any.
     pub fn write_pack(&self, id: &Id, bytes: &[u8], cold: bool) -> RepoResult<()> {
         let class = if cold { self.settings.pack_storage_class.as_deref() } else { None };
-        Ok(self.backend.write_with_class(&FileType::Pack.name(id), bytes, class)?)
+        let opts = crate::backend::WriteOptions { class, retention: self.retention_for(FileType::Pack) };
+        Ok(self.backend.write_with(&FileType::Pack.name(id), bytes, &opts)?)
     }
 
     pub fn read_tree(&self, id: &Id) -> RepoResult<Tree> {

@@ -9,6 +9,8 @@
 //! deletions/<id>       sealed deletion records (two-phase prune)
 //! writers/<id>         sealed writer markers (running backups)
 //! sketches/<id>        sealed resemblance sketches of text chunks (format v2; hints only)
+//! verified/<id>        sealed verified-packs hints (check --read-data)
+//! retention/<id>       sealed retention logs: lock extensions (format v3; hints only)
 //! ```
 //! Every file except `config` is named by the BLAKE3 of its bytes and never rewritten; each
 //! kind is a module of [`file`], stored and read through [`Repository::save_file`] and
@@ -83,6 +85,8 @@ pub struct InitOptions {
     pub gzip_transparent: bool,
     /// Delta blobs (format v2).
     pub deltas: bool,
+    /// Write what restores need locked (S3 Object Lock; format v3).
+    pub object_lock: Option<file::config::ObjectLock>,
 }
 
 impl Default for InitOptions {
@@ -99,6 +103,7 @@ impl Default for InitOptions {
             pack_storage_class: None,
             gzip_transparent: true,
             deltas: true,
+            object_lock: None,
         }
     }
 }
@@ -140,8 +145,12 @@ impl Repository {
             pack_storage_class: opts.pack_storage_class.clone(),
             gzip_transparent: opts.gzip_transparent,
             deltas: opts.deltas,
+            object_lock: opts.object_lock,
         };
         settings.validate()?;
+        if settings.object_lock.is_some() {
+            backend.check_object_lock()?;
+        }
         crate::chunk::Profiles::new(&settings.chunkers).map_err(|e| RepoError::Invalid(format!("{e:#}")))?;
         if let Some(class) = &settings.pack_storage_class {
             backend.probe_storage_class(class)?;
@@ -149,9 +158,11 @@ impl Repository {
         let config = Config::new(repository_id, &settings, &key);
         let kf = KeyFile::create(&key, password, opts.kdf).map_err(RepoError::Invalid)?;
         // The key goes first: a config without a key would be a locked-out repository.
-        let (key_id, _) = store(backend.as_ref(), &key, &kf)?;
+        let lock = |kind| retention(settings.object_lock.as_ref(), kind);
+        let (key_id, _) = store(backend.as_ref(), &key, &kf, lock(FileType::Key))?;
         let config_bytes = serde_json::to_vec_pretty(&config).expect("config serializes");
-        if !backend.create_new(FileType::Config.dir(), &config_bytes)? {
+        let opts = crate::backend::WriteOptions { class: None, retention: lock(FileType::Config) };
+        if !backend.create_new_with(FileType::Config.dir(), &config_bytes, &opts)? {
             backend.remove(&FileType::Key.name(&key_id))?;
             return Err(RepoError::Invalid(format!("a repository already exists at {}", backend.location())));
         }
@@ -251,7 +262,13 @@ impl Repository {
     /// Seal (unless it is a key file), name by hash and write a file. Returns its id and
     /// stored size.
     pub fn save_file<F: RepoFile>(&self, f: &F) -> RepoResult<(Id, u64)> {
-        store(self.backend.as_ref(), &self.key, f)
+        store(self.backend.as_ref(), &self.key, f, self.retention_for(F::TYPE))
+    }
+
+    /// The lock a file of `kind` written now gets: a full period from now in a locked
+    /// repository, for the kinds restores need.
+    pub fn retention_for(&self, kind: FileType) -> Option<crate::backend::Retention> {
+        retention(self.settings.object_lock.as_ref(), kind)
     }
 
     /// Read a file, verify its name (spec §1), open and decode it.
@@ -500,12 +517,23 @@ impl Repository {
 }
 
 /// Seal (unless a key file) and write `f` under the hash of its stored bytes.
-fn store<F: RepoFile>(backend: &dyn Backend, key: &MasterKey, f: &F) -> RepoResult<(Id, u64)> {
+fn store<F: RepoFile>(
+    backend: &dyn Backend,
+    key: &MasterKey,
+    f: &F,
+    retention: Option<crate::backend::Retention>,
+) -> RepoResult<(Id, u64)> {
     let plain = f.encode();
     let stored = if F::SEALED { key.encrypt(&plain) } else { plain };
     let id = Id::of_stored(&stored);
-    backend.write(&F::TYPE.name(&id), &stored)?;
+    let name = F::TYPE.name(&id);
+    backend.write_with(&name, &stored, &crate::backend::WriteOptions { class: None, retention })?;
     Ok((id, stored.len() as u64))
+}
+
+fn retention(lock: Option<&file::config::ObjectLock>, kind: FileType) -> Option<crate::backend::Retention> {
+    let lock = lock.filter(|_| kind.locked())?;
+    Some(crate::backend::Retention { mode: lock.mode, until: time::OffsetDateTime::now_utc() + lock.period() })
 }
 
 /// Read, verify the name, open (with `key`, for sealed kinds) and decode one file.

@@ -85,6 +85,18 @@ impl Backend for AsOfBackend {
         Err(self.refuse(name))
     }
 
+    fn write_with(&self, name: &str, _data: &[u8], _opts: &crate::backend::WriteOptions) -> BackendResult<()> {
+        Err(self.refuse(name))
+    }
+
+    fn create_new_with(&self, name: &str, _data: &[u8], _opts: &crate::backend::WriteOptions) -> BackendResult<bool> {
+        Err(self.refuse(name))
+    }
+
+    fn extend_retention(&self, name: &str, _to: &crate::backend::Retention) -> BackendResult<()> {
+        Err(self.refuse(name))
+    }
+
     fn list(&self, dir: &str) -> BackendResult<Vec<(String, u64)>> {
         let under = format!("{dir}/");
         Ok(self

@@ -468,7 +468,7 @@ impl S3 {
         if_none_match: bool,
         class: Option<&str>,
     ) -> BackendResult<bool> {
-        let put = Put { if_none_match, class, part_size: None };
+        let put = Put { if_none_match, class, ..Put::default() };
         self.upload_with(bucket, key, size, r, &put).map(|u| u.created)
     }
 
@@ -482,13 +482,24 @@ impl S3 {
         put: &Put,
     ) -> BackendResult<Uploaded> {
         let class = put.class.map(aws_sdk_s3::types::StorageClass::from);
+        let (lock_mode, lock_until) = match &put.retention {
+            Some(r) => (Some(object_lock_mode(r.mode)), Some(smithy_time(r.until))),
+            None => (None, None),
+        };
         let what = format!("writing s3://{bucket}/{key}");
         let not_created = Uploaded { created: false, etag: None };
         if put.part_size.is_none() && size <= DEFAULT_PART {
             let mut data = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
             r.read_to_end(&mut data).map_err(|e| BackendError::io(what.clone(), e))?;
-            let mut req =
-                self.client.put_object().bucket(bucket).key(key).set_storage_class(class).body(ByteStream::from(data));
+            let mut req = self
+                .client
+                .put_object()
+                .bucket(bucket)
+                .key(key)
+                .set_storage_class(class)
+                .set_object_lock_mode(lock_mode)
+                .set_object_lock_retain_until_date(lock_until)
+                .body(ByteStream::from(data));
             if put.if_none_match {
                 req = req.if_none_match("*");
             }
@@ -500,7 +511,16 @@ impl S3 {
         }
         let part = put.part_size.unwrap_or(DEFAULT_PART).max(1);
         let up = self
-            .block_on(self.client.create_multipart_upload().bucket(bucket).key(key).set_storage_class(class).send())
+            .block_on(
+                self.client
+                    .create_multipart_upload()
+                    .bucket(bucket)
+                    .key(key)
+                    .set_storage_class(class)
+                    .set_object_lock_mode(lock_mode)
+                    .set_object_lock_retain_until_date(lock_until)
+                    .send(),
+            )
             .map_err(|e| self.explain(e, &what))?;
         let upload_id = up.upload_id().unwrap_or_default().to_string();
         let result = (|| -> BackendResult<Uploaded> {
@@ -568,6 +588,45 @@ impl S3 {
         result
     }
 
+    /// Whether locked writes to `bucket` protect anything: Object Lock must be enabled on
+    /// it. That also means versioning is on: S3 enables it with Object Lock and refuses to
+    /// suspend it afterwards, so it is not asked for separately.
+    pub fn check_object_lock(&self, bucket: &str) -> BackendResult<()> {
+        use aws_sdk_s3::types::ObjectLockEnabled;
+        let what = format!("Object Lock on s3://{bucket}");
+        let refuse = |detail: String| BackendError::Rejected { what: what.clone(), detail };
+        let enabled = match self.block_on(self.client.get_object_lock_configuration().bucket(bucket).send()) {
+            Ok(o) => o.object_lock_configuration().and_then(|c| c.object_lock_enabled()).cloned(),
+            Err(e) if e.as_service_error().and_then(|e| e.code()) == Some("ObjectLockConfigurationNotFoundError") => {
+                None
+            }
+            Err(e) => return Err(self.explain(e, &what)),
+        };
+        if enabled != Some(ObjectLockEnabled::Enabled) {
+            return Err(refuse(
+                "the bucket was not created with Object Lock enabled (it can only be enabled at creation: \
+                 create a new bucket with `--object-lock-enabled-for-bucket`, or on RGW \
+                 `s3api create-bucket --object-lock-enabled-for-bucket`)"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// PutObjectRetention on the current version of `bucket/key`.
+    pub fn put_retention(&self, bucket: &str, key: &str, r: &crate::backend::Retention) -> BackendResult<()> {
+        use aws_sdk_s3::types::{ObjectLockRetention, ObjectLockRetentionMode};
+        let mode = match r.mode {
+            crate::backend::LockMode::Governance => ObjectLockRetentionMode::Governance,
+            crate::backend::LockMode::Compliance => ObjectLockRetentionMode::Compliance,
+        };
+        let retention = ObjectLockRetention::builder().mode(mode).retain_until_date(smithy_time(r.until)).build();
+        let what = format!("extending the lock of s3://{bucket}/{key}");
+        self.block_on(self.client.put_object_retention().bucket(bucket).key(key).retention(retention).send())
+            .map_err(|e| self.explain(e, &what))?;
+        Ok(())
+    }
+
     /// The ETag of `bucket/key` as HEAD reports it (unquoted).
     pub fn etag(&self, bucket: &str, key: &str) -> BackendResult<Option<String>> {
         let what = format!("s3://{bucket}/{key}");
@@ -597,6 +656,8 @@ pub struct Put<'a> {
     /// Multipart with parts of exactly this size (the last one shorter), even for an
     /// object that fits one part: to reproduce an original's multipart ETag.
     pub part_size: Option<u64>,
+    /// Object Lock on the new version.
+    pub retention: Option<crate::backend::Retention>,
 }
 
 /// The result of an upload.
@@ -617,6 +678,19 @@ impl S3 {
 }
 
 /// An ETag as listings give it (cellar's form): without the quotes; `None` when empty.
+fn object_lock_mode(m: crate::backend::LockMode) -> aws_sdk_s3::types::ObjectLockMode {
+    match m {
+        crate::backend::LockMode::Governance => aws_sdk_s3::types::ObjectLockMode::Governance,
+        crate::backend::LockMode::Compliance => aws_sdk_s3::types::ObjectLockMode::Compliance,
+    }
+}
+
+/// Whole seconds, rounded up: a lock never ends before the date it was asked for.
+fn smithy_time(t: time::OffsetDateTime) -> aws_smithy_types::DateTime {
+    let secs = t.unix_timestamp() + i64::from(t.nanosecond() > 0);
+    aws_smithy_types::DateTime::from_secs(secs)
+}
+
 fn unquoted(etag: &str) -> Option<String> {
     Some(etag.trim_matches('"').to_string()).filter(|t| !t.is_empty())
 }

@@ -12,7 +12,7 @@ pub use etag::part_size_of;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 
-use super::{check_name, Backend, BackendError, BackendResult, Thawing};
+use super::{check_name, Backend, BackendError, BackendResult, Dated, Retention, Thawing, WriteOptions};
 
 /// A repository (or restore target) under `s3://bucket/prefix`.
 pub struct S3Backend {
@@ -107,23 +107,75 @@ impl Backend for S3Backend {
     }
 
     fn write(&self, name: &str, data: &[u8]) -> BackendResult<()> {
-        self.write_with_class(name, data, None)
+        self.write_with(name, data, &WriteOptions::default())
     }
 
     /// Repository files are created once under content-derived names: `If-None-Match: *`
     /// makes that explicit, and "already exists" (412) means the same bytes are there. A
     /// server that does not support the header (501) gets plain PUTs from then on.
-    fn write_with_class(&self, name: &str, data: &[u8], class: Option<&str>) -> BackendResult<()> {
+    fn write_with(&self, name: &str, data: &[u8], opts: &WriteOptions) -> BackendResult<()> {
         check_name(name)?;
         let key = self.url.key(name);
+        let put = |if_none_match| Put { if_none_match, class: opts.class, retention: opts.retention, part_size: None };
+        let size = data.len() as u64;
         if self.conditional.load(Relaxed) {
-            match self.s3.upload(&self.url.bucket, &key, data.len() as u64, data, true, class) {
+            match self.s3.upload_with(&self.url.bucket, &key, size, data, &put(true)) {
                 Ok(_) => return Ok(()),
                 Err(BackendError::NotSupported { .. }) => self.conditional.store(false, Relaxed),
                 Err(e) => return Err(e),
             }
         }
-        self.s3.upload(&self.url.bucket, &key, data.len() as u64, data, false, class).map(|_| ())
+        self.s3.upload_with(&self.url.bucket, &key, size, data, &put(false)).map(|_| ())
+    }
+
+    fn create_new_with(&self, name: &str, data: &[u8], opts: &WriteOptions) -> BackendResult<bool> {
+        check_name(name)?;
+        match self.get(name, None) {
+            Ok(_) => return Ok(false),
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+        }
+        let put = Put { if_none_match: true, class: opts.class, retention: opts.retention, part_size: None };
+        self.s3.upload_with(&self.url.bucket, &self.url.key(name), data.len() as u64, data, &put).map(|u| u.created)
+    }
+
+    fn check_object_lock(&self) -> BackendResult<()> {
+        self.s3.check_object_lock(&self.url.bucket)
+    }
+
+    fn extend_retention(&self, name: &str, to: &Retention) -> BackendResult<()> {
+        check_name(name)?;
+        let key = self.url.key(name);
+        self.s3.retrying(|| self.s3.put_retention(&self.url.bucket, &key, to))
+    }
+
+    fn lock_until(&self, name: &str) -> BackendResult<Option<time::OffsetDateTime>> {
+        check_name(name)?;
+        let key = self.url.key(name);
+        let what = format!("s3://{}/{key}", self.url.bucket);
+        let head = self.s3.retrying(|| {
+            self.s3
+                .block_on(self.s3.client.head_object().bucket(&self.url.bucket).key(&key).send())
+                .map_err(|e| self.s3.explain(e, &what))
+        })?;
+        Ok(head.object_lock_retain_until_date().and_then(|t| time::OffsetDateTime::from_unix_timestamp(t.secs()).ok()))
+    }
+
+    fn list_dated(&self, dir: &str) -> BackendResult<Vec<Dated>> {
+        let base = self.url.key(dir);
+        let strip = self.url.strip_len();
+        let listed = self.s3.retrying(|| self.s3.list_objects(&self.url.bucket, &format!("{base}/")))?;
+        let mut v: Vec<Dated> = listed
+            .into_iter()
+            .map(|o| Dated {
+                name: o.key[strip..].to_string(),
+                size: o.size,
+                modified: time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(o.mtime_ns))
+                    .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+            })
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(v)
     }
 
     fn prepare_read(&self, names: &[String]) -> BackendResult<Thawing> {
@@ -155,13 +207,7 @@ impl Backend for S3Backend {
     /// `If-None-Match: *` where the server supports it; servers that ignore the header
     /// fall back to a check-then-write, which is only racy between two `init`s.
     fn create_new(&self, name: &str, data: &[u8]) -> BackendResult<bool> {
-        check_name(name)?;
-        match self.get(name, None) {
-            Ok(_) => return Ok(false),
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(e),
-        }
-        self.s3.upload(&self.url.bucket, &self.url.key(name), data.len() as u64, data, true, None)
+        self.create_new_with(name, data, &WriteOptions::default())
     }
 
     fn list(&self, dir: &str) -> BackendResult<Vec<(String, u64)>> {

@@ -61,6 +61,19 @@ pub struct InitArgs {
     /// forget, prune planning and check (without --read-data) never touch cold objects.
     #[arg(long)]
     pack_storage_class: Option<String>,
+    /// Write every file a restore needs (config, keys, index, snapshots, packs) with an S3
+    /// Object Lock, so that nobody holding the S3 keys can destroy them before --retain
+    /// has passed. `compliance`: nobody can lift the lock, not even the bucket's owner;
+    /// `governance`: a principal with s3:BypassGovernanceRetention can. The bucket must
+    /// have been created with Object Lock enabled (which turns on versioning). While a
+    /// snapshot needs a file, `cellar run`, `prune` and `cellar locks extend` keep its lock
+    /// extended; see README "Protecting the archive".
+    #[arg(long, value_name = "MODE", requires = "retain")]
+    object_lock: Option<crate::backend::LockMode>,
+    /// How long each file stays locked after it was written or last extended, e.g. 30d
+    /// (units d, w, m, y; also h and s). Deleted data stays stored (and billed) this long.
+    #[arg(long, value_name = "DURATION", requires = "object_lock")]
+    retain: Option<String>,
     #[command(flatten)]
     kdf: KdfArgs,
 }
@@ -117,6 +130,15 @@ impl InitArgs {
         opts.pack_storage_class = self.pack_storage_class.clone();
         opts.gzip_transparent = !self.no_gzip_transparent;
         opts.deltas = !self.no_deltas;
+        if let (Some(mode), Some(retain)) = (self.object_lock, &self.retain) {
+            let d = crate::ops::forget::parse_duration(retain)
+                .map_err(|e| crate::cli::UsageError(format!("--retain {retain:?}: {e:#}")))?;
+            let retain_seconds = u64::try_from(d.whole_seconds())
+                .ok()
+                .filter(|s| *s > 0)
+                .ok_or_else(|| crate::cli::UsageError(format!("--retain {retain:?}: must be longer than 0")))?;
+            opts.object_lock = Some(crate::repo::file::config::ObjectLock { mode, retain_seconds });
+        }
         Ok(opts)
     }
 }
@@ -141,6 +163,13 @@ pub fn run(g: &Global, a: InitArgs) -> anyhow::Result<u8> {
         print_json(&InitOutput { id: repo.config().id.clone(), version: repo.config().version })?;
     } else {
         eprintln!("created cellar repository {} at {}", repo.config().id, repo.backend().location());
+        if let Some(l) = repo.settings().object_lock {
+            eprintln!(
+                "every file a restore needs is written with a {} lock of {}, extended while a snapshot needs it",
+                l.mode.as_str(),
+                crate::ops::locks::show_period(l.retain_seconds)
+            );
+        }
         eprintln!("keep the password safe: without it the data cannot be recovered");
     }
     Ok(0)

@@ -12,6 +12,7 @@ pub mod find;
 pub mod forget;
 pub mod init;
 pub mod key;
+pub mod locks;
 pub mod ls;
 pub mod man;
 pub mod prune;

@@ -83,6 +83,17 @@ pub fn print(g: &Global, r: &PruneReport, dry_run: bool) -> anyhow::Result<()> {
         for p in &plan.revive {
             println!("would revive {}", p.short());
         }
+        for p in &plan.locked {
+            println!(
+                "locked       {} {:>10}  until {}",
+                p.pack.short(),
+                HumanBytes(p.bytes).to_string(),
+                crate::cli::clock::show_named(&p.until)
+            );
+        }
+    }
+    if let Some(l) = &r.locks {
+        crate::cli::cmd::locks::print(l);
     }
     let would = if dry_run { "would be " } else { "" };
     println!(
@@ -100,5 +111,14 @@ pub fn print(g: &Global, r: &PruneReport, dry_run: bool) -> anyhow::Result<()> {
         r.packs_waiting,
         r.packs_waiting_for_backups
     );
+    if let (Some(first), Some(last)) = (&r.locked_until_first, &r.locked_until_last) {
+        println!(
+            "{} packs ({}) are due for deletion but locked: they are deleted by the first prune after their locks end, from {} to {}",
+            r.packs_locked,
+            HumanBytes(r.bytes_locked),
+            crate::cli::clock::show_named(first),
+            crate::cli::clock::show_named(last)
+        );
+    }
     Ok(())
 }

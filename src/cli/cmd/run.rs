@@ -131,6 +131,14 @@ fn print(r: &RunReport) {
         ),
         (None, None) => println!("prune: {}", r.prune.why),
     }
+    let locks =
+        r.locks.as_ref().and_then(|l| l.report.as_ref()).or(r.prune.report.as_ref().and_then(|p| p.locks.as_ref()));
+    if let Some(e) = r.locks.as_ref().and_then(|l| l.error.as_ref()) {
+        println!("locks: FAILED: {e}");
+    } else if let Some(l) = locks {
+        print!("locks: ");
+        crate::cli::cmd::locks::print(l);
+    }
     match (&r.check.report, &r.check.error) {
         (_, Some(e)) => println!("check ({}): FAILED: {e}", r.check.why),
         (Some(c), None) if c.ok() => println!("check ({}): ok, {} packs read", r.check.why, c.packs_read),

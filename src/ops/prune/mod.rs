@@ -75,6 +75,17 @@ pub struct PruneReport {
     /// Candidates past their grace period whose deletion waits for backups that started
     /// before they became candidates.
     pub packs_waiting_for_backups: usize,
+    /// Candidates past their grace period whose deletion waits for their Object Lock to
+    /// run out (locked repositories), and when the first and the last of those locks end.
+    pub packs_locked: usize,
+    pub bytes_locked: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locked_until_first: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locked_until_last: Option<String>,
+    /// Locked repositories: the lock extension prune ran first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locks: Option<crate::ops::locks::LockReport>,
     /// Writer markers of writers that are gone (process ended on this host, heartbeat
     /// stopped, or very old), which protect nothing and are removed.
     pub writers_gone: usize,
@@ -95,6 +106,17 @@ pub struct PlanView {
     pub mark: Vec<PlannedPack>,
     pub delete: Vec<PlannedPack>,
     pub revive: Vec<crate::id::Id>,
+    /// Due for deletion but locked (Object Lock) until the date given.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub locked: Vec<LockedPack>,
+}
+
+/// A pack prune cannot delete yet: locked until `until` (RFC 3339).
+#[derive(Serialize, Debug, Clone)]
+pub struct LockedPack {
+    pub pack: crate::id::Id,
+    pub bytes: u64,
+    pub until: String,
 }
 
 #[derive(Serialize, Debug)]
@@ -110,6 +132,12 @@ pub struct PlannedPack {
 pub fn prune(repo: &Repository, opts: &PruneOptions) -> anyhow::Result<PruneReport> {
     refuse_beside_damage(repo)?;
     let mut report = PruneReport::default();
+    // First keep what the snapshots need locked, so that nothing prune keeps falls out
+    // of protection.
+    if repo.settings().object_lock.is_some() {
+        let o = crate::ops::locks::ExtendOptions { dry_run: opts.dry_run, ..Default::default() };
+        report.locks = Some(crate::ops::locks::extend(repo, &o)?);
+    }
     let mark = plan::plan_mark(repo, opts)?;
     mark.report(&mut report);
     let mark_view = if opts.dry_run { mark.view() } else { vec![] };

@@ -155,6 +155,8 @@ pub struct SweepPlan {
     pub revived: HashSet<Id>,
     pub waiting: usize,
     pub waiting_for_backups: usize,
+    /// Candidates of records otherwise due whose Object Lock has not run out yet.
+    pub locked: Vec<super::LockedPack>,
     /// Markers older than [`STALE_WRITER`]: left by crashed backups, removed.
     pub stale_writers: Vec<Id>,
 }
@@ -181,7 +183,14 @@ pub fn plan_sweep(repo: &Repository, opts: &PruneOptions) -> anyhow::Result<Swee
         revived: HashSet::new(),
         waiting: 0,
         waiting_for_backups: 0,
+        locked: vec![],
         stale_writers,
+    };
+    // In a locked repository a record also waits for its packs' locks: deleting a locked
+    // pack would only hide it (a delete marker) while it stays stored and billed.
+    let locks = match repo.settings().object_lock {
+        Some(l) => Some(crate::ops::locks::KnownLocks::load(repo, &l)?),
+        None => None,
     };
     let mut delete = HashSet::new();
     for (id, r) in &plan.state.records {
@@ -189,6 +198,11 @@ pub fn plan_sweep(repo: &Repository, opts: &PruneOptions) -> anyhow::Result<Swee
             plan.waiting += r.packs.len();
         } else if running.iter().any(|seen| !seen.as_ref().is_some_and(|s| s.contains(id))) {
             plan.waiting_for_backups += r.packs.len();
+        } else if let Some(locked) = match &locks {
+            Some(l) => Some(still_locked(repo, l, &plan.state, &r.packs, now)?).filter(|v| !v.is_empty()),
+            None => None,
+        } {
+            plan.locked.extend(locked);
         } else {
             plan.expired.push(*id);
             delete.extend(r.packs.iter().copied());
@@ -226,6 +240,28 @@ pub fn plan_sweep(repo: &Repository, opts: &PruneOptions) -> anyhow::Result<Swee
     Ok(plan)
 }
 
+/// The packs of one record that are stored and locked past `now`, with their dates.
+fn still_locked(
+    repo: &Repository,
+    locks: &crate::ops::locks::KnownLocks,
+    state: &State,
+    packs: &[Id],
+    now: time::OffsetDateTime,
+) -> anyhow::Result<Vec<super::LockedPack>> {
+    let mut out = vec![];
+    for p in packs {
+        let Some(bytes) = state.stored.get(p) else { continue };
+        if let Some(until) = locks.pack_locked_until(repo, p, now)? {
+            out.push(super::LockedPack {
+                pack: *p,
+                bytes: *bytes,
+                until: crate::repo::file::snapshot::format_time(until),
+            });
+        }
+    }
+    Ok(out)
+}
+
 impl SweepPlan {
     pub fn view(&self) -> PlanView {
         let mut delete: Vec<PlannedPack> = self
@@ -236,13 +272,20 @@ impl SweepPlan {
         delete.sort_by_key(|p| p.pack);
         let mut revive: Vec<Id> = self.revived.iter().copied().collect();
         revive.sort();
-        PlanView { mark: vec![], delete, revive }
+        let mut locked = self.locked.clone();
+        locked.sort_by(|a, b| a.until.cmp(&b.until).then(a.pack.cmp(&b.pack)));
+        PlanView { mark: vec![], delete, revive, locked }
     }
 
     pub fn report(&self, r: &mut PruneReport) {
         r.packs_waiting = self.waiting;
         r.writers_gone = self.stale_writers.len();
         r.packs_waiting_for_backups = self.waiting_for_backups;
+        r.packs_locked = self.locked.len();
+        r.bytes_locked = self.locked.iter().map(|p| p.bytes).sum();
+        // RFC 3339 in UTC sorts as text.
+        r.locked_until_first = self.locked.iter().map(|p| p.until.clone()).min();
+        r.locked_until_last = self.locked.iter().map(|p| p.until.clone()).max();
         r.packs_revived = self.revived.len();
         r.packs_deleted = self.delete.iter().filter(|p| self.state.stored.contains_key(p)).count();
         r.bytes_freed = self.delete.iter().filter_map(|p| self.state.stored.get(p)).sum();

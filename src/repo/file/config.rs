@@ -11,8 +11,10 @@ use crate::repo::crypto::MasterKey;
 
 /// The newest repository format this build reads and writes. Version 2 adds gzip-
 /// transparent files and delta blobs; repositories using neither are written as version 1,
-/// which older builds keep reading.
-pub const FORMAT_VERSION: u32 = 2;
+/// which older builds keep reading. Version 3 adds Object Lock: only locked repositories
+/// are version 3, so that a build unaware of locks (which would write unprotected files
+/// into them) refuses them.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Plaintext part of `config`.
 #[derive(Serialize, Deserialize, Debug, Clone)]
@@ -51,12 +53,31 @@ pub struct Settings {
     /// metadata cache). Absent in repositories made before it was added.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repository_id: Option<String>,
+    /// S3 Object Lock: the files restores need are written locked (format v3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_lock: Option<ObjectLock>,
+}
+
+/// How a locked repository locks its files: each one until at least `retain_seconds`
+/// after it was written, and, while a snapshot needs it, again and again from then on.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObjectLock {
+    pub mode: crate::backend::LockMode,
+    pub retain_seconds: u64,
+}
+
+impl ObjectLock {
+    pub fn period(&self) -> time::Duration {
+        time::Duration::seconds(i64::try_from(self.retain_seconds).unwrap_or(i64::MAX / 2))
+    }
 }
 
 impl Settings {
     /// The format version a repository with these settings needs.
     pub fn format_version(&self) -> u32 {
-        if self.gzip_transparent || self.deltas {
+        if self.object_lock.is_some() {
+            3
+        } else if self.gzip_transparent || self.deltas {
             2
         } else {
             1
@@ -75,6 +96,9 @@ impl Settings {
         // re-chunks, so a profile added by a newer writer must not stop a restore.
         if !self.chunkers.contains_key("default") {
             return Err(RepoError::integrity("config", "settings have no default chunker"));
+        }
+        if self.object_lock.is_some_and(|l| l.retain_seconds == 0) {
+            return Err(RepoError::Invalid("an Object Lock period must be longer than 0 seconds".into()));
         }
         if !(1 << 20..=1 << 30).contains(&self.pack_size) {
             return Err(RepoError::Invalid(format!("pack size {} is outside 1 MiB..1 GiB", self.pack_size)));

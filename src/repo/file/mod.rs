@@ -27,6 +27,7 @@ pub mod deletion;
 pub mod index;
 pub mod key;
 pub mod pack;
+pub mod retention_log;
 pub mod sketch;
 pub mod snapshot;
 pub mod tree;
@@ -48,11 +49,12 @@ pub enum FileType {
     Writer,
     Sketch,
     Verified,
+    RetentionLog,
 }
 
 impl FileType {
     /// Every kind, in the order `stats` and listings show them.
-    pub const ALL: [FileType; 9] = [
+    pub const ALL: [FileType; 10] = [
         FileType::Config,
         FileType::Key,
         FileType::Pack,
@@ -62,7 +64,14 @@ impl FileType {
         FileType::Writer,
         FileType::Sketch,
         FileType::Verified,
+        FileType::RetentionLog,
     ];
+
+    /// Kinds a locked repository writes locked: everything a restore needs. Hints,
+    /// markers and prune's records are not, so they can be removed when done.
+    pub const fn locked(self) -> bool {
+        matches!(self, FileType::Config | FileType::Key | FileType::Pack | FileType::Index | FileType::Snapshot)
+    }
 
     /// The directory holding files of this kind (`config` is a single file at the top).
     pub const fn dir(self) -> &'static str {
@@ -76,6 +85,7 @@ impl FileType {
             FileType::Writer => "writers",
             FileType::Sketch => "sketches",
             FileType::Verified => "verified",
+            FileType::RetentionLog => "retention",
         }
     }
 
@@ -116,6 +126,7 @@ impl FileType {
             FileType::Writer => "writer marker",
             FileType::Sketch => "sketch file",
             FileType::Verified => "verified-packs file",
+            FileType::RetentionLog => "retention log",
         }
     }
 }

@@ -248,7 +248,12 @@ pub struct Summary {
 }
 
 pub fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).expect("time formats")
+    format_time(time::OffsetDateTime::now_utc())
+}
+
+/// RFC 3339, as every time in repository files and JSON output is written.
+pub fn format_time(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).expect("time formats")
 }
 
 pub fn parse_time(s: &str) -> Result<time::OffsetDateTime, String> {
