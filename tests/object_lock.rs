@@ -175,7 +175,50 @@ s3_tests! {
         let (code, out, err) = srv.cellar(&["backup", "--repo", repo, "--json", data.path().to_str().unwrap()]);
         assert_eq!(code, 0, "{err}");
         let snap = json(&out)["snapshot_id"].as_str().unwrap().to_string();
-        let (code, _, err) = srv.cellar(&["forget", "--repo", repo, &snap]);
+
+        // The nightly job keeps the locks of what its snapshots need: with a lock of
+        // seconds, all of them are due each time.
+        let written = locks(srv, "shortlock", "r/");
+        let dir = tempfile::tempdir().unwrap();
+        let (pw, profile) = (dir.path().join("pw"), dir.path().join("nightly.toml"));
+        std::fs::write(&pw, crate::common::PASSWORD).unwrap();
+        std::fs::write(
+            &profile,
+            format!(
+                "repository = \"{repo}\"\npassword-file = \"{}\"\n[sources.files]\npath = \"{}\"\n",
+                pw.display(),
+                data.path().display()
+            ),
+        )
+        .unwrap();
+        let (code, out, err) = srv.cellar(&["run", profile.to_str().unwrap(), "--json"]);
+        assert_eq!(code, 0, "{out}{err}");
+        let run = json(&out);
+        let l = &run["locks"]["report"];
+        assert!(l["files_extended"].as_u64().unwrap() >= 5, "{run}");
+        let extended = locks(srv, "shortlock", "r/");
+        for (key, (_, until)) in written.iter().filter(|(_, (m, _))| !m.is_empty()) {
+            assert!(extended[key].1 >= *until, "{key}");
+        }
+        assert!(written.iter().any(|(k, (_, t))| !k.contains("snapshots/") && extended[k].1 > *t), "{written:?} {extended:?}");
+
+        // An offsite copy into a locked repository is locked by its own settings.
+        let offsite = "s3://shortlock/offsite";
+        let (code, _, err) = srv.cellar(&[
+            "init", "--repo", offsite, "--object-lock", "compliance", "--retain", "2d", "--kdf-memory-kib", "256",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let (code, _, err) = srv.cellar(&["copy", "--repo", repo, "--to-repo", offsite]);
+        assert_eq!(code, 0, "{err}");
+        let copied = locks(srv, "shortlock", "offsite/");
+        assert!(copied.keys().any(|k| k.starts_with("offsite/data/")), "{copied:?}");
+        for (key, (mode, until)) in copied.iter().filter(|(k, _)| !k.contains("/writers/") && !k.contains("/sketches/")) {
+            assert_eq!(mode, "COMPLIANCE", "{key}");
+            assert!(*until > now() + 86_400, "{key}");
+        }
+
+        let nightly = run["sources"][0]["backup"]["snapshot_id"].as_str().unwrap();
+        let (code, _, err) = srv.cellar(&["forget", "--repo", repo, &snap, nightly]);
         assert_eq!(code, 0, "{err}");
         let lock_ends = locks(srv, "shortlock", "r/data/").values().map(|(_, t)| *t).max().unwrap();
         // Poll until prune deletes the pack; it must not before the lock has ended.
