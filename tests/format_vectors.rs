@@ -381,3 +381,39 @@ fn sketch_files_load_oldest_first() {
     }
     assert_eq!(&plain[16..], &want[..]);
 }
+
+/// §3, §10: a locked repository is version 3, and its settings cannot pass for an older
+/// version's (a build that does not know locks would write unprotected files into it).
+#[test]
+fn locked_settings_need_version_3() {
+    use cellar::repo::file::config::{Config, ObjectLock};
+    let key = MasterKey::generate();
+    let settings_json = serde_json::json!({
+        "id_key": "00".repeat(32),
+        "chunkers": {"default": {"algorithm": "fastcdc-v2020", "min": 262144, "avg": 1048576,
+                                 "max": 4194304, "normalization": 1, "seed": 1}},
+        "pack_size": 16777216,
+        "zstd_level": 3,
+        "object_lock": {"mode": "governance", "retain_seconds": 2592000}
+    });
+    let settings: cellar::repo::file::config::Settings = serde_json::from_value(settings_json.clone()).unwrap();
+    assert_eq!(
+        settings.object_lock,
+        Some(ObjectLock { mode: cellar::backend::LockMode::Governance, retain_seconds: 2_592_000 })
+    );
+    let config = Config::new("ab".repeat(16), &settings, &key);
+    assert_eq!(config.version, 3);
+    let parsed = Config::parse(&serde_json::to_vec(&config).unwrap()).unwrap();
+    assert_eq!(parsed.settings(&key).unwrap(), settings);
+    // The same settings under a config claiming version 2 are refused.
+    let sealed = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        key.encrypt(&serde_json::to_vec(&settings_json).unwrap()),
+    );
+    let v2 = serde_json::json!({"format": "cellar", "version": 2, "id": "ab".repeat(16), "settings": sealed});
+    let err = Config::parse(&serde_json::to_vec(&v2).unwrap()).unwrap().settings(&key).unwrap_err();
+    assert!(err.to_string().contains("need format v3"), "{err}");
+    // And a version this build does not know is refused before any key is tried.
+    let v4 = serde_json::json!({"format": "cellar", "version": 4, "id": "ab".repeat(16), "settings": ""});
+    assert!(Config::parse(&serde_json::to_vec(&v4).unwrap()).is_err());
+}
