@@ -109,6 +109,21 @@ fn sealing(c: &mut Criterion) {
     g.finish();
 }
 
+/// The floor of the backup pipeline on incompressible data: what every stored byte costs
+/// at least (its keyed id, and sealing), on one core. Issue 18's target: backup throughput
+/// per core within 3x of this.
+fn floor(c: &mut Criterion) {
+    let key = MasterKey::from_bytes([1; 32]);
+    let id_key = [7u8; 32];
+    let data = random(1 << 20);
+    let mut g = c.benchmark_group("floor");
+    g.throughput(Throughput::Bytes(data.len() as u64));
+    g.bench_function("blake3-keyed+seal-1MiB", |b| {
+        b.iter(|| (blob::blob_id(&id_key, black_box(&data)), key.encrypt(black_box(&data))));
+    });
+    g.finish();
+}
+
 fn packing_and_index(c: &mut Criterion) {
     let key = MasterKey::from_bytes([1; 32]);
     let blobs: Vec<_> = (0..256u32)
@@ -147,5 +162,5 @@ fn packing_and_index(c: &mut Criterion) {
     c.bench_function("index-lookup-1M-blobs-x1000", |b| b.iter(|| probes.iter().filter(|p| idx.contains(p)).count()));
 }
 
-criterion_group!(benches, chunking, hashing, compression, deltas, sealing, packing_and_index);
+criterion_group!(benches, chunking, hashing, compression, deltas, sealing, floor, packing_and_index);
 criterion_main!(benches);

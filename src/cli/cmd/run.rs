@@ -43,8 +43,9 @@ A profile describes the whole nightly job:
   verify-blocks = false
 
 Each source is backed up into its own snapshot, then forgotten by its own policy; prune
-runs when due; the check reads one slice of the data. Every step runs even if an earlier
-one failed. Exit code: 0 all ok, 3 something was left out and reported (unreadable
+runs when due; the check reads one slice of the data. In a locked repository (`init
+--object-lock`) the locks of what the snapshots need are extended too. Every step runs even
+if an earlier one failed. Exit code: 0 all ok, 3 something was left out and reported (unreadable
 objects, corrupted blocks), 1 a step failed. Safe to run on several hosts at once.";
 
 pub fn run(g: &Global, a: RunArgs) -> anyhow::Result<u8> {
