@@ -84,9 +84,17 @@ mod tests {
         let b = log.encode();
         assert_eq!(b.len(), 8 + 2 * 41);
         // The vector of format-spec/vectors.md (§15).
-        let want =
-            ["43524c31", "02000000", "00", &"00".repeat(32), "00d2496b00000000", "02", &"11".repeat(32), "80234b6b00000000"]
-                .concat();
+        let want = [
+            "43524c31",
+            "02000000",
+            "00",
+            &"00".repeat(32),
+            "00d2496b00000000",
+            "02",
+            &"11".repeat(32),
+            "80234b6b00000000",
+        ]
+        .concat();
         assert_eq!(hex::encode(&b), want);
         assert_eq!(RetentionLog::decode(&b).unwrap(), log);
         assert!(RetentionLog::decode(&b[..b.len() - 1]).is_err());
