@@ -390,11 +390,11 @@ fn locked_settings_need_version_3() {
     let key = MasterKey::generate();
     let settings_json = serde_json::json!({
         "id_key": "00".repeat(32),
-        "chunkers": {"default": {"algorithm": "fastcdc-v2020", "min": 262144, "avg": 1048576,
-                                 "max": 4194304, "normalization": 1, "seed": 1}},
-        "pack_size": 16777216,
+        "chunkers": {"default": {"algorithm": "fastcdc-v2020", "min": 262_144, "avg": 1_048_576,
+                                 "max": 4_194_304, "normalization": 1, "seed": 1}},
+        "pack_size": 16_777_216,
         "zstd_level": 3,
-        "object_lock": {"mode": "governance", "retain_seconds": 2592000}
+        "object_lock": {"mode": "governance", "retain_seconds": 2_592_000}
     });
     let settings: cellar::repo::file::config::Settings = serde_json::from_value(settings_json.clone()).unwrap();
     assert_eq!(
