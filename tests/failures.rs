@@ -76,12 +76,13 @@ fn newer_format_version_is_refused_before_asking_for_a_password() {
     let env = Env::new();
     let cfg = env.repo.join("config");
     let mut v: serde_json::Value = serde_json::from_slice(&fs::read(&cfg).unwrap()).unwrap();
-    v["version"] = 3.into();
+    let newer = cellar::repo::file::config::FORMAT_VERSION + 1;
+    v["version"] = newer.into();
     fs::write(&cfg, serde_json::to_vec(&v).unwrap()).unwrap();
     let out = env.cmd().env_remove("CELLAR_PASSWORD").args(["snapshots"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("version 3 is newer"), "{err}");
+    assert!(err.contains(&format!("version {newer} is newer")), "{err}");
 }
 
 #[test]
