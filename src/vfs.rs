@@ -244,6 +244,15 @@ pub fn file_reader<'r>(repo: &'r Repository, node: &'r Node) -> Box<dyn Read + '
     reader_from(runs::Source::Owned(source), node)
 }
 
+/// The decoded bytes of a gzip-transparent file (what `zcat` prints): its stored content
+/// without the raw tail after the last member, read without recreating the gzip stream.
+/// `None` for other files.
+pub fn decoded_reader<'r>(repo: &'r Repository, node: &'r Node) -> Option<Box<dyn Read + 'r>> {
+    let decoded = node.gzip.as_ref()?.decoded_len();
+    let source = std::sync::Arc::new(BlobSource::for_nodes(repo, std::iter::once(node)));
+    Some(Box::new(ContentReader::new(runs::Source::Owned(source), &node.content).take(decoded)))
+}
+
 /// Like [`file_reader`], reading from a source planned for many files (see
 /// [`BlobSource`]): their neighbouring blobs share requests.
 pub fn file_reader_in<'s, 'r>(source: &'s BlobSource<'r>, node: &'s Node) -> Box<dyn Read + 's> {

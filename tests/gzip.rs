@@ -145,6 +145,20 @@ fn gzip_files_from_every_writer_restore_bit_exactly() {
         let rel = format!("backup/{}", p.file_name().unwrap().to_str().unwrap());
         assert_eq!(env.dump("latest", &rel), fs::read(&p).unwrap(), "dump of {rel}");
     }
+    // `dump --decompress` prints what zcat prints; where zcat fails, so does it.
+    for f in fs::read_dir(&src).unwrap() {
+        let p = f.unwrap().path();
+        let rel = format!("backup/{}", p.file_name().unwrap().to_str().unwrap());
+        let zcat = Command::new("gzip").arg("-dc").arg(&p).output().unwrap();
+        let ours = env.cmd().args(["dump", "--decompress", "latest", &rel]).output().unwrap();
+        // gzip exits 2 for a warning (trailing garbage ignored), 1 for an error.
+        if zcat.status.code() == Some(1) {
+            assert_eq!(ours.status.code(), Some(1), "{rel}: zcat fails, dump --decompress must too");
+        } else {
+            assert!(ours.status.success(), "{rel}: {}", String::from_utf8_lossy(&ours.stderr));
+            assert!(ours.stdout == zcat.stdout, "{rel}: dump --decompress differs from zcat");
+        }
+    }
     let (code, out, err) = env.run(&["check", "--read-data"]);
     assert_eq!(code, 0, "{out}{err}");
 }
@@ -163,4 +177,15 @@ fn gzip_transparency_can_be_turned_off() {
     let config: serde_json::Value = serde_json::from_slice(&fs::read(env.repo.join("config")).unwrap()).unwrap();
     assert_eq!(config["version"], 1, "a repository without v2 features stays readable by v1 builds");
     assert_eq!(env.dump("latest", "src/dump.sql.gz"), gz);
+    // Stored as it is, a gzip file is inflated on the way out.
+    let out = env.cmd().args(["dump", "--decompress", "latest", "src/dump.sql.gz"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stdout == sql_text(5000, 5), "dump --decompress of a raw-stored gzip file");
+    let out = env.cmd().args(["dump", "--decompress", "latest", "src/dump.sql"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not a gzip file"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -58,6 +58,11 @@ pub struct Segment {
 }
 
 impl Recipe {
+    /// Bytes of decoded text at the start of the content (the rest is the raw tail).
+    pub fn decoded_len(&self) -> u64 {
+        self.members.iter().flat_map(|m| &m.segments).map(|s| s.plain).sum()
+    }
+
     /// Blobs the recipe references (besides the node's content).
     pub fn blobs(&self) -> impl Iterator<Item = &Id> {
         self.members.iter().flat_map(|m| &m.segments).map(|s| &s.corrections)

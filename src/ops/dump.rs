@@ -1,5 +1,8 @@
 //! `dump`: a file's bytes, or a directory as a tar stream, on stdout, so
-//! `cellar dump latest dop.dump | psql` needs no disk space.
+//! `cellar dump latest dop.dump | psql` needs no disk space. `--decompress` prints a gzip
+//! file's decoded bytes instead (`cellar dump --decompress latest dop.dump.gz | psql`):
+//! for a gzip-transparent file that is its stored text, so nothing is deflated to be
+//! inflated again.
 
 use anyhow::{bail, Context};
 use std::io::Write;
@@ -11,14 +14,25 @@ use crate::repo::file::tree::{Node, NodeKind};
 use crate::repo::Repository;
 use crate::vfs::{file_reader, lookup, walk, Entry};
 
-/// Write a file's bytes, or a directory as tar, to `out`.
-pub fn dump(repo: &Repository, snap: &Snapshot, path: &str, out: &mut dyn Write) -> anyhow::Result<()> {
+/// Write a file's bytes, or a directory as tar, to `out`; with `decompress`, a gzip
+/// file's decoded bytes.
+pub fn dump(
+    repo: &Repository,
+    snap: &Snapshot,
+    path: &str,
+    decompress: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     repo.load_index()?;
     let node = lookup(repo, snap, path)?;
     if node.kind == NodeKind::File {
         crate::vfs::prepare_cold(repo, std::iter::once(&node), false)?;
     }
     match node.kind {
+        NodeKind::File if decompress => dump_decoded(repo, &node, path, out)?,
+        NodeKind::Dir | NodeKind::Symlink if decompress => {
+            bail!("{path} is not a file: --decompress dumps one gzip file")
+        }
         NodeKind::File => {
             let n = std::io::copy(&mut file_reader(repo, &node), out)?;
             if n != node.size {
@@ -29,6 +43,24 @@ pub fn dump(repo: &Repository, snap: &Snapshot, path: &str, out: &mut dyn Write)
         NodeKind::Symlink => bail!("{path} is a symlink; nothing to dump"),
     }
     out.flush()?;
+    Ok(())
+}
+
+/// The decoded bytes of a gzip file: the stored text of a gzip-transparent one, or the
+/// inflated stream of one stored as it is (every member, CRCs checked, as `zcat` does).
+fn dump_decoded(repo: &Repository, node: &Node, path: &str, out: &mut dyn Write) -> anyhow::Result<()> {
+    if let Some(mut text) = crate::vfs::decoded_reader(repo, node) {
+        std::io::copy(&mut text, out)?;
+        return Ok(());
+    }
+    let mut raw = std::io::BufReader::with_capacity(1 << 20, file_reader(repo, node));
+    let head = std::io::BufRead::fill_buf(&mut raw)?;
+    if !head.starts_with(&[0x1f, 0x8b]) {
+        bail!("{path} is not a gzip file (it does not start with the gzip magic bytes); dump it without --decompress");
+    }
+    std::io::copy(&mut flate2::bufread::MultiGzDecoder::new(raw), out).with_context(|| {
+        format!("{path}: the gzip stream is damaged (as stored; the original bytes restore without --decompress)")
+    })?;
     Ok(())
 }
 

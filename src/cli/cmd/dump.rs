@@ -11,6 +11,13 @@ pub struct DumpArgs {
     snapshot: String,
     /// Path inside the snapshot, e.g. `backup/dop-202504211200.dump.gz`.
     path: Option<String>,
+    /// Print a gzip file's decoded bytes, as `zcat` would: `cellar dump --decompress
+    /// latest:backup/dop-202504211200.dump.gz | psql`. Gzip-transparent files are printed
+    /// from their stored text without inflating anything. A gzip file that was already
+    /// damaged when it was backed up fails as it would with zcat (exit 1, after what did
+    /// decode); its original bytes still dump and restore without --decompress.
+    #[arg(long, short = 'd')]
+    decompress: bool,
     #[command(flatten)]
     select: SnapshotArgs,
 }
@@ -29,6 +36,6 @@ pub fn run(g: &Global, a: DumpArgs) -> anyhow::Result<u8> {
     };
     let (_, snap) = repo.resolve_snapshot(spec)?;
     let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
-    crate::ops::dump::dump(&repo, &snap, &path, &mut out)?;
+    crate::ops::dump::dump(&repo, &snap, &path, a.decompress, &mut out)?;
     Ok(0)
 }
