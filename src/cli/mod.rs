@@ -40,7 +40,7 @@ PostgreSQL dumps) into a content-addressed, deduplicating, encrypted repository 
 S3, and restores them byte-exactly.\n\n\
 Quick start:\n  export CELLAR_REPO=/srv/cellar CELLAR_PASSWORD_FILE=/etc/cellar.pass\n  \
 cellar init\n  cellar backup /data/mimir /data/backup\n  cellar snapshots\n  \
-cellar restore latest --target /tmp/restored\n  cellar dump latest backup/dop.dump.gz | zcat | psql\n\n\
+cellar restore latest --target /tmp/restored\n  cellar dump --decompress latest backup/dop.dump.gz | psql\n\n\
 Exit codes: 0 ok, 1 error, 2 usage error, 3 finished but some files could not be read or \
 restored (each is named), 4 nothing selected (no snapshot, file or block matches)."
 )]
