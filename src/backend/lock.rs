@@ -38,7 +38,17 @@ impl std::str::FromStr for LockMode {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Retention {
     pub mode: LockMode,
+    /// Whole seconds, as S3 keeps them: build it with [`Retention::until`].
     pub until: time::OffsetDateTime,
+}
+
+impl Retention {
+    /// A lock until `t`, rounded up to a whole second, so that what is asked for, what S3
+    /// stores and what a retention log records are the same date and never earlier.
+    pub fn until(mode: LockMode, t: time::OffsetDateTime) -> Retention {
+        let secs = t.unix_timestamp() + i64::from(t.nanosecond() > 0);
+        Retention { mode, until: time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(t) }
+    }
 }
 
 /// How a file is written beyond its bytes.

@@ -166,8 +166,8 @@ pub fn extend(repo: &Repository, opts: &ExtendOptions) -> anyhow::Result<LockRep
     let needed = needed_files(repo)?;
     let known = KnownLocks::load(repo, &lock)?;
     let min_remaining = opts.min_remaining.unwrap_or(lock.period() / 2);
-    // Whole seconds, as S3 keeps them (rounded up, as the request rounds them).
-    let until = ceil_second(now + lock.period());
+    let to = Retention::until(lock.mode, now + lock.period());
+    let until = to.until;
     let mut report = LockReport {
         mode: lock.mode.as_str().into(),
         period_seconds: lock.retain_seconds,
@@ -200,7 +200,6 @@ pub fn extend(repo: &Repository, opts: &ExtendOptions) -> anyhow::Result<LockRep
     if opts.dry_run {
         return Ok(report);
     }
-    let to = Retention { mode: lock.mode, until };
     let extended = extend_all(repo, &due, &to)?;
     if extended.is_empty() && known.logs.len() <= 1 {
         return Ok(report);
@@ -253,11 +252,6 @@ fn extend_all(repo: &Repository, due: &[(&String, u64)], to: &Retention) -> anyh
         return Err(anyhow::Error::new(e).context("extending Object Lock retention"));
     }
     Ok(due.iter().map(|(n, _)| (*n).clone()).collect())
-}
-
-fn ceil_second(t: OffsetDateTime) -> OffsetDateTime {
-    let secs = t.unix_timestamp() + i64::from(t.nanosecond() > 0);
-    OffsetDateTime::from_unix_timestamp(secs).unwrap_or(t)
 }
 
 /// A lock period as people say it: `30 days`, `1 day`, `12 hours`, `90 seconds`.

@@ -533,7 +533,7 @@ fn store<F: RepoFile>(
 
 fn retention(lock: Option<&file::config::ObjectLock>, kind: FileType) -> Option<crate::backend::Retention> {
     let lock = lock.filter(|_| kind.locked())?;
-    Some(crate::backend::Retention { mode: lock.mode, until: time::OffsetDateTime::now_utc() + lock.period() })
+    Some(crate::backend::Retention::until(lock.mode, time::OffsetDateTime::now_utc() + lock.period()))
 }
 
 /// Read, verify the name, open (with `key`, for sealed kinds) and decode one file.

@@ -685,10 +685,9 @@ fn object_lock_mode(m: crate::backend::LockMode) -> aws_sdk_s3::types::ObjectLoc
     }
 }
 
-/// Whole seconds, rounded up: a lock never ends before the date it was asked for.
+/// A retention date ([`crate::backend::Retention::until`] makes it whole seconds).
 fn smithy_time(t: time::OffsetDateTime) -> aws_smithy_types::DateTime {
-    let secs = t.unix_timestamp() + i64::from(t.nanosecond() > 0);
-    aws_smithy_types::DateTime::from_secs(secs)
+    aws_smithy_types::DateTime::from_secs(t.unix_timestamp())
 }
 
 fn unquoted(etag: &str) -> Option<String> {
