@@ -179,6 +179,12 @@ s3_tests! {
         // The nightly job keeps the locks of what its snapshots need: with a lock of
         // seconds, all of them are due each time.
         let written = locks(srv, "shortlock", "r/");
+        // Locks are whole seconds: an extension can only be seen to move a lock once the
+        // clock has passed the second the backup's locks were dated from.
+        let dated = written.values().map(|(_, t)| *t).max().unwrap() - 3;
+        while now() <= dated {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         let dir = tempfile::tempdir().unwrap();
         let (pw, profile) = (dir.path().join("pw"), dir.path().join("nightly.toml"));
         std::fs::write(&pw, crate::common::PASSWORD).unwrap();
