@@ -108,6 +108,10 @@ pub enum RepoError {
     /// out of range).
     #[error("{0}")]
     Invalid(String),
+    /// The key opened is append-only (format-spec §16): it can back up, but not read what
+    /// is stored nor change what exists. The text says what was refused.
+    #[error("this key is append-only: it cannot {0}; use a full key (an append-only key can only back up)")]
+    AppendOnly(String),
     /// The storage failed.
     #[error(transparent)]
     Backend(#[from] BackendError),

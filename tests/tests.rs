@@ -2,6 +2,7 @@
 //! one module per area. Each runs the real `cellar` binary or library against real
 //! components: promtool-written TSDB blocks, a real PostgreSQL, moto and Ceph RGW as S3.
 
+mod append_only;
 mod cli;
 mod common;
 mod crash;

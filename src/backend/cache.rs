@@ -19,16 +19,22 @@ pub struct CachedBackend {
 
 /// Directories whose files are immutable and named by their hash.
 fn cacheable(name: &str) -> bool {
-    ["index/", "snapshots/", "keys/"].iter().any(|p| name.starts_with(p))
+    ["index/", "snapshots/", "keys/", "sessions/"].iter().any(|p| name.starts_with(p))
+}
+
+/// Where local state lives: `$CELLAR_CACHE_DIR`, else `$XDG_CACHE_HOME/cellar`, else
+/// `~/.cache/cellar`; one directory per repository id below it.
+pub fn base_dir() -> Option<PathBuf> {
+    std::env::var_os("CELLAR_CACHE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("cellar")))
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/cellar")))
 }
 
 impl CachedBackend {
     /// Cache under `$XDG_CACHE_HOME/cellar/<repository id>` (or `~/.cache/…`).
     pub fn new(inner: Arc<dyn Backend>, repo_id: &str, config: Vec<u8>) -> Option<CachedBackend> {
-        let base = std::env::var_os("CELLAR_CACHE_DIR")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("cellar")))
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/cellar")))?;
+        let base = base_dir()?;
         Some(CachedBackend { inner, dir: base.join(repo_id), config })
     }
 

@@ -81,7 +81,8 @@ pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
 
 /// Create `dir` and any missing parents, fsyncing each new directory into its parent.
 fn ensure_dir(dir: &Path) -> BackendResult<()> {
-    if dir.is_dir() {
+    // A relative repository path's parent is "": the working directory, which exists.
+    if dir.as_os_str().is_empty() || dir.is_dir() {
         return Ok(());
     }
     if let Some(parent) = dir.parent() {
@@ -93,6 +94,7 @@ fn ensure_dir(dir: &Path) -> BackendResult<()> {
         Err(e) => return Err(BackendError::io(format!("creating {}", dir.display()), e)),
     }
     if let Some(parent) = dir.parent() {
+        let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
         sync_dir(parent).map_err(|e| BackendError::io(format!("syncing {}", parent.display()), e))?;
     }
     Ok(())

@@ -306,7 +306,7 @@ fn read_pack(repo: &Repository, pack: &Id, indexed: &[PackEntry]) -> (Result<(),
     if got != *pack {
         problems.push(format!("content hash is {got} (damaged)"));
     }
-    match parse_pack(repo.key(), &name, &bytes) {
+    match parse_pack(repo.content_keys(), &name, &bytes) {
         Ok(h) if h != indexed => problems.push("header does not match the index".into()),
         Ok(_) => {}
         Err(e) => problems.push(format!("header: {e}")),

@@ -296,6 +296,7 @@ pub struct ForgetOutcome {
 /// Thin (if asked), decide which snapshots the policy keeps and remove the others, then
 /// prune (if asked).
 pub fn forget(repo: &Arc<Repository>, opts: &ForgetOptions) -> anyhow::Result<ForgetOutcome> {
+    repo.require_full_key("forget snapshots")?;
     let mut out = ForgetOutcome::default();
     let cfg = if opts.ids.is_empty() { opts.config_policies.clone() } else { BTreeMap::new() };
     let thin_cfg: Vec<(String, time::Duration)> = cfg

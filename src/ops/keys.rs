@@ -14,12 +14,21 @@ pub struct KeyListing {
     pub created: String,
     pub host: String,
     pub user: String,
+    /// Made by `key add --append-only`: can back up, cannot read or delete.
+    pub append_only: bool,
 }
 
 pub fn list(repo: &Repository) -> anyhow::Result<Vec<KeyListing>> {
     Ok(repo
         .list_keys()?
         .into_iter()
-        .map(|(id, k)| KeyListing { id, current: id == repo.key_id(), created: k.created, host: k.host, user: k.user })
+        .map(|(id, k)| KeyListing {
+            id,
+            current: id == repo.key_id(),
+            created: k.created,
+            host: k.host,
+            user: k.user,
+            append_only: k.append_only,
+        })
         .collect())
 }

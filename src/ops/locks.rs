@@ -142,7 +142,7 @@ fn needed_files(repo: &Repository) -> anyhow::Result<HashSet<String>> {
     let used = crate::vfs::reachable_blobs(repo, snaps.iter().map(|(_, s)| s))?;
     let mut needed = HashSet::new();
     needed.insert(FileType::Config.dir().to_string());
-    for kind in [FileType::Key, FileType::Index, FileType::Snapshot] {
+    for kind in [FileType::Key, FileType::Index, FileType::Snapshot, FileType::Session] {
         needed.extend(repo.list_ids(kind)?.iter().map(|id| kind.name(id)));
     }
     let idx = repo.index();
@@ -161,6 +161,7 @@ fn needed_files(repo: &Repository) -> anyhow::Result<HashSet<String>> {
 /// `min_remaining`, record the new dates in one retention log that replaces the old ones.
 /// Idempotent: a second run right after extends nothing.
 pub fn extend(repo: &Repository, opts: &ExtendOptions) -> anyhow::Result<LockReport> {
+    repo.require_full_key("extend locks (it cannot read which files the snapshots need)")?;
     let lock = lock_of(repo)?;
     let now = OffsetDateTime::now_utc();
     let needed = needed_files(repo)?;
@@ -268,7 +269,7 @@ fn parse_locked_name(name: &str) -> anyhow::Result<(FileType, Id)> {
     if name == FileType::Config.dir() {
         return Ok((FileType::Config, Id([0; 32])));
     }
-    for kind in [FileType::Key, FileType::Pack, FileType::Index, FileType::Snapshot] {
+    for kind in [FileType::Key, FileType::Pack, FileType::Index, FileType::Snapshot, FileType::Session] {
         if let Some(id) = kind.id_of(name) {
             return Ok((kind, id));
         }

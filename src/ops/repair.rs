@@ -99,7 +99,7 @@ fn read_header(repo: &Repository, pack: &Id, size: u64) -> anyhow::Result<Vec<Pa
     let trailer = repo.backend().read_range(&name, size - 4, 4)?;
     let n = header_len_from_trailer(&name, &trailer, size)?;
     let header = repo.backend().read_range(&name, size - 4 - n, n)?;
-    let entries = parse_header(repo.key(), &name, &header)?;
+    let entries = parse_header(repo.content_keys(), &name, &header)?;
     let end = entries.last().map_or(0, |e| u64::from(e.offset) + u64::from(e.stored_len));
     anyhow::ensure!(end == size - 4 - n, "its blobs end at {end} but its header starts at {}", size - 4 - n);
     Ok(entries)

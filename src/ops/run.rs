@@ -115,7 +115,8 @@ pub fn run(repo: &Arc<Repository>, opts: &RunOptions) -> RunReport {
         metrics::job(&mut m, "backup", name, t0, s.outcome != Outcome::Failed);
         // Forget even after a failed backup: the policy judges the snapshots there are,
         // and keeps the newest of each period whatever tonight brought.
-        if !spec.retention.is_empty() {
+        // An append-only key only backs up; the full key's job forgets, prunes and checks.
+        if !spec.retention.is_empty() && !repo.append_only() {
             let t1 = metrics::now_seconds();
             // The label a failed backup would have recorded: its earlier snapshots'.
             let label = label.or_else(|| (opts.resolve)(&spec.path).ok().map(|s| s.label));
@@ -186,6 +187,7 @@ fn back_up(
             shard: None,
             readers: None,
             excludes: crate::ops::backup::exclude::Excludes::new(&spec.exclude, &spec.exclude_if_present)?,
+            send_log: None,
         },
     )?;
     Ok((r, label))
@@ -210,7 +212,17 @@ fn is_nothing_selected(e: &anyhow::Error) -> bool {
     matches!(crate::error::find::<crate::error::RepoError>(e), Some(crate::error::RepoError::NothingSelected(_)))
 }
 
+/// The step a job with an append-only key leaves to the full key's job.
+fn skipped_append_only<R>() -> Step<R> {
+    Step { outcome: Outcome::Ok, why: APPEND_ONLY_SKIP.into(), error: None, report: None }
+}
+
+const APPEND_ONLY_SKIP: &str = "skipped: the key is append-only (the full key's job forgets, prunes and checks)";
+
 fn prune_step(repo: &Arc<Repository>, p: &Profile, now: time::OffsetDateTime, m: &mut Metrics) -> Step<PruneReport> {
+    if repo.append_only() {
+        return skipped_append_only();
+    }
     let Some(s) = &p.prune else {
         return Step {
             outcome: Outcome::Ok,
@@ -266,6 +278,9 @@ fn prune_step(repo: &Arc<Repository>, p: &Profile, now: time::OffsetDateTime, m:
 /// did.
 fn locks_step(repo: &Arc<Repository>, prune: &Step<PruneReport>, m: &mut Metrics) -> Option<Step<LockReport>> {
     repo.settings().object_lock?;
+    if repo.append_only() {
+        return Some(skipped_append_only());
+    }
     if prune.report.as_ref().is_some_and(|r| r.locks.is_some()) {
         return None;
     }
@@ -289,6 +304,9 @@ fn locks_step(repo: &Arc<Repository>, prune: &Step<PruneReport>, m: &mut Metrics
 }
 
 fn check_step(repo: &Arc<Repository>, p: &Profile, now: time::OffsetDateTime, m: &mut Metrics) -> Step<CheckReport> {
+    if repo.append_only() {
+        return skipped_append_only();
+    }
     let s = p.check.clone().unwrap_or_default();
     let t0 = metrics::now_seconds();
     let (read, why) = if s.rotate_over == 0 {

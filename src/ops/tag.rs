@@ -43,6 +43,7 @@ pub struct TagReport {
 }
 
 pub fn tag(repo: &Repository, snaps: &[(Id, Snapshot)], change: &TagChange) -> anyhow::Result<TagReport> {
+    repo.require_full_key("change tags")?;
     let mut report = TagReport::default();
     for (id, s) in snaps {
         let tags = change.apply(&s.tags);

@@ -4,7 +4,7 @@
 
 use crate::error::RepoError;
 use crate::id::Id;
-use crate::repo::crypto::MasterKey;
+use crate::repo::crypto::Seal;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -68,9 +68,9 @@ const MIN_SAVING: f64 = 0.03;
 
 /// Compress (if it pays) and seal. A cheap probe on a prefix keeps already-compressed data
 /// (gzip dumps, Loki chunks, TSDB XOR chunks) from being compressed twice for nothing.
-pub fn encode(key: &MasterKey, level: i32, id: Id, kind: BlobKind, raw: &[u8]) -> EncodedBlob {
+pub fn encode(key: &dyn Seal, level: i32, id: Id, kind: BlobKind, raw: &[u8]) -> EncodedBlob {
     let (compression, payload) = compress(level, raw);
-    let sealed = key.encrypt(payload.as_deref().unwrap_or(raw));
+    let sealed = key.seal(payload.as_deref().unwrap_or(raw));
     EncodedBlob { id, kind, compression, raw_len: raw.len() as u32, sealed, base: None }
 }
 
@@ -116,7 +116,7 @@ pub struct DeltaBase<'a> {
 /// it whole. A chunk with a base is content that changes between versions (dumps), so
 /// everything here is at [`DELTA_LEVEL`]: the whole chunk it is measured against, and
 /// the chunk stored whole, which becomes the base of the next versions.
-pub fn encode_with_base(key: &MasterKey, level: i32, id: Id, raw: &[u8], base: &DeltaBase) -> EncodedBlob {
+pub fn encode_with_base(key: &dyn Seal, level: i32, id: Id, raw: &[u8], base: &DeltaBase) -> EncodedBlob {
     let level = level.max(DELTA_LEVEL);
     let (compression, whole) = compress(level, raw);
     let whole_len = whole.as_ref().map_or(raw.len(), Vec::len) as f64;
@@ -138,7 +138,7 @@ pub fn encode_with_base(key: &MasterKey, level: i32, id: Id, raw: &[u8], base: &
         _ => (compression, whole, None),
     };
     // Sealed once, whichever form won.
-    let sealed = key.encrypt(payload.as_deref().unwrap_or(raw));
+    let sealed = key.seal(payload.as_deref().unwrap_or(raw));
     EncodedBlob { id, kind: BlobKind::Data, compression, raw_len: raw.len() as u32, sealed, base }
 }
 
@@ -177,7 +177,7 @@ fn worth_compressing(raw: &[u8]) -> bool {
 /// Open, decompress and verify a stored blob against its id. Damage of the blob, or of the
 /// delta base it needs, is a [`RepoError::Integrity`] naming the blob.
 pub fn decode(
-    key: &MasterKey,
+    key: &dyn Seal,
     id_key: &[u8; 32],
     id: &Id,
     compression: Compression,
@@ -186,7 +186,7 @@ pub fn decode(
     fetch_base: &dyn Fn(&Id) -> Result<Vec<u8>, RepoError>,
 ) -> Result<Vec<u8>, RepoError> {
     let what = || format!("blob {}", id.short());
-    let plain = key.decrypt(sealed).map_err(|e| RepoError::integrity(what(), e))?;
+    let plain = key.open(&what(), sealed)?;
     let raw = match compression {
         Compression::None => plain,
         Compression::Zstd => zstd::bulk::decompress(&plain, raw_len as usize)
@@ -217,7 +217,7 @@ mod tests {
 
     #[test]
     fn delta_round_trips_and_needs_its_base() {
-        let key = MasterKey::generate();
+        let key = crate::repo::crypto::MasterKey::generate();
         let id_key = [7u8; 32];
         // A base starting with the zstd dictionary magic must still be taken as raw content.
         let mut base = vec![0x37, 0xa4, 0x30, 0xec];
@@ -252,7 +252,7 @@ mod tests {
     /// Drift since the base was stored, not the day's change, decides a rebase.
     #[test]
     fn a_stale_base_is_replaced_by_storing_the_chunk_whole() {
-        let key = MasterKey::generate();
+        let key = crate::repo::crypto::MasterKey::generate();
         // Rows whose values change on ~2% of rows a day, cumulatively.
         let day = |d: u32| -> Vec<u8> {
             (0..12_000u32)

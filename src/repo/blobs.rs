@@ -20,19 +20,19 @@ impl Repository {
     /// A data blob compressed at the deltas' level (at least): for content where storage
     /// matters more than the compression time (see `NewChunk::GzipText` in backup).
     pub fn encode_dense(&self, id: Id, data: &[u8]) -> EncodedBlob {
-        blob::encode(&self.key, self.settings.zstd_level.max(blob::DELTA_LEVEL), id, BlobKind::Data, data)
+        blob::encode(&self.content, self.settings.zstd_level.max(blob::DELTA_LEVEL), id, BlobKind::Data, data)
     }
 
     /// Compress (if it pays) and seal a blob whose id the caller already computed (for
     /// deduplication), so the data is hashed once.
     pub fn encode_blob(&self, id: Id, kind: BlobKind, data: &[u8]) -> EncodedBlob {
-        blob::encode(&self.key, self.settings.zstd_level, id, kind, data)
+        blob::encode(&self.content, self.settings.zstd_level, id, kind, data)
     }
 
     /// Encode a data blob as a delta against `base` when that pays (see
     /// [`blob::encode_with_base`]).
     pub fn encode_delta(&self, id: Id, data: &[u8], base: &blob::DeltaBase) -> EncodedBlob {
-        blob::encode_with_base(&self.key, self.settings.zstd_level, id, data, base)
+        blob::encode_with_base(&self.content, self.settings.zstd_level, id, data, base)
     }
 
     /// The pack holding a blob and where in it.
@@ -137,7 +137,7 @@ impl Repository {
         sealed: &[u8],
         fetch_base: &dyn Fn(&Id) -> RepoResult<Vec<u8>>,
     ) -> RepoResult<Vec<u8>> {
-        blob::decode(&self.key, &self.id_key, id, compression, raw_len, sealed, fetch_base)
+        blob::decode(&self.content, &self.id_key, id, compression, raw_len, sealed, fetch_base)
     }
 
     /// Read a blob that may be a delta of `base_id`, whose plaintext the caller already
@@ -170,6 +170,7 @@ impl Repository {
     pub fn write_pack(&self, id: &Id, bytes: &[u8], cold: bool) -> RepoResult<()> {
         let class = if cold { self.settings.pack_storage_class.as_deref() } else { None };
         let opts = crate::backend::WriteOptions { class, retention: self.retention_for(FileType::Pack) };
+        self.ensure_session_stored()?;
         Ok(self.backend.write_with(&FileType::Pack.name(id), bytes, &opts)?)
     }
 

@@ -41,13 +41,38 @@ impl MasterKey {
 
     /// `nonce || ciphertext || tag`.
     pub fn encrypt(&self, plain: &[u8]) -> Vec<u8> {
-        seal(&self.aead, plain)
+        seal(&self.aead, plain, None)
+    }
+
+    /// Like [`MasterKey::encrypt`], with the nonce's first 8 bytes set to `tag`: a session
+    /// key's messages name their session this way (format-spec §16), so a reader finds the
+    /// key without any layout change. 128 random bits remain, ample for one session.
+    pub fn encrypt_tagged(&self, tag: &[u8; SESSION_TAG_LEN], plain: &[u8]) -> Vec<u8> {
+        seal(&self.aead, plain, Some(tag))
     }
 
     /// Decrypts and authenticates; any modified byte fails. The caller names what failed
     /// (a file, a blob) in a [`crate::error::RepoError::Integrity`].
     pub fn decrypt(&self, sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
         open(&self.aead, sealed)
+    }
+}
+
+/// What seals and opens content: the master key itself (format v1–v3), or the session keys
+/// of a v4 repository ([`crate::repo::content::ContentKeys`]). `what` names the message in
+/// errors.
+pub trait Seal: Send + Sync {
+    fn seal(&self, plain: &[u8]) -> Vec<u8>;
+    fn open(&self, what: &str, sealed: &[u8]) -> Result<Vec<u8>, crate::error::RepoError>;
+}
+
+impl Seal for MasterKey {
+    fn seal(&self, plain: &[u8]) -> Vec<u8> {
+        self.encrypt(plain)
+    }
+
+    fn open(&self, what: &str, sealed: &[u8]) -> Result<Vec<u8>, crate::error::RepoError> {
+        self.decrypt(sealed).map_err(|e| crate::error::RepoError::integrity(what, e))
     }
 }
 
@@ -61,8 +86,11 @@ pub enum OpenError {
     Authentication,
 }
 
-fn seal(aead: &XChaCha20Poly1305, plain: &[u8]) -> Vec<u8> {
-    let nonce: [u8; NONCE_LEN] = random();
+fn seal(aead: &XChaCha20Poly1305, plain: &[u8], tag: Option<&[u8; SESSION_TAG_LEN]>) -> Vec<u8> {
+    let mut nonce: [u8; NONCE_LEN] = random();
+    if let Some(tag) = tag {
+        nonce[..SESSION_TAG_LEN].copy_from_slice(tag);
+    }
     let mut out = Vec::with_capacity(plain.len() + OVERHEAD);
     out.extend_from_slice(&nonce);
     let ct = aead.encrypt(XNonce::from_slice(&nonce), plain).expect("encryption cannot fail");
@@ -77,6 +105,69 @@ fn open(aead: &XChaCha20Poly1305, sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
     let (nonce, ct) = sealed.split_at(NONCE_LEN);
     aead.decrypt(XNonce::from_slice(nonce), ct).map_err(|_| OpenError::Authentication)
 }
+
+/// Bytes of a session tag: the start of the nonce of every message a session key seals.
+pub const SESSION_TAG_LEN: usize = 8;
+
+/// The session tag of a sealed message (its nonce's first bytes), if it is long enough.
+pub fn session_tag(sealed: &[u8]) -> Option<[u8; SESSION_TAG_LEN]> {
+    sealed.get(..SESSION_TAG_LEN).map(|t| t.try_into().expect("8 bytes"))
+}
+
+/// The repository's X25519 key pair (format v4): content is sealed to its public half, so
+/// a writer holding only the public half (an append-only key) cannot read what others
+/// wrote. Only full keys hold the secret half.
+#[derive(Clone)]
+pub struct RepoSecret(x25519_dalek::StaticSecret);
+
+impl RepoSecret {
+    pub fn generate() -> Self {
+        RepoSecret::from_bytes(random())
+    }
+
+    pub fn from_bytes(raw: [u8; 32]) -> Self {
+        RepoSecret(x25519_dalek::StaticSecret::from(raw))
+    }
+
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+
+    pub fn public(&self) -> [u8; 32] {
+        x25519_dalek::PublicKey::from(&self.0).to_bytes()
+    }
+
+    /// The key of the session whose ephemeral public key is `session_public`.
+    pub fn session_key(&self, session_public: &[u8; 32]) -> MasterKey {
+        let shared = self.0.diffie_hellman(&x25519_dalek::PublicKey::from(*session_public));
+        session_key_from(shared.as_bytes(), session_public, &self.public())
+    }
+}
+
+/// A writer's new session: an ephemeral X25519 key pair whose agreement with the
+/// repository public key gives the session's content key. The ephemeral secret is dropped
+/// here; only the session key (kept in memory by the writer) and the public half (stored
+/// in `sessions/`) remain.
+pub fn new_session(repo_public: &[u8; 32]) -> ([u8; 32], MasterKey) {
+    let eph = x25519_dalek::StaticSecret::from(random::<32>());
+    let eph_public = x25519_dalek::PublicKey::from(&eph).to_bytes();
+    let shared = eph.diffie_hellman(&x25519_dalek::PublicKey::from(*repo_public));
+    (eph_public, session_key_from(shared.as_bytes(), &eph_public, repo_public))
+}
+
+/// `BLAKE3-derive_key("cellar 2026-12 session key v1", shared || session_public ||
+/// repo_public)` (format-spec §16): binding both public keys keeps a key agreed with one
+/// repository from being replayed as another's.
+pub fn session_key_from(shared: &[u8; 32], session_public: &[u8; 32], repo_public: &[u8; 32]) -> MasterKey {
+    let mut h = blake3::Hasher::new_derive_key(SESSION_KEY_CONTEXT);
+    h.update(shared);
+    h.update(session_public);
+    h.update(repo_public);
+    MasterKey::from_bytes(*h.finalize().as_bytes())
+}
+
+/// The BLAKE3 key-derivation context of session keys.
+pub const SESSION_KEY_CONTEXT: &str = "cellar 2026-12 session key v1";
 
 /// Argon2id cost parameters, stored in each key file so they can be raised later without
 /// breaking older keys.
@@ -110,7 +201,7 @@ pub fn derive_kek(password: &[u8], salt: &[u8], params: KdfParams) -> Result<[u8
 
 /// Seal `plain` under a key-encryption key (used only for wrapping the master key).
 pub fn wrap(kek: &[u8; 32], plain: &[u8]) -> Vec<u8> {
-    seal(&XChaCha20Poly1305::new(kek.into()), plain)
+    seal(&XChaCha20Poly1305::new(kek.into()), plain, None)
 }
 
 /// Open a wrapped master key; a failure here means the password was wrong for this key.
@@ -131,5 +222,17 @@ mod tests {
         s[30] ^= 1;
         assert!(k.decrypt(&s).is_err());
         assert!(MasterKey::generate().decrypt(&k.encrypt(b"x")).is_err());
+    }
+
+    #[test]
+    fn sessions_agree_and_tag_their_nonces() {
+        let repo = RepoSecret::generate();
+        let (eph_public, writer_key) = new_session(&repo.public());
+        let reader_key = repo.session_key(&eph_public);
+        assert_eq!(writer_key.as_bytes(), reader_key.as_bytes());
+        let sealed = writer_key.encrypt_tagged(b"12345678", b"content");
+        assert_eq!(session_tag(&sealed), Some(*b"12345678"));
+        assert_eq!(reader_key.decrypt(&sealed).unwrap(), b"content");
+        assert!(RepoSecret::generate().session_key(&eph_public).decrypt(&sealed).is_err());
     }
 }

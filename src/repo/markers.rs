@@ -48,7 +48,7 @@ impl WriterGuard {
                     // Best effort: a missed beat is made up by the next one.
                     if let Ok(new) = r.write_writer(&st, m.seen.clone()) {
                         let old = std::mem::replace(&mut m.id, new);
-                        let _ = r.remove_file(FileType::Writer, &old);
+                        let _ = r.remove_marker(&old);
                     }
                 }
             })
@@ -62,7 +62,7 @@ impl WriterGuard {
         let new = self.repo.write_writer(&self.started, Some(seen.clone()))?;
         let old = std::mem::replace(&mut m.id, new);
         m.seen = Some(seen);
-        self.repo.remove_file(FileType::Writer, &old)
+        self.repo.remove_marker(&old)
     }
 
     /// Whether the marker is still there. A prune removes the marker of a writer it takes
@@ -84,7 +84,7 @@ impl Drop for WriterGuard {
         if let Some(b) = self.beat.take() {
             let _ = b.join();
         }
-        let _ = self.repo.remove_file(FileType::Writer, &self.marker.lock().id);
+        let _ = self.repo.remove_marker(&self.marker.lock().id);
     }
 }
 
@@ -127,6 +127,16 @@ impl Repository {
     /// which deletion records the loaded index took into account.
     pub fn register_writer(self: &Arc<Self>) -> RepoResult<WriterGuard> {
         WriterGuard::start(self.clone())
+    }
+
+    /// Remove a marker this writer replaced or is done with. An append-only key removes
+    /// nothing (its S3 credentials need no delete permission): its markers stop beating
+    /// and a full key's prune removes them once they are stale.
+    fn remove_marker(&self, id: &Id) -> RepoResult<()> {
+        if self.append_only() {
+            return Ok(());
+        }
+        self.remove_file(FileType::Writer, id)
     }
 
     fn write_writer(&self, started: &str, seen: Option<Vec<Id>>) -> RepoResult<Id> {

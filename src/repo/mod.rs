@@ -11,6 +11,7 @@
 //! sketches/<id>        sealed resemblance sketches of text chunks (format v2; hints only)
 //! verified/<id>        sealed verified-packs hints (check --read-data)
 //! retention/<id>       sealed retention logs: lock extensions (format v3; hints only)
+//! sessions/<id>        writer sessions' public keys (format v4: content keys)
 //! ```
 //! Every file except `config` is named by the BLAKE3 of its bytes and never rewritten; each
 //! kind is a module of [`file`], stored and read through [`Repository::save_file`] and
@@ -18,6 +19,7 @@
 
 pub mod blob;
 mod blobs;
+pub mod content;
 pub mod crypto;
 pub mod file;
 pub mod index;
@@ -37,7 +39,8 @@ pub use snapshots::SnapshotFilter;
 use crate::chunk::ChunkerParams;
 use crate::error::RepoError;
 use crate::notice::{Discard, NoticeExt, NoticeSink};
-use crypto::{KdfParams, MasterKey};
+use content::ContentKeys;
+use crypto::{KdfParams, MasterKey, RepoSecret, Seal};
 use file::config::{Config, Settings};
 use file::index::IndexFile;
 use file::key::KeyFile;
@@ -87,6 +90,8 @@ pub struct InitOptions {
     pub deltas: bool,
     /// Write what restores need locked (S3 Object Lock; format v3).
     pub object_lock: Option<file::config::ObjectLock>,
+    /// Seal content to a repository key pair, so append-only keys can be made (format v4).
+    pub append_only_keys: bool,
 }
 
 impl Default for InitOptions {
@@ -104,6 +109,7 @@ impl Default for InitOptions {
             gzip_transparent: true,
             deltas: true,
             object_lock: None,
+            append_only_keys: true,
         }
     }
 }
@@ -112,6 +118,7 @@ impl Default for InitOptions {
 pub struct Repository {
     backend: Arc<dyn Backend>,
     key: MasterKey,
+    content: ContentKeys,
     key_id: Id,
     config: Config,
     settings: Settings,
@@ -129,6 +136,7 @@ impl Repository {
     /// Create a new repository in `backend`, which must not hold one already.
     pub fn init(backend: Arc<dyn Backend>, password: &[u8], opts: &InitOptions) -> RepoResult<Repository> {
         let key = MasterKey::generate();
+        let secret = opts.append_only_keys.then(RepoSecret::generate);
         let mut chunkers = opts.chunkers.clone();
         for c in chunkers.values_mut() {
             if c.seed == 0 {
@@ -146,6 +154,7 @@ impl Repository {
             gzip_transparent: opts.gzip_transparent,
             deltas: opts.deltas,
             object_lock: opts.object_lock,
+            public_key: secret.as_ref().map(|s| hex::encode(s.public())),
         };
         settings.validate()?;
         if settings.object_lock.is_some() {
@@ -156,30 +165,45 @@ impl Repository {
             backend.probe_storage_class(class)?;
         }
         let config = Config::new(repository_id, &settings, &key);
-        let kf = KeyFile::create(&key, password, opts.kdf).map_err(RepoError::Invalid)?;
+        let kf = KeyFile::create(&key, secret.as_ref(), false, password, opts.kdf).map_err(RepoError::Invalid)?;
         // The key goes first: a config without a key would be a locked-out repository.
         let lock = |kind| retention(settings.object_lock.as_ref(), kind);
-        let (key_id, _) = store(backend.as_ref(), &key, &kf, lock(FileType::Key))?;
+        let (key_id, _) = store_plain(backend.as_ref(), &kf, lock(FileType::Key))?;
         let config_bytes = serde_json::to_vec_pretty(&config).expect("config serializes");
         let opts = crate::backend::WriteOptions { class: None, retention: lock(FileType::Config) };
         if !backend.create_new_with(FileType::Config.dir(), &config_bytes, &opts)? {
             backend.remove(&FileType::Key.name(&key_id))?;
             return Err(RepoError::Invalid(format!("a repository already exists at {}", backend.location())));
         }
-        Repository::assemble(backend, key, key_id, config, settings)
+        Repository::assemble(backend, key, secret, key_id, config, settings)
     }
 
     fn assemble(
         backend: Arc<dyn Backend>,
         key: MasterKey,
+        secret: Option<RepoSecret>,
         key_id: Id,
         config: Config,
         settings: Settings,
     ) -> RepoResult<Repository> {
         let id_key = settings.id_key()?;
+        let content = match settings.public_key()? {
+            Some(public) => {
+                if secret.as_ref().is_some_and(|s| s.public() != public) {
+                    let name = FileType::Key.name(&key_id);
+                    return Err(RepoError::integrity(
+                        name,
+                        "its repository secret does not match the config's public key",
+                    ));
+                }
+                ContentKeys::sessions(backend.clone(), public, secret)
+            }
+            None => ContentKeys::shared(key.clone()),
+        };
         Ok(Repository {
             backend,
             key,
+            content,
             key_id,
             config,
             settings,
@@ -216,8 +240,8 @@ impl Repository {
                 .and_then(|kf| kf.open(password).map_err(|e| RepoError::integrity(&name, e)));
             match opened {
                 Ok(Some(key)) => {
-                    let settings = config.settings(&key)?;
-                    let mut repo = Repository::assemble(backend, key, key_id, config, settings)?;
+                    let settings = config.settings(&key.master)?;
+                    let mut repo = Repository::assemble(backend, key.master, key.secret, key_id, config, settings)?;
                     repo.notices = notices;
                     return Ok(repo);
                 }
@@ -241,8 +265,25 @@ impl Repository {
     pub fn backend(&self) -> &Arc<dyn Backend> {
         &self.backend
     }
+    /// The master key: config settings, index and the other metadata kinds.
     pub fn key(&self) -> &MasterKey {
         &self.key
+    }
+    /// What seals and opens content kinds (packs, snapshots, sketches).
+    pub fn content_keys(&self) -> &ContentKeys {
+        &self.content
+    }
+    /// True when the key opened is append-only: it can back up, nothing else.
+    pub fn append_only(&self) -> bool {
+        self.content.append_only()
+    }
+    /// Refuse `what` (e.g. "forget snapshots") to an append-only key, before anything is
+    /// read or changed.
+    pub fn require_full_key(&self, what: &str) -> RepoResult<()> {
+        if self.append_only() {
+            return Err(RepoError::AppendOnly(what.to_string()));
+        }
+        Ok(())
     }
     pub fn key_id(&self) -> Id {
         self.key_id
@@ -262,7 +303,30 @@ impl Repository {
     /// Seal (unless it is a key file), name by hash and write a file. Returns its id and
     /// stored size.
     pub fn save_file<F: RepoFile>(&self, f: &F) -> RepoResult<(Id, u64)> {
-        store(self.backend.as_ref(), &self.key, f, self.retention_for(F::TYPE))
+        let stored = self.seal_file(f);
+        if F::TYPE.content() {
+            self.ensure_session_stored()?;
+        }
+        write_stored(self.backend.as_ref(), F::TYPE, &stored, self.retention_for(F::TYPE))
+    }
+
+    /// The stored bytes of `f`: sealed with the key its kind takes (unsealed for key and
+    /// session files).
+    fn seal_file<F: RepoFile>(&self, f: &F) -> Vec<u8> {
+        let plain = f.encode();
+        match (F::SEALED, F::TYPE.content()) {
+            (false, _) => plain,
+            (true, true) => self.content.seal(&plain),
+            (true, false) => self.key.encrypt(&plain),
+        }
+    }
+
+    /// Write this process's session file if its session has sealed content (format v4):
+    /// before any file that content is in.
+    pub(crate) fn ensure_session_stored(&self) -> RepoResult<()> {
+        self.content.ensure_session_stored(|f| {
+            store_plain(self.backend.as_ref(), f, self.retention_for(FileType::Session)).map(|_| ())
+        })
     }
 
     /// The lock a file of `kind` written now gets: a full period from now in a locked
@@ -273,7 +337,8 @@ impl Repository {
 
     /// Read a file, verify its name (spec §1), open and decode it.
     pub fn load_file<F: RepoFile>(&self, id: &Id) -> RepoResult<F> {
-        load(self.backend.as_ref(), Some(&self.key), id)
+        let keys: &dyn Seal = if F::TYPE.content() { &self.content } else { &self.key };
+        load(self.backend.as_ref(), Some(keys), id)
     }
 
     /// The ids of every file of a kind. Names that are not ids of that kind (foreign files)
@@ -313,16 +378,31 @@ impl Repository {
 
     // ---- keys ----
 
-    pub fn add_key(&self, password: &[u8], kdf: KdfParams) -> RepoResult<Id> {
-        let kf = KeyFile::create(&self.key, password, kdf).map_err(RepoError::Invalid)?;
+    /// Add a key: a full one, or (`append_only`, format v4 only) one that can back up
+    /// but opens no content. Only a full key adds keys.
+    pub fn add_key(&self, password: &[u8], kdf: KdfParams, append_only: bool) -> RepoResult<Id> {
+        self.require_full_key("add keys")?;
+        if append_only && self.settings.public_key.is_none() {
+            return Err(RepoError::Invalid(format!(
+                "this repository is format v{}, made before append-only keys: its content and index share one key. \
+                 Make a new repository with `cellar init` (format v4) and `cellar copy --to-repo` into it",
+                self.config.version
+            )));
+        }
+        self.write_key(password, kdf, append_only)
+    }
+
+    fn write_key(&self, password: &[u8], kdf: KdfParams, append_only: bool) -> RepoResult<Id> {
+        let secret = if append_only { None } else { self.content.secret() };
+        let kf = KeyFile::create(&self.key, secret, append_only, password, kdf).map_err(RepoError::Invalid)?;
         Ok(self.save_file(&kf)?.0)
     }
 
     /// Change the password of the key this session opened with: the new key file is
     /// written before the old one is removed, so a crash leaves both passwords working,
-    /// never neither.
+    /// never neither. An append-only key stays append-only.
     pub fn change_password(&self, password: &[u8], kdf: KdfParams) -> RepoResult<Id> {
-        let new = self.add_key(password, kdf)?;
+        let new = self.write_key(password, kdf, self.append_only())?;
         self.remove_file(FileType::Key, &self.key_id)?;
         Ok(new)
     }
@@ -334,6 +414,7 @@ impl Repository {
     /// Remove a key file; refuses the key in use and the last key, which would lock
     /// everyone out.
     pub fn remove_key(&self, prefix: &str) -> RepoResult<Id> {
+        self.require_full_key("remove keys")?;
         let keys = self.list_ids(FileType::Key)?;
         let id = resolve_prefix(keys.iter().copied(), prefix, "key")?;
         if id == self.key_id {
@@ -343,6 +424,13 @@ impl Repository {
         }
         if keys.len() <= 1 {
             return Err(RepoError::Invalid("refusing to remove the last key".into()));
+        }
+        let full_left =
+            keys.iter().filter(|k| **k != id).any(|k| self.load_file::<KeyFile>(k).map_or(true, |f| !f.append_only));
+        if !full_left {
+            return Err(RepoError::Invalid(
+                "refusing to remove the last full key: append-only keys cannot restore, forget or prune".into(),
+            ));
         }
         self.remove_file(FileType::Key, &id)?;
         Ok(id)
@@ -516,19 +604,26 @@ impl Repository {
     }
 }
 
-/// Seal (unless a key file) and write `f` under the hash of its stored bytes.
-fn store<F: RepoFile>(
+/// Write the stored bytes of a file of `kind` under their hash.
+fn write_stored(
     backend: &dyn Backend,
-    key: &MasterKey,
+    kind: FileType,
+    stored: &[u8],
+    retention: Option<crate::backend::Retention>,
+) -> RepoResult<(Id, u64)> {
+    let id = Id::of_stored(stored);
+    backend.write_with(&kind.name(&id), stored, &crate::backend::WriteOptions { class: None, retention })?;
+    Ok((id, stored.len() as u64))
+}
+
+/// Write an unsealed kind (key and session files), which needs no repository yet.
+fn store_plain<F: RepoFile>(
+    backend: &dyn Backend,
     f: &F,
     retention: Option<crate::backend::Retention>,
 ) -> RepoResult<(Id, u64)> {
-    let plain = f.encode();
-    let stored = if F::SEALED { key.encrypt(&plain) } else { plain };
-    let id = Id::of_stored(&stored);
-    let name = F::TYPE.name(&id);
-    backend.write_with(&name, &stored, &crate::backend::WriteOptions { class: None, retention })?;
-    Ok((id, stored.len() as u64))
+    debug_assert!(!F::SEALED);
+    write_stored(backend, F::TYPE, &f.encode(), retention)
 }
 
 fn retention(lock: Option<&file::config::ObjectLock>, kind: FileType) -> Option<crate::backend::Retention> {
@@ -537,12 +632,12 @@ fn retention(lock: Option<&file::config::ObjectLock>, kind: FileType) -> Option<
 }
 
 /// Read, verify the name, open (with `key`, for sealed kinds) and decode one file.
-fn load<F: RepoFile>(backend: &dyn Backend, key: Option<&MasterKey>, id: &Id) -> RepoResult<F> {
+fn load<F: RepoFile>(backend: &dyn Backend, key: Option<&dyn Seal>, id: &Id) -> RepoResult<F> {
     let name = F::TYPE.name(id);
     let stored = backend.read(&name)?;
     verify_name(&name, &stored)?;
     let plain = match (F::SEALED, key) {
-        (true, Some(k)) => k.decrypt(&stored).map_err(|e| RepoError::integrity(&name, e))?,
+        (true, Some(k)) => k.open(&name, &stored)?,
         (true, None) => return Err(RepoError::Invalid(format!("{name}: sealed, and no key to open it"))),
         (false, _) => stored,
     };

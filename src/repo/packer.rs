@@ -112,7 +112,7 @@ fn flush(repo: &Repository, pb: PackBuilder, cold: bool, res: &mut PackerResult)
 /// Seal a pack's header and write it (data packs, `cold`, in the cold storage class).
 /// Returns its id, entries and stored size.
 pub fn write_pack(repo: &Repository, pb: PackBuilder, cold: bool) -> RepoResult<(Id, Vec<PackEntry>, u64)> {
-    let (id, bytes, entries) = pb.finish(repo.key());
+    let (id, bytes, entries) = pb.finish(repo.content_keys());
     repo.write_pack(&id, &bytes, cold)?;
     Ok((id, entries, bytes.len() as u64))
 }

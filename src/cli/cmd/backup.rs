@@ -54,6 +54,13 @@ pub struct BackupArgs {
     /// holds a 16 MiB window, so this also bounds memory.
     #[arg(long)]
     read_concurrency: Option<usize>,
+    /// With an append-only key: where this host keeps its send log, the listing of what it
+    /// last backed up (an append-only key cannot read older snapshots, so this is how
+    /// unchanged files are skipped). Default: <cache dir>/<repository id>/send-log. Keep it
+    /// on a persistent volume; without it every object is read again (and still
+    /// deduplicated).
+    #[arg(long, value_name = "DIR")]
+    send_log: Option<PathBuf>,
     /// Leave out what matches this pattern (repeatable): `*` stays within a path segment,
     /// `**` crosses them, a pattern without `/` matches a name at any depth, others match
     /// the path below the source (or below the snapshot's top), e.g. `--exclude
@@ -129,6 +136,7 @@ pub fn run(g: &Global, a: BackupArgs) -> anyhow::Result<u8> {
             patterns.extend(Excludes::read_files(&a.exclude_file)?);
             Excludes::new(&patterns, &a.exclude_if_present)?
         },
+        send_log: a.send_log,
     };
     let started = crate::metrics::now_seconds();
     let names: Vec<String> = opts.sources.iter().map(|s| String::from_utf8_lossy(&s.name).into_owned()).collect();

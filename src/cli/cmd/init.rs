@@ -74,6 +74,12 @@ pub struct InitArgs {
     /// (units d, w, m, y; also h and s). Deleted data stays stored (and billed) this long.
     #[arg(long, value_name = "DURATION", requires = "object_lock")]
     retain: Option<String>,
+    /// Make a repository that cannot have append-only keys (format v1–v3, readable by
+    /// cellar builds older than format v4). By default content is sealed to a repository
+    /// key pair, so that `key add --append-only` can later make a key that backs up but
+    /// cannot read or delete anything.
+    #[arg(long)]
+    no_append_only_keys: bool,
     #[command(flatten)]
     kdf: KdfArgs,
 }
@@ -130,6 +136,7 @@ impl InitArgs {
         opts.pack_storage_class = self.pack_storage_class.clone();
         opts.gzip_transparent = !self.no_gzip_transparent;
         opts.deltas = !self.no_deltas;
+        opts.append_only_keys = !self.no_append_only_keys;
         if let (Some(mode), Some(retain)) = (self.object_lock, &self.retain) {
             let d = crate::ops::forget::parse_duration(retain)
                 .map_err(|e| crate::cli::UsageError(format!("--retain {retain:?}: {e:#}")))?;

@@ -9,7 +9,15 @@ use crate::cli::password::PasswordSource;
 #[derive(Subcommand, Debug)]
 pub enum KeyCmd {
     /// Add a key: a new password that opens the repository.
+    ///
+    /// With --append-only the key can only back up (format v4 repositories): its holder
+    /// deduplicates against everything stored but cannot read any stored data, tree,
+    /// snapshot or dump, and never deletes anything, so it can live in the nightly backup
+    /// job while a full key stays offline for restores and prune.
     Add {
+        /// Make an append-only key (see above; format-spec §16 has the threat model).
+        #[arg(long)]
+        append_only: bool,
         /// Read the new password from this file (else CELLAR_NEW_PASSWORD, else prompt).
         #[arg(long)]
         new_password_file: Option<PathBuf>,
@@ -48,11 +56,14 @@ pub fn run(g: &Global, k: KeyCmd) -> anyhow::Result<u8> {
                 println!("password changed: key {} replaces the one in use", id.short());
             }
         }
-        KeyCmd::Add { new_password_file, new_insecure_no_password, kdf } => {
+        KeyCmd::Add { append_only, new_password_file, new_insecure_no_password, kdf } => {
+            repo.require_full_key("add keys")?;
             let pw = new_password(new_insecure_no_password, new_password_file.as_deref())?;
-            let id = repo.add_key(&pw, kdf.params())?;
+            let id = repo.add_key(&pw, kdf.params(), append_only)?;
             if g.json {
                 print_json(&KeyAdded { id })?;
+            } else if append_only {
+                println!("added append-only key {}: it can back up, nothing else", id.short());
             } else {
                 println!("added key {}", id.short());
             }
@@ -64,7 +75,8 @@ pub fn run(g: &Global, k: KeyCmd) -> anyhow::Result<u8> {
             } else {
                 for k in keys {
                     let cur = if k.current { "*" } else { " " };
-                    println!("{cur} {}  {}  {}@{}", k.id.short(), k.created, k.user, k.host);
+                    let kind = if k.append_only { "append-only" } else { "full" };
+                    println!("{cur} {}  {kind:<11}  {}  {}@{}", k.id.short(), k.created, k.user, k.host);
                 }
             }
         }

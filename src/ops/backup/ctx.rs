@@ -57,6 +57,11 @@ pub(super) struct Ctx {
     /// Store gzip objects as decoded text plus a recipe.
     pub gzip: bool,
     pub excludes: super::exclude::Excludes,
+    /// The parent's trees from the send log (append-only keys), else `None`: read from
+    /// the repository.
+    pub parent_trees: Option<super::parent::LoggedTrees>,
+    /// Trees this backup stored or reused, for the send log (append-only keys only).
+    pub sent_trees: Option<Mutex<super::send_log::Trees>>,
 }
 
 impl Ctx {
@@ -69,7 +74,8 @@ impl Ctx {
     ) -> anyhow::Result<Ctx> {
         let deltas = repo.settings().deltas;
         let sketches = SketchIndex::default();
-        if deltas {
+        // An append-only key cannot open stored chunks, so only this run's are bases.
+        if deltas && !repo.append_only() {
             let stored = repo.load_sketches()?;
             let idx = repo.index();
             for (id, sk) in stored {
@@ -95,7 +101,14 @@ impl Ctx {
             new_sketches: Mutex::default(),
             pending_bases: Default::default(),
             excludes,
+            parent_trees: None,
+            sent_trees: None,
         })
+    }
+
+    /// A tree of the parent snapshot (see [`super::parent::read_tree`]).
+    pub fn parent_tree(&self, id: &Id) -> Result<crate::repo::file::tree::Tree, crate::error::RepoError> {
+        super::parent::read_tree(&self.repo, self.parent_trees.as_ref(), id)
     }
 
     /// An object that could not be read: it is missing from the snapshot, and said so.
@@ -132,6 +145,9 @@ impl Ctx {
     /// Hash, and if new, compress, seal and queue one blob.
     pub fn store(&self, kind: BlobKind, data: &[u8]) -> anyhow::Result<Id> {
         let id = self.repo.blob_id(data);
+        if let Some(sent) = self.sent_trees.as_ref().filter(|_| kind == BlobKind::Tree) {
+            sent.lock().push((id, data.to_vec()));
+        }
         if self.claim(&id) {
             self.queue(self.repo.encode_blob(id, kind, data))?;
         }

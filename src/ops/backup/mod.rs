@@ -16,6 +16,7 @@ mod delta;
 pub mod exclude;
 mod file_saver;
 mod parent;
+mod send_log;
 mod tree_saver;
 mod walker;
 
@@ -65,6 +66,8 @@ pub struct BackupOptions {
     pub readers: Option<usize>,
     /// What the operator leaves out (patterns, marker files).
     pub excludes: exclude::Excludes,
+    /// Where an append-only key keeps its send log (default: in the cache directory).
+    pub send_log: Option<std::path::PathBuf>,
 }
 
 /// What a backup did. Printed as the last line of `backup --json` (format-spec/json.md).
@@ -120,9 +123,28 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
     let mut writer = repo.register_writer()?;
     repo.load_index()?;
     writer.saw(repo.seen_deletions())?;
-    let parent = parent::find_parent(&repo, &opts, &host, &labels)?;
+    // An append-only key cannot read snapshots: its parent comes from the host's send log.
+    let send_log = if repo.append_only() {
+        match send_log::SendLog::open(opts.send_log.clone(), &repo.config().id) {
+            Ok(log) => Some(log),
+            Err(e) => {
+                repo.notices().warn(format!("{e:#}; every object is read again"));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let (parent, logged_trees) = match &send_log {
+        Some(log) => match parent::logged_parent(log, &opts, &host, &labels)? {
+            Some((id, s, trees)) => (Some((id, s)), Some(trees)),
+            None => (None, None),
+        },
+        None if repo.append_only() => (None, None),
+        None => (parent::find_parent(&repo, &opts, &host, &labels)?, None),
+    };
     let (parent, parent_root) = match parent {
-        Some((id, s)) => match repo.read_tree(&s.tree) {
+        Some((id, s)) => match parent::read_tree(&repo, logged_trees.as_ref(), &s.tree) {
             Ok(t) => (Some((id, s)), Some(t)),
             // A damaged parent costs only the comparison: everything is read again.
             Err(e) => {
@@ -135,13 +157,13 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
 
     let progress = Progress::new(opts.progress, "backup");
     let packer = Packer::start(repo.clone());
-    let ctx = Arc::new(Ctx::new(
-        repo.clone(),
-        packer.sender(),
-        opts.shard.clone(),
-        opts.excludes.clone(),
-        progress.counters.clone(),
-    )?);
+    let mut ctx =
+        Ctx::new(repo.clone(), packer.sender(), opts.shard.clone(), opts.excludes.clone(), progress.counters.clone())?;
+    if send_log.is_some() {
+        ctx.parent_trees = logged_trees;
+        ctx.sent_trees = Some(Default::default());
+    }
+    let ctx = Arc::new(ctx);
     for s in &sources {
         if let Input::Tree { tree, .. } = &s.input {
             for msg in tree.skipped() {
@@ -177,7 +199,7 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
     });
     let ctx = Arc::try_unwrap(ctx).map_err(|_| anyhow::anyhow!("internal error: backup context still shared"))?;
     let fatal = ctx.take_fatal();
-    let Ctx { packer: packer_tx, warnings, notices, excluded, blocks, new_sketches, count, .. } = ctx;
+    let Ctx { packer: packer_tx, warnings, notices, excluded, blocks, new_sketches, count, sent_trees, .. } = ctx;
     drop(packer_tx);
     let packed = packer.finish();
     progress.finish();
@@ -212,8 +234,12 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
              deleted data it uses; run the backup again"
         );
     }
-    write_snapshot(&repo, &opts, host, labels, parent.map(|(id, _)| id), done)
+    let sent = send_log.as_ref().map(|log| (log, sent_trees.map(parking_lot::Mutex::into_inner).unwrap_or_default()));
+    write_snapshot(&repo, &opts, host, labels, parent.map(|(id, _)| id), done, sent)
 }
+
+/// What an append-only backup logs: the send log and the trees of the new snapshot.
+type Sent<'a> = Option<(&'a send_log::SendLog, send_log::Trees)>;
 
 /// What the pipeline produced, for the snapshot and the report.
 struct Finished {
@@ -236,8 +262,9 @@ fn write_snapshot(
     labels: Vec<String>,
     parent: Option<crate::id::Id>,
     done: Finished,
+    sent: Sent,
 ) -> anyhow::Result<BackupReport> {
-    let Finished { root, tenants, warnings, notices, mut excluded, blocks, count, bytes_read, bytes_added } = done;
+    let Finished { root, tenants, mut warnings, notices, mut excluded, blocks, count, bytes_read, bytes_added } = done;
     excluded.sort_by(|a, b| a.path.cmp(&b.path));
     let summary = Summary {
         files: count.files.into_inner(),
@@ -269,6 +296,13 @@ fn write_snapshot(
         repaired: None,
     };
     let (snap_id, snap_bytes) = repo.save_snapshot(&snap)?;
+    if let Some((log, trees)) = sent {
+        // The snapshot is written either way; without the log the next run reads all.
+        let same = |s: &Snapshot| parent::same_series(opts, &snap.host, &snap.sources, s);
+        if let Err(e) = log.record(&snap_id, &snap, &trees, same) {
+            warnings.push(format!("send log not updated (the next backup reads everything again): {e:#}"));
+        }
+    }
     let by_reason = |r: Reason| excluded.iter().filter(|e| e.reason == r).count() as u64;
     Ok(BackupReport {
         snapshot_id: snap_id.to_hex(),

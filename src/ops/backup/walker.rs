@@ -207,7 +207,7 @@ fn directory(ctx: &Ctx, at: At, node: Node, dir: &Arc<DirState>, slot: usize) ->
         fill(ctx, dir, slot, None);
         return None;
     }
-    let prev = at.prev.and_then(|p| p.subtree).and_then(|id| match ctx.repo.read_tree(&id) {
+    let prev = at.prev.and_then(|p| p.subtree).and_then(|id| match ctx.parent_tree(&id) {
         Ok(t) => Some(t),
         Err(err) => {
             ctx.warn(format!("parent tree of {} unreadable, reading everything: {err}", src.display(&at.path)));

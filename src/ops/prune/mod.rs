@@ -130,6 +130,7 @@ pub struct PlannedPack {
 }
 
 pub fn prune(repo: &Repository, opts: &PruneOptions) -> anyhow::Result<PruneReport> {
+    repo.require_full_key("prune")?;
     refuse_beside_damage(repo)?;
     let mut report = PruneReport::default();
     // First keep what the snapshots need locked, so that nothing prune keeps falls out

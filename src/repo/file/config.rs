@@ -13,8 +13,10 @@ use crate::repo::crypto::MasterKey;
 /// transparent files and delta blobs; repositories using neither are written as version 1,
 /// which older builds keep reading. Version 3 adds Object Lock: only locked repositories
 /// are version 3, so that a build unaware of locks (which would write unprotected files
-/// into them) refuses them.
-pub const FORMAT_VERSION: u32 = 3;
+/// into them) refuses them. Version 4 seals content to a repository public key, so that
+/// append-only keys can exist (format-spec §16); new repositories are version 4 unless
+/// made with `init --no-append-only-keys`.
+pub const FORMAT_VERSION: u32 = 4;
 
 /// Plaintext part of `config`.
 #[derive(Serialize, Deserialize, Debug, Clone)]
@@ -56,6 +58,10 @@ pub struct Settings {
     /// S3 Object Lock: the files restores need are written locked (format v3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object_lock: Option<ObjectLock>,
+    /// The repository's X25519 public key (hex): content is sealed to it by session keys,
+    /// and only full keys hold its secret (format v4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
 }
 
 /// How a locked repository locks its files: each one until at least `retain_seconds`
@@ -75,7 +81,9 @@ impl ObjectLock {
 impl Settings {
     /// The format version a repository with these settings needs.
     pub fn format_version(&self) -> u32 {
-        if self.object_lock.is_some() {
+        if self.public_key.is_some() {
+            4
+        } else if self.object_lock.is_some() {
             3
         } else if self.gzip_transparent || self.deltas {
             2
@@ -90,8 +98,17 @@ impl Settings {
         Ok(k)
     }
 
+    /// The repository public key (format v4).
+    pub fn public_key(&self) -> Result<Option<[u8; 32]>, RepoError> {
+        let Some(h) = &self.public_key else { return Ok(None) };
+        let mut k = [0u8; 32];
+        hex::decode_to_slice(h, &mut k).map_err(|_| RepoError::integrity("config", "bad public_key"))?;
+        Ok(Some(k))
+    }
+
     pub fn validate(&self) -> Result<(), RepoError> {
         self.id_key()?;
+        self.public_key()?;
         // Chunker profiles are validated when a backup builds its cutters: a reader never
         // re-chunks, so a profile added by a newer writer must not stop a restore.
         if !self.chunkers.contains_key("default") {

@@ -1,11 +1,15 @@
 //! Key files (`keys/<id>`): the master key wrapped by a password. Several may exist, so
 //! several people or machines can open one repository, and passwords can be rotated.
+//!
+//! In a format v4 repository a full key wraps the master key and the repository secret (64
+//! bytes); an append-only key wraps the master key alone (32 bytes), so whoever holds it
+//! can back up but opens no content (format-spec §16).
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use super::{FileType, RepoFile};
-use crate::repo::crypto::{self, KdfParams, MasterKey};
+use crate::repo::crypto::{self, KdfParams, MasterKey, RepoSecret};
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct KeyFile {
@@ -14,8 +18,20 @@ pub struct KeyFile {
     pub host: String,
     pub user: String,
     pub kdf: Kdf,
-    /// Base64 of the master key sealed under the Argon2id-derived key.
+    /// Base64 of the master key (and, for a full key of a v4 repository, the repository
+    /// secret after it) sealed under the Argon2id-derived key.
     pub master_key: String,
+    /// Made by `key add --append-only`: for listings only; what the key can do follows
+    /// from what it wraps.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub append_only: bool,
+}
+
+/// What a key file opened to.
+pub struct OpenedKey {
+    pub master: MasterKey,
+    /// The repository secret: present in full keys of v4 repositories.
+    pub secret: Option<RepoSecret>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
@@ -39,9 +55,21 @@ fn b64() -> base64::engine::GeneralPurpose {
 }
 
 impl KeyFile {
-    pub fn create(master: &MasterKey, password: &[u8], params: KdfParams) -> Result<KeyFile, String> {
+    /// A key wrapping `master` and, for a full key of a v4 repository, `secret`; `None`
+    /// there makes an append-only key.
+    pub fn create(
+        master: &MasterKey,
+        secret: Option<&RepoSecret>,
+        append_only: bool,
+        password: &[u8],
+        params: KdfParams,
+    ) -> Result<KeyFile, String> {
         let salt: [u8; 16] = crypto::random();
         let kek = crypto::derive_kek(password, &salt, params)?;
+        let mut payload = master.as_bytes().to_vec();
+        if let Some(s) = secret {
+            payload.extend_from_slice(&s.to_bytes());
+        }
         Ok(KeyFile {
             version: 1,
             created: super::snapshot::now_rfc3339(),
@@ -50,13 +78,14 @@ impl KeyFile {
             host: String::new(),
             user: String::new(),
             kdf: Kdf { algorithm: "argon2id".into(), params, salt: b64().encode(salt) },
-            master_key: b64().encode(crypto::wrap(&kek, master.as_bytes())),
+            master_key: b64().encode(crypto::wrap(&kek, &payload)),
+            append_only,
         })
     }
 
     /// `Ok(None)` when the password does not open this key; an error when the key file
     /// itself is unusable (the caller names the file).
-    pub fn open(&self, password: &[u8]) -> Result<Option<MasterKey>, String> {
+    pub fn open(&self, password: &[u8]) -> Result<Option<OpenedKey>, String> {
         if self.kdf.algorithm != "argon2id" {
             return Err(format!("unknown KDF {:?}", self.kdf.algorithm));
         }
@@ -73,8 +102,15 @@ impl KeyFile {
         let kek = crypto::derive_kek(password, &salt, self.kdf.params)?;
         match crypto::unwrap(&kek, &sealed) {
             Ok(raw) => {
-                let raw: [u8; 32] = raw.try_into().map_err(|_| "the master key is not 32 bytes".to_string())?;
-                Ok(Some(MasterKey::from_bytes(raw)))
+                let (master, secret) = match raw.len() {
+                    32 => (&raw[..], None),
+                    64 => (&raw[..32], Some(&raw[32..])),
+                    n => return Err(format!("the wrapped key is {n} bytes, not 32 or 64")),
+                };
+                Ok(Some(OpenedKey {
+                    master: MasterKey::from_bytes(master.try_into().expect("32 bytes")),
+                    secret: secret.map(|s| RepoSecret::from_bytes(s.try_into().expect("32 bytes"))),
+                }))
             }
             Err(_) => Ok(None),
         }

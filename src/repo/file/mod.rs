@@ -28,6 +28,7 @@ pub mod index;
 pub mod key;
 pub mod pack;
 pub mod retention_log;
+pub mod session;
 pub mod sketch;
 pub mod snapshot;
 pub mod tree;
@@ -50,11 +51,12 @@ pub enum FileType {
     Sketch,
     Verified,
     RetentionLog,
+    Session,
 }
 
 impl FileType {
     /// Every kind, in the order `stats` and listings show them.
-    pub const ALL: [FileType; 10] = [
+    pub const ALL: [FileType; 11] = [
         FileType::Config,
         FileType::Key,
         FileType::Pack,
@@ -65,12 +67,29 @@ impl FileType {
         FileType::Sketch,
         FileType::Verified,
         FileType::RetentionLog,
+        FileType::Session,
     ];
 
     /// Kinds a locked repository writes locked: everything a restore needs. Hints,
     /// markers and prune's records are not, so they can be removed when done.
     pub const fn locked(self) -> bool {
-        matches!(self, FileType::Config | FileType::Key | FileType::Pack | FileType::Index | FileType::Snapshot)
+        matches!(
+            self,
+            FileType::Config
+                | FileType::Key
+                | FileType::Pack
+                | FileType::Index
+                | FileType::Snapshot
+                | FileType::Session
+        )
+    }
+
+    /// Kinds holding content (data, names, trees, snapshot manifests, resemblance
+    /// sketches): in a format v4 repository they are sealed by a session key to the
+    /// repository public key, which an append-only key cannot open (format-spec §16). The
+    /// other sealed kinds stay under the master key that every key holds.
+    pub const fn content(self) -> bool {
+        matches!(self, FileType::Pack | FileType::Snapshot | FileType::Sketch)
     }
 
     /// The directory holding files of this kind (`config` is a single file at the top).
@@ -86,6 +105,7 @@ impl FileType {
             FileType::Sketch => "sketches",
             FileType::Verified => "verified",
             FileType::RetentionLog => "retention",
+            FileType::Session => "sessions",
         }
     }
 
@@ -127,13 +147,15 @@ impl FileType {
             FileType::Sketch => "sketch file",
             FileType::Verified => "verified-packs file",
             FileType::RetentionLog => "retention log",
+            FileType::Session => "session file",
         }
     }
 }
 
 /// A content-addressed repository file with a plaintext encoding. Sealed kinds are
-/// encrypted with the master key before they are named; key files are stored as they are
-/// (they carry the master key wrapped by a password).
+/// encrypted before they are named (with the master key, or for [`FileType::content`]
+/// kinds of a v4 repository a session key); key and session files are stored as they are
+/// (each is its own envelope).
 pub trait RepoFile: Sized {
     const TYPE: FileType;
     /// Sealed with the master key (all kinds but key files).

@@ -13,7 +13,7 @@
 use crate::error::RepoError;
 use crate::id::Id;
 use crate::repo::blob::{BlobKind, Compression, EncodedBlob};
-use crate::repo::crypto::MasterKey;
+use crate::repo::crypto::Seal;
 
 pub const HEADER_VERSION: u8 = 1;
 /// Header version of packs holding delta blobs.
@@ -67,7 +67,7 @@ impl PackBuilder {
     }
 
     /// Seal the header and return (pack id, pack bytes, entries).
-    pub fn finish(mut self, key: &MasterKey) -> (Id, Vec<u8>, Vec<PackEntry>) {
+    pub fn finish(mut self, key: &dyn Seal) -> (Id, Vec<u8>, Vec<PackEntry>) {
         let mut header = Vec::with_capacity(1 + self.entries.len() * HEADER_ENTRY_LEN);
         let deltas = self.entries.iter().any(|e| e.base.is_some());
         header.push(if deltas { HEADER_VERSION_DELTA } else { HEADER_VERSION });
@@ -82,7 +82,7 @@ impl PackBuilder {
                 header.extend_from_slice(&b.0);
             }
         }
-        let sealed = key.encrypt(&header);
+        let sealed = key.seal(&header);
         self.buf.extend_from_slice(&sealed);
         self.buf.extend_from_slice(&(sealed.len() as u32).to_le_bytes());
         let id = Id::of_stored(&self.buf);
@@ -101,9 +101,9 @@ pub fn header_len_from_trailer(what: &str, trailer: &[u8], pack_len: u64) -> Res
 }
 
 /// Parse the sealed header of pack `what`; offsets follow from the lengths in order.
-pub fn parse_header(key: &MasterKey, what: &str, sealed: &[u8]) -> Result<Vec<PackEntry>, RepoError> {
+pub fn parse_header(key: &dyn Seal, what: &str, sealed: &[u8]) -> Result<Vec<PackEntry>, RepoError> {
     let bad = |detail: String| RepoError::integrity(what, format!("header: {detail}"));
-    let h = key.decrypt(sealed).map_err(|e| bad(e.to_string()))?;
+    let h = key.open(&format!("{what}: header"), sealed)?;
     let version = h.first().copied();
     if version != Some(HEADER_VERSION) && version != Some(HEADER_VERSION_DELTA) {
         return Err(bad(format!("version {version:?} unsupported (made by a newer cellar?)")));
@@ -142,7 +142,7 @@ pub fn parse_header(key: &MasterKey, what: &str, sealed: &[u8]) -> Result<Vec<Pa
 }
 
 /// Parse the header of a whole pack held in memory.
-pub fn parse_pack(key: &MasterKey, what: &str, pack: &[u8]) -> Result<Vec<PackEntry>, RepoError> {
+pub fn parse_pack(key: &dyn Seal, what: &str, pack: &[u8]) -> Result<Vec<PackEntry>, RepoError> {
     if pack.len() < 4 {
         return Err(RepoError::integrity(what, "shorter than its trailer"));
     }
