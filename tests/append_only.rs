@@ -76,6 +76,22 @@ fn an_append_only_key_backs_up_with_dedup_but_reads_and_deletes_nothing() {
     assert_eq!(r["files_unmodified"], 4, "{out}");
     assert_eq!(r["files_changed"], 1, "{out}");
     assert_eq!(r["bytes_read"], 6, "{out}");
+    // The nightly profile: `run` backs up and leaves forget, prune and check to the full
+    // key's job (said so, not failed).
+    let profile = env.path("nightly.toml");
+    let text = format!(
+        "repository = \"{}\"\n[sources.data]\npath = \"{s}\"\nretention = {{ keep-last = 1 }}\n\
+         [prune]\nevery = \"1s\"\ngrace = \"0s\"\n[check]\nrotate-over = 1\n",
+        env.repo.display()
+    );
+    std::fs::write(&profile, text).unwrap();
+    let (code, out, err) = ao(&["run", profile.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let r = json(&out);
+    for step in ["prune", "check"] {
+        assert!(r[step]["why"].as_str().unwrap().contains("append-only"), "{step}: {out}");
+    }
+    assert_eq!(r["sources"][0]["forgotten"], 0, "{out}");
     let after = names(&env.repo);
     let gone: Vec<_> = before.difference(&after).collect();
     assert!(gone.is_empty(), "an append-only backup deleted {gone:?}");
@@ -105,7 +121,7 @@ fn an_append_only_key_backs_up_with_dedup_but_reads_and_deletes_nothing() {
 
     // The full key sees and restores everything, and check reads every byte.
     let snaps = json(&env.ok(&["snapshots", "--json"]));
-    assert_eq!(snaps.as_array().unwrap().len(), 3);
+    assert_eq!(snaps.as_array().unwrap().len(), 4, "nothing was forgotten");
     let full = env.path("full-target");
     env.ok(&["restore", "latest", "--target", full.to_str().unwrap()]);
     assert_same_tree(&src, &full.join("src"));

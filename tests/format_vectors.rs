@@ -235,6 +235,11 @@ fn print_vectors() {
     let aead = chacha20poly1305::XChaCha20Poly1305::new(&[0x42; 32].into());
     let ct = aead.encrypt(chacha20poly1305::XNonce::from_slice(&[0x24; 24]), &b"cellar"[..]).unwrap();
     println!("SEALED {}{}", hex::encode([0x24; 24]), hex::encode(ct));
+    let repo = cellar::repo::crypto::RepoSecret::from_bytes([0x11; 32]);
+    let (eph_public, key) = cellar::repo::crypto::session_from_ephemeral([0x22; 32], &repo.public());
+    println!("REPO_PUBLIC {}", hex::encode(repo.public()));
+    println!("SESSION_PUBLIC {}", hex::encode(eph_public));
+    println!("SESSION_KEY {}", hex::encode(key.as_bytes()));
 }
 
 const VECTOR_BLOB_ID: &str = "af5cc180aafb1aabccfdc4b44662125a0f9c5bc32fc0c5e93f9fc6cfd41e128a";
@@ -243,6 +248,10 @@ const VECTOR_CUTS_UNSEEDED: &[usize] = &[14575, 2071, 4583, 11792, 8267, 2830, 5
 const VECTOR_KEK: &str = "66718e5b070ee61962e7a1df6cdc4dbe51e8fd61d1e3f2f245b0069c87e1db6b";
 const VECTOR_SEALED: &str =
     "242424242424242424242424242424242424242424242424c63bbb090f565c6d94d6d7117c76b6584e8232fef069";
+
+const VECTOR_REPO_PUBLIC: &str = "7b4e909bbe7ffe44c465a220037d608ee35897d31ef972f07f74892cb0f73f13";
+const VECTOR_SESSION_PUBLIC: &str = "0faa684ed28867b97f4a6a2dee5df8ce974e76b7018e3f22a1c4cf2678570f20";
+const VECTOR_SESSION_KEY: &str = "5038e006af9aca0f84d7407e3c94b4d7f38c8b37f0e50ce0b16959910ee9149d";
 
 const VECTOR_REPO_V2: &str = "tests/vectors/repo-v2";
 const VECTOR_SRC_V2: &str = "tests/vectors/repo-v2-source";
@@ -370,7 +379,9 @@ fn sketch_files_load_oldest_first() {
     repo.save_sketches(vec![entry(1), entry(101)]).unwrap();
     let files = crate::common::files_under(&one.path().join("sketches"));
     assert_eq!(files.len(), 1);
-    let plain = repo.key().decrypt(&std::fs::read(&files[0]).unwrap()).unwrap();
+    // Sketches are content: in a v4 repository sealed by the writer's session key.
+    let sealed = std::fs::read(&files[0]).unwrap();
+    let plain = cellar::repo::crypto::Seal::open(repo.content_keys(), "sketch", &sealed).unwrap();
     assert_eq!(&plain[..8], b"CSK2\x02\0\0\0");
     let written = u64::from_le_bytes(plain[8..16].try_into().unwrap());
     assert!(written > 1_700_000_000_000_000_000, "unix nanoseconds: {written}");
@@ -419,4 +430,107 @@ fn locked_settings_need_version_3() {
     let next = cellar::repo::file::config::FORMAT_VERSION + 1;
     let newer = serde_json::json!({"format": "cellar", "version": next, "id": "ab".repeat(16), "settings": ""});
     assert!(Config::parse(&serde_json::to_vec(&newer).unwrap()).is_err());
+}
+
+const VECTOR_REPO_V4: &str = "tests/vectors/repo-v4";
+const VECTOR_AO_PASSWORD: &[u8] = b"cellar append-only vector";
+
+/// §16: a session key is BLAKE3-derive_key over the X25519 agreement and both public keys;
+/// its messages carry the session tag as the first 8 nonce bytes.
+#[test]
+fn session_key_derivation() {
+    use cellar::repo::crypto::{session_from_ephemeral, session_tag, RepoSecret, SESSION_KEY_CONTEXT};
+    assert_eq!(SESSION_KEY_CONTEXT, "cellar 2026-12 session key v1");
+    let repo = RepoSecret::from_bytes([0x11; 32]);
+    assert_eq!(hex::encode(repo.public()), VECTOR_REPO_PUBLIC);
+    let (eph_public, writer) = session_from_ephemeral([0x22; 32], &repo.public());
+    assert_eq!(hex::encode(eph_public), VECTOR_SESSION_PUBLIC);
+    assert_eq!(hex::encode(writer.as_bytes()), VECTOR_SESSION_KEY);
+    assert_eq!(repo.session_key(&eph_public).as_bytes(), writer.as_bytes());
+    let sealed = writer.encrypt_tagged(b"tag-tag!", b"cellar");
+    assert_eq!(session_tag(&sealed), Some(*b"tag-tag!"));
+    assert_eq!(sealed.len(), 6 + 40);
+}
+
+/// The checked-in v4 repository: one snapshot by its full key, one by its append-only key
+/// (two sessions). The full key reads both byte for byte; the append-only key opens the
+/// repository but no snapshot.
+#[test]
+fn checked_in_v4_repository_restores_exactly() {
+    let scratch = scratch_copy(VECTOR_REPO_V4);
+    let backend = || Arc::new(LocalBackend::new(scratch.path()));
+    let repo = Repository::open(backend(), VECTOR_PASSWORD).unwrap();
+    assert_eq!(repo.config().version, 4);
+    assert!(!repo.append_only());
+    let report = cellar::ops::check::check(&repo, &cellar::ops::check::CheckOptions::read_all()).unwrap();
+    assert!(report.ok(), "{:?}", report.errors);
+    let mut snaps = repo.list_snapshots().unwrap();
+    snaps.sort_by_key(|(_, s)| s.time.clone());
+    assert_eq!(snaps.len(), 2);
+    assert_eq!(repo.list_ids(FileType::Session).unwrap().len(), 2);
+    for (i, (_, snap)) in snaps.iter().enumerate() {
+        let out = tempfile::tempdir().unwrap();
+        cellar::ops::restore::restore(&repo, snap, &cellar::ops::restore::RestoreOptions::new(out.path())).unwrap();
+        for (path, bytes) in v4_files(i) {
+            assert_eq!(std::fs::read(out.path().join(path)).unwrap(), bytes, "snapshot {i}: {path}");
+        }
+    }
+    let ao = Repository::open(backend(), VECTOR_AO_PASSWORD).unwrap();
+    assert!(ao.append_only());
+    let err = ao.list_snapshots().unwrap_err();
+    assert!(matches!(err, cellar::error::RepoError::AppendOnly(_)), "{err}");
+}
+
+/// The files of the v4 vector's snapshot `i` (the second adds one and changes another).
+fn v4_files(i: usize) -> Vec<(&'static str, Vec<u8>)> {
+    let mut files = vector_files();
+    if i == 1 {
+        files[0].1 = b"hello again, cellar\n".to_vec();
+        files.push(("vector/added.bin", xof(b"cellar v4 vector", 20_000)));
+    }
+    files
+}
+
+/// Regenerates the v4 vector repository: `cargo test --test tests format_vectors -- --ignored`.
+/// Only for a new format version; v4's repository must never change.
+#[test]
+#[ignore = "regenerates the checked-in v4 vector repository"]
+fn make_vector_repository_v4() {
+    let _ = std::fs::remove_dir_all(VECTOR_REPO_V4);
+    let opts = cellar::repo::InitOptions {
+        chunkers: [("default".to_string(), ChunkerParams::with_sizes(1024, 4096, 16384))].into(),
+        pack_size: 1 << 20,
+        zstd_level: 3,
+        kdf: KdfParams { m_kib: 256, t: 1, p: 1 },
+        pack_storage_class: None,
+        gzip_transparent: false,
+        deltas: false,
+        object_lock: None,
+        append_only_keys: true,
+    };
+    let full = Arc::new(Repository::init(Arc::new(LocalBackend::new(VECTOR_REPO_V4)), VECTOR_PASSWORD, &opts).unwrap());
+    full.add_key(VECTOR_AO_PASSWORD, opts.kdf, true).unwrap();
+    let send_log = tempfile::tempdir().unwrap();
+    for i in 0..2 {
+        let src = tempfile::tempdir().unwrap();
+        for (path, bytes) in v4_files(i) {
+            let p = src.path().join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, bytes).unwrap();
+        }
+        let repo = match i {
+            0 => full.clone(),
+            _ => Arc::new(Repository::open(Arc::new(LocalBackend::new(VECTOR_REPO_V4)), VECTOR_AO_PASSWORD).unwrap()),
+        };
+        let bo = cellar::ops::backup::BackupOptions {
+            sources: vec![crate::common::local_source(&src.path().join("vector"))],
+            tags: vec!["vector".into()],
+            host: Some("vector-host".into()),
+            send_log: Some(send_log.path().to_path_buf()),
+            ..Default::default()
+        };
+        cellar::ops::backup::backup(repo, bo).unwrap();
+    }
+    // Writer markers the append-only backup left (it deletes nothing) are not part of it.
+    let _ = std::fs::remove_dir_all(Path::new(VECTOR_REPO_V4).join("writers"));
 }

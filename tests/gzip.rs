@@ -165,7 +165,7 @@ fn gzip_files_from_every_writer_restore_bit_exactly() {
 
 #[test]
 fn gzip_transparency_can_be_turned_off() {
-    let env = Env::with_init_args(&["--no-gzip-transparent", "--no-deltas"]);
+    let env = Env::with_init_args(&["--no-gzip-transparent", "--no-deltas", "--no-append-only-keys"]);
     let src = env.path("src");
     fs::create_dir(&src).unwrap();
     fs::write(src.join("dump.sql"), sql_text(5000, 5)).unwrap();

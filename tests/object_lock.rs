@@ -65,7 +65,8 @@ s3_tests! {
         assert_eq!(code, 0, "{err}");
         let config: serde_json::Value =
             serde_json::from_str(&srv.py("print(s3.get_object(Bucket='worm', Key='r/config')['Body'].read().decode())", &[])).unwrap();
-        assert_eq!(config["version"], 3, "a locked repository is format v3: {config}");
+        // Locked (v3) with append-only keys possible (v4, the default): v4.
+        assert_eq!(config["version"], 4, "a locked repository is format v3 or later: {config}");
 
         let data = tempfile::tempdir().unwrap();
         write_files(data.path(), &["old.bin", "kept.bin"]);
@@ -79,7 +80,7 @@ s3_tests! {
         let after = now();
 
         let written = locks(srv, "worm", "r/");
-        let locked_kinds = ["config", "keys/", "data/", "index/", "snapshots/"];
+        let locked_kinds = ["config", "keys/", "data/", "index/", "snapshots/", "sessions/"];
         for (key, (mode, until)) in &written {
             let name = key.strip_prefix("r/").unwrap();
             if locked_kinds.iter().any(|k| name.starts_with(k)) {
@@ -90,6 +91,7 @@ s3_tests! {
             }
         }
         assert!(written.keys().filter(|k| k.starts_with("r/data/")).count() >= 2);
+        assert!(written.keys().any(|k| k.starts_with("r/sessions/")), "the session file is locked: {written:?}");
 
         // The server itself refuses to destroy a locked version.
         let pack = written.keys().find(|k| k.starts_with("r/data/")).unwrap();

@@ -149,7 +149,13 @@ impl RepoSecret {
 /// here; only the session key (kept in memory by the writer) and the public half (stored
 /// in `sessions/`) remain.
 pub fn new_session(repo_public: &[u8; 32]) -> ([u8; 32], MasterKey) {
-    let eph = x25519_dalek::StaticSecret::from(random::<32>());
+    session_from_ephemeral(random(), repo_public)
+}
+
+/// The session of ephemeral secret `eph` (public half, key): [`new_session`] with a chosen
+/// secret, for test vectors.
+pub fn session_from_ephemeral(eph: [u8; 32], repo_public: &[u8; 32]) -> ([u8; 32], MasterKey) {
+    let eph = x25519_dalek::StaticSecret::from(eph);
     let eph_public = x25519_dalek::PublicKey::from(&eph).to_bytes();
     let shared = eph.diffie_hellman(&x25519_dalek::PublicKey::from(*repo_public));
     (eph_public, session_key_from(shared.as_bytes(), &eph_public, repo_public))

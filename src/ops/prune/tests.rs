@@ -189,11 +189,13 @@ fn a_lost_pack_write_is_reported_by_check() {
     let src = tempfile::tempdir().unwrap();
     let dir = src.path().join("src");
     write_tree(&dir, &[("lost".to_string(), bytes(7, 300_000))].into());
-    let mem = copy_of(&base);
     // Change 0 is the writer marker, 1 its replacement, 2 the removal of the first, 3 the
-    // first pack.
-    let faulty = Arc::new(FaultyBackend::new(mem.clone(), Fault::LoseAt(3)));
-    run_backup(&open(faulty), &dir).unwrap();
-    let report = crate::ops::check::check(&open(mem), &crate::ops::check::CheckOptions::default()).unwrap();
-    assert!(report.errors.iter().any(|e| e.contains("missing from storage")), "{:?}", report.errors);
+    // session file (format v4), 4 the first pack.
+    for (change, named) in [(4, "missing from storage"), (3, "which has no session file")] {
+        let mem = copy_of(&base);
+        let faulty = Arc::new(FaultyBackend::new(mem.clone(), Fault::LoseAt(change)));
+        run_backup(&open(faulty), &dir).unwrap();
+        let report = crate::ops::check::check(&open(mem), &crate::ops::check::CheckOptions::default()).unwrap();
+        assert!(report.errors.iter().any(|e| e.contains(named)), "change {change}: {:?}", report.errors);
+    }
 }

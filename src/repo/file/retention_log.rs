@@ -19,13 +19,14 @@ pub struct Extended {
 }
 
 /// The plaintext: `"CRL1" u32le(n) entry*`, entry = u8 kind (0 config, 1 key, 2 pack,
-/// 3 index, 4 snapshot) · id (32 bytes) · i64le until.
+/// 3 index, 4 snapshot, 5 session (format v4)) · id (32 bytes) · i64le until.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct RetentionLog {
     pub entries: Vec<Extended>,
 }
 
-const KINDS: [FileType; 5] = [FileType::Config, FileType::Key, FileType::Pack, FileType::Index, FileType::Snapshot];
+const KINDS: [FileType; 6] =
+    [FileType::Config, FileType::Key, FileType::Pack, FileType::Index, FileType::Snapshot, FileType::Session];
 
 impl Extended {
     /// The file's storage name.
