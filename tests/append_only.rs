@@ -126,6 +126,13 @@ fn an_append_only_key_backs_up_with_dedup_but_reads_and_deletes_nothing() {
     env.ok(&["restore", "latest", "--target", full.to_str().unwrap()]);
     assert_same_tree(&src, &full.join("src"));
     env.ok(&["check", "--read-data"]);
+
+    // The markers the append-only backups left (they delete nothing) belong to processes
+    // that are gone: the full key's prune sweeps them.
+    let markers = |env: &Env| names(&env.repo).iter().filter(|n| n.starts_with("writers/")).count();
+    assert!(markers(&env) >= 3, "{:?}", names(&env.repo));
+    env.ok(&["prune"]);
+    assert_eq!(markers(&env), 0, "{:?}", names(&env.repo));
 }
 
 #[test]
