@@ -159,6 +159,32 @@ fn gzip_files_from_every_writer_restore_bit_exactly() {
             assert!(ours.stdout == zcat.stdout, "{rel}: dump --decompress differs from zcat");
         }
     }
+    // `restore --decompress` writes each `x.gz` as `x`, holding what zcat prints; a file
+    // zcat cannot decode is named as damaged, and nothing is left under its name.
+    let decoded = env.path("decoded");
+    let (code, out, err) = env.run(&["restore", "--json", "--decompress", "latest", "--target", decoded.to_str().unwrap()]);
+    assert_eq!(code, 3, "some files are not valid gzip: {out}{err}");
+    let report: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let damaged: Vec<&str> = report["damaged"].as_array().unwrap().iter().map(|d| d["path"].as_str().unwrap()).collect();
+    let mut restored = 0;
+    for f in fs::read_dir(&src).unwrap() {
+        let p = f.unwrap().path();
+        let name = p.file_name().unwrap().to_str().unwrap().to_string();
+        let stem = name.strip_suffix(".gz").expect("every source file is *.gz");
+        let zcat = Command::new("gzip").arg("-dc").arg(&p).output().unwrap();
+        let at = decoded.join("backup").join(stem);
+        if zcat.status.code() == Some(1) {
+            assert!(!at.exists(), "{name}: zcat fails, so nothing is written");
+            assert!(damaged.contains(&format!("backup/{name}").as_str()), "{name} named: {damaged:?}");
+        } else {
+            assert!(fs::read(&at).unwrap() == zcat.stdout, "{name}: restore --decompress differs from zcat");
+            restored += 1;
+        }
+        assert!(!decoded.join("backup").join(&name).exists(), "{name} itself is not restored");
+    }
+    assert_eq!(report["files"], restored, "{out}");
+    let leftovers: Vec<_> = files_under(&decoded).into_iter().filter(|p| p.to_string_lossy().contains("cellar-tmp")).collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
     let (code, out, err) = env.run(&["check", "--read-data"]);
     assert_eq!(code, 0, "{out}{err}");
 }

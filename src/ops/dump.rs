@@ -29,7 +29,7 @@ pub fn dump(
         crate::vfs::prepare_cold(repo, std::iter::once(&node), false)?;
     }
     match node.kind {
-        NodeKind::File if decompress => dump_decoded(repo, &node, path, out)?,
+        NodeKind::File if decompress => write_decoded(repo, &node, path, out)?,
         NodeKind::Dir | NodeKind::Symlink if decompress => {
             bail!("{path} is not a file: --decompress dumps one gzip file")
         }
@@ -48,7 +48,7 @@ pub fn dump(
 
 /// The decoded bytes of a gzip file: the stored text of a gzip-transparent one, or the
 /// inflated stream of one stored as it is (every member, CRCs checked, as `zcat` does).
-fn dump_decoded(repo: &Repository, node: &Node, path: &str, out: &mut dyn Write) -> anyhow::Result<()> {
+pub(crate) fn write_decoded(repo: &Repository, node: &Node, path: &str, out: &mut dyn Write) -> anyhow::Result<()> {
     if let Some(mut text) = crate::vfs::decoded_reader(repo, node) {
         std::io::copy(&mut text, out)?;
         return Ok(());

@@ -41,6 +41,13 @@ pub struct RestoreArgs {
     /// restored; everywhere in the target for a whole-snapshot restore).
     #[arg(long)]
     delete: bool,
+    /// Write every selected `*.gz` file as its decoded bytes, under its name without
+    /// `.gz` (what `zcat` prints: a recovery runs `psql -f dop-….dump` at once). The
+    /// decoded text of a gzip-transparent dump is read as stored, without recreating the
+    /// gzip stream; other gzip files are inflated with every CRC checked. Directory
+    /// targets only.
+    #[arg(long, short = 'd')]
+    decompress: bool,
     #[command(flatten)]
     select: SnapshotArgs,
 }
@@ -57,6 +64,7 @@ pub fn run(g: &Global, a: RestoreArgs) -> anyhow::Result<u8> {
         no_wait: a.no_wait,
         overwrite: a.overwrite,
         delete: a.delete,
+        decompress: a.decompress,
     };
     let snapshot = a.select.pin(&repo, &a.snapshot)?;
     let (id, r) = restore_logical(&repo, &snapshot, &a.blocks.filter()?, a.this_shard_only, opts)?;

@@ -85,7 +85,8 @@ pub(super) fn restore(
     }
     let Plan { dirs, want_dirs, files, links, all, everything, base: _ } = plan;
     let progress = Progress::new(opts.progress, "restore");
-    let [data, commits] = files;
+    let [mut data, commits] = files;
+    let gz = if opts.decompress { super::decompress::take_gzip(&mut data) } else { vec![] };
     for f in data.iter().filter(|f| f.node.key.is_some()) {
         let key = f.node.key.as_deref().unwrap_or_default();
         repo.notices().note(format!("{} holds S3 object {key:?}, whose key cannot be a file name", f.path));
@@ -94,6 +95,7 @@ pub(super) fn restore(
     let data: Vec<Writing> = data.into_iter().map(|f| writing(&target, f)).collect();
     restore_files(repo, &data, &progress)?;
     finish_files(&data, &mut report)?;
+    super::decompress::restore(repo, &target, gz, &all, opts.overwrite, &mut report)?;
     let commits = super::withhold(commits, &mut report);
     let commits = super::existing::sort_out(repo, &target, commits, opts.overwrite, &mut report);
     let commits: Vec<Writing> = commits.into_iter().map(|f| writing(&target, f)).collect();
@@ -191,7 +193,7 @@ fn sync_filesystem(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn tmp_name(dest: &Path) -> PathBuf {
+pub(super) fn tmp_name(dest: &Path) -> PathBuf {
     let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     dest.with_file_name(format!(".{name}.cellar-tmp"))
 }
@@ -208,7 +210,7 @@ fn make_dir(target: &Path, rel: &Path) -> anyhow::Result<()> {
 }
 
 /// Open for writing, creating the file if needed; `truncate` empties an existing one.
-fn open_nofollow(p: &Path, truncate: bool) -> anyhow::Result<fs::File> {
+pub(super) fn open_nofollow(p: &Path, truncate: bool) -> anyhow::Result<fs::File> {
     OpenOptions::new()
         .write(true)
         .create(true)
@@ -367,7 +369,7 @@ fn runs(uses: &[BlobUse]) -> Vec<&[BlobUse]> {
     out
 }
 
-fn set_meta(p: &Path, n: &Node) -> anyhow::Result<()> {
+pub(super) fn set_meta(p: &Path, n: &Node) -> anyhow::Result<()> {
     // Every mode is restored as recorded, 000 included.
     fs::set_permissions(p, fs::Permissions::from_mode(n.mode & 0o7777))
         .with_context(|| format!("setting permissions of {}", p.display()))?;

@@ -7,6 +7,7 @@
 //! file is complete, so the platform never sees a half-restored block. A shard of a
 //! sharded backup stands for its whole logical snapshot.
 
+mod decompress;
 mod existing;
 mod local;
 pub mod plan;
@@ -61,6 +62,8 @@ pub struct RestoreOptions {
     /// Remove what a target directory holds that the snapshot does not (within the
     /// directories restored).
     pub delete: bool,
+    /// Write `*.gz` files decoded, without `.gz` (a directory target only).
+    pub decompress: bool,
 }
 
 impl RestoreOptions {
@@ -73,6 +76,7 @@ impl RestoreOptions {
             no_wait: false,
             overwrite: Overwrite::default(),
             delete: false,
+            decompress: false,
         }
     }
 }
@@ -181,6 +185,14 @@ fn withhold(commits: Vec<plan::PlannedFile>, report: &mut RestoreReport) -> Vec<
 pub fn restore(repo: &Repository, snap: &Snapshot, opts: &RestoreOptions) -> anyhow::Result<RestoreReport> {
     repo.load_index()?;
     let plan = plan::plan(repo, snap, &opts.selection)?;
+    if opts.decompress {
+        if !matches!(opts.target, Target::Dir(_)) {
+            anyhow::bail!("--decompress restores into a directory, not into S3");
+        }
+        if opts.delete {
+            anyhow::bail!("--decompress and --delete do not go together: the decoded files are not in the snapshot");
+        }
+    }
     match &opts.target {
         Target::Dir(dir) => local::restore(repo, plan, dir, opts),
         Target::S3 { s3, url } => s3::restore(repo, plan, s3, url, opts),
