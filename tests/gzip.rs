@@ -162,10 +162,12 @@ fn gzip_files_from_every_writer_restore_bit_exactly() {
     // `restore --decompress` writes each `x.gz` as `x`, holding what zcat prints; a file
     // zcat cannot decode is named as damaged, and nothing is left under its name.
     let decoded = env.path("decoded");
-    let (code, out, err) = env.run(&["restore", "--json", "--decompress", "latest", "--target", decoded.to_str().unwrap()]);
+    let (code, out, err) =
+        env.run(&["restore", "--json", "--decompress", "latest", "--target", decoded.to_str().unwrap()]);
     assert_eq!(code, 3, "some files are not valid gzip: {out}{err}");
     let report: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
-    let damaged: Vec<&str> = report["damaged"].as_array().unwrap().iter().map(|d| d["path"].as_str().unwrap()).collect();
+    let damaged: Vec<&str> =
+        report["damaged"].as_array().unwrap().iter().map(|d| d["path"].as_str().unwrap()).collect();
     let mut restored = 0;
     for f in fs::read_dir(&src).unwrap() {
         let p = f.unwrap().path();
@@ -183,8 +185,13 @@ fn gzip_files_from_every_writer_restore_bit_exactly() {
         assert!(!decoded.join("backup").join(&name).exists(), "{name} itself is not restored");
     }
     assert_eq!(report["files"], restored, "{out}");
-    let leftovers: Vec<_> = files_under(&decoded).into_iter().filter(|p| p.to_string_lossy().contains("cellar-tmp")).collect();
+    let leftovers: Vec<_> =
+        files_under(&decoded).into_iter().filter(|p| p.to_string_lossy().contains("cellar-tmp")).collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+    let (code, _, err) =
+        env.run(&["restore", "--decompress", "--delete", "latest", "--target", decoded.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("do not go together"), "{err}");
     let (code, out, err) = env.run(&["check", "--read-data"]);
     assert_eq!(code, 0, "{out}{err}");
 }
