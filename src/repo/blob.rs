@@ -89,14 +89,12 @@ fn compress(level: i32, raw: &[u8]) -> (Compression, Option<Vec<u8>>) {
 /// A delta is kept only when it is at most this fraction of the blob compressed on its own:
 /// a small saving is not worth a second read at restore time.
 const DELTA_MAX_FRACTION: f64 = 0.5;
-/// Lowest zstd level of deltas, of chunks that had a delta base and of text decoded from
-/// gzip (content that changes between versions, such as dumps). It was 12, until a
-/// profile of a first backup of daily dumps showed 60% of its time in level-12 match
-/// finders: at 3 that backup is ~4× faster, and the repository is as large (within 2% on
-/// average over five chunker seeds, which alone move it by ±20%), because a cheaper whole
-/// encoding lets more chunks be kept as deltas (format-spec/chunking.md, "Compression
-/// levels").
-pub const DELTA_LEVEL: i32 = 3;
+/// zstd level of deltas and of chunks that had a delta base (content that changes between
+/// versions, such as dumps: stored whole, they are the bases of the next versions, read
+/// for weeks). Every other chunk is compressed at the repository's level (3 by default):
+/// level 12 on all text was 5–10× the time of the rest of a backup of logs
+/// (format-spec/chunking.md, "Compression levels").
+pub const DELTA_LEVEL: i32 = 12;
 
 /// Rebase when a delta against an old base has grown by more than this fraction of the
 /// chunk's whole compressed size beyond the delta against its previous version: the excess

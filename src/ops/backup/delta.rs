@@ -56,7 +56,7 @@ const PENDING_BASES_BYTES: usize = 64 << 20;
 impl PendingBases {
     /// A number for an object being stored: its own chunks are not its bases (in-run
     /// bases are for similar objects; a chunk like another of the same object was measured
-    /// to cost delta attempts for nothing).
+    /// to cost level-12 attempts for nothing).
     pub fn object(&self) -> u64 {
         let mut p = self.inner.lock();
         p.objects += 1;
