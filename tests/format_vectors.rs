@@ -179,6 +179,22 @@ fn checked_in_v1_repository_restores_exactly() {
     assert!(parse_pack(repo.key(), "pack", &pack).unwrap().iter().any(|e| e.id == zeros.content[0]));
 }
 
+/// The settings of the v1 vector repository (small chunks and packs, a fast KDF, no v2+
+/// features); the v4 one adds append-only keys.
+fn v1_init_options() -> cellar::repo::InitOptions {
+    cellar::repo::InitOptions {
+        chunkers: [("default".to_string(), ChunkerParams::with_sizes(1024, 4096, 16384))].into(),
+        pack_size: 1 << 20,
+        zstd_level: 3,
+        kdf: KdfParams { m_kib: 256, t: 1, p: 1 },
+        pack_storage_class: None,
+        gzip_transparent: false,
+        deltas: false,
+        object_lock: None,
+        append_only_keys: false,
+    }
+}
+
 /// Regenerates the checked-in repository: `cargo test --test tests format_vectors -- --ignored`.
 /// Only for a new format version; v1's repository must never change.
 #[test]
@@ -196,17 +212,7 @@ fn make_vector_repository() {
         filetime::set_file_times(src.path().join(p), t, t).unwrap();
     }
     let _ = std::fs::remove_dir_all(VECTOR_REPO);
-    let opts = cellar::repo::InitOptions {
-        chunkers: [("default".to_string(), ChunkerParams::with_sizes(1024, 4096, 16384))].into(),
-        pack_size: 1 << 20,
-        zstd_level: 3,
-        kdf: KdfParams { m_kib: 256, t: 1, p: 1 },
-        pack_storage_class: None,
-        gzip_transparent: false,
-        deltas: false,
-        object_lock: None,
-        append_only_keys: false,
-    };
+    let opts = v1_init_options();
     let repo = Repository::init(Arc::new(LocalBackend::new(VECTOR_REPO)), VECTOR_PASSWORD, &opts).unwrap();
     let bo = cellar::ops::backup::BackupOptions {
         sources: vec![crate::common::local_source(&src.path().join("vector"))],
@@ -497,17 +503,7 @@ fn v4_files(i: usize) -> Vec<(&'static str, Vec<u8>)> {
 #[ignore = "regenerates the checked-in v4 vector repository"]
 fn make_vector_repository_v4() {
     let _ = std::fs::remove_dir_all(VECTOR_REPO_V4);
-    let opts = cellar::repo::InitOptions {
-        chunkers: [("default".to_string(), ChunkerParams::with_sizes(1024, 4096, 16384))].into(),
-        pack_size: 1 << 20,
-        zstd_level: 3,
-        kdf: KdfParams { m_kib: 256, t: 1, p: 1 },
-        pack_storage_class: None,
-        gzip_transparent: false,
-        deltas: false,
-        object_lock: None,
-        append_only_keys: true,
-    };
+    let opts = cellar::repo::InitOptions { append_only_keys: true, ..v1_init_options() };
     let full = Arc::new(Repository::init(Arc::new(LocalBackend::new(VECTOR_REPO_V4)), VECTOR_PASSWORD, &opts).unwrap());
     full.add_key(VECTOR_AO_PASSWORD, opts.kdf, true).unwrap();
     let send_log = tempfile::tempdir().unwrap();

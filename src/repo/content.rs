@@ -39,8 +39,9 @@ struct Sessions {
     /// This process's own session, drawn at its first seal.
     own: OnceLock<Own>,
     own_stored: Mutex<bool>,
-    /// Keys of other sessions by tag (several only if two session ids share a tag).
-    known: RwLock<HashMap<Tag, Vec<MasterKey>>>,
+    /// Keys of other sessions by tag (several only if two session ids share a tag);
+    /// shared, so a read takes a reference count, not a copy.
+    known: RwLock<HashMap<Tag, Arc<Vec<MasterKey>>>>,
     /// Session files already read; held while looking one up, so threads missing the same
     /// tag read it once.
     loaded: Mutex<HashSet<Id>>,
@@ -50,6 +51,8 @@ struct Own {
     id: Id,
     file: SessionFile,
     key: MasterKey,
+    /// `[key]`, as [`Sessions::keys_for`] returns it.
+    keys: Arc<Vec<MasterKey>>,
 }
 
 impl ContentKeys {
@@ -115,13 +118,13 @@ impl Sessions {
             let (public, key) = crypto::new_session(&self.public);
             let file = SessionFile { public };
             let id = Id::of_stored(&file.encode());
-            Own { id, file, key }
+            Own { id, file, keys: Arc::new(vec![key.clone()]), key }
         })
     }
 
-    fn keys_for(&self, tag: &Tag, what: &str) -> Result<Vec<MasterKey>, RepoError> {
+    fn keys_for(&self, tag: &Tag, what: &str) -> Result<Arc<Vec<MasterKey>>, RepoError> {
         if let Some(own) = self.own().filter(|o| o.id.0[..SESSION_TAG_LEN] == *tag) {
-            return Ok(vec![own.key.clone()]);
+            return Ok(own.keys.clone());
         }
         if let Some(k) = self.known.read().get(tag) {
             return Ok(k.clone());
@@ -142,7 +145,7 @@ impl Sessions {
             let stored = self.backend.read(&name)?;
             super::file::verify_name(&name, &stored)?;
             let f = SessionFile::decode(&stored).map_err(|e| RepoError::integrity(&name, e))?;
-            self.known.write().entry(*tag).or_default().push(secret.session_key(&f.public));
+            Arc::make_mut(self.known.write().entry(*tag).or_default()).push(secret.session_key(&f.public));
         }
         self.known.read().get(tag).cloned().ok_or_else(|| {
             RepoError::integrity(what, format!("sealed by session {}…, which has no session file", hex::encode(tag)))
@@ -169,7 +172,7 @@ impl Seal for ContentKeys {
                     .ok_or_else(|| RepoError::integrity(what, format!("{} bytes is too short", sealed.len())))?;
                 let keys = s.keys_for(&tag, what)?;
                 let mut last = None;
-                for k in &keys {
+                for k in keys.iter() {
                     match k.decrypt(sealed) {
                         Ok(p) => return Ok(p),
                         Err(e) => last = Some(e),
