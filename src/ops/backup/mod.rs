@@ -124,24 +124,16 @@ pub fn backup(repo: Arc<Repository>, mut opts: BackupOptions) -> anyhow::Result<
     repo.load_index()?;
     writer.saw(repo.seen_deletions())?;
     // An append-only key cannot read snapshots: its parent comes from the host's send log.
-    let send_log = if repo.append_only() {
-        match send_log::SendLog::open(opts.send_log.clone(), &repo.config().id) {
-            Ok(log) => Some(log),
-            Err(e) => {
-                repo.notices().warn(format!("{e:#}; every object is read again"));
-                None
-            }
+    let (send_log, parent, logged_trees) = if repo.append_only() {
+        let log = send_log::SendLog::open(opts.send_log.clone(), &repo.config().id)
+            .map_err(|e| repo.notices().warn(format!("{e:#}; every object is read again")))
+            .ok();
+        match log.as_ref().map(|l| parent::logged_parent(l, &opts, &host, &labels)).transpose()?.flatten() {
+            Some((id, s, trees)) => (log, Some((id, s)), Some(trees)),
+            None => (log, None, None),
         }
     } else {
-        None
-    };
-    let (parent, logged_trees) = match &send_log {
-        Some(log) => match parent::logged_parent(log, &opts, &host, &labels)? {
-            Some((id, s, trees)) => (Some((id, s)), Some(trees)),
-            None => (None, None),
-        },
-        None if repo.append_only() => (None, None),
-        None => (parent::find_parent(&repo, &opts, &host, &labels)?, None),
+        (None, parent::find_parent(&repo, &opts, &host, &labels)?, None)
     };
     let (parent, parent_root) = match parent {
         Some((id, s)) => match parent::read_tree(&repo, logged_trees.as_ref(), &s.tree) {

@@ -82,35 +82,17 @@ fn one(
     }
     let tmp = tmp_name(&dest);
     let mut out = std::io::BufWriter::with_capacity(1 << 20, open_nofollow(&tmp, true)?);
-    let mut counted = Counted { inner: &mut out, n: 0 };
-    let written = crate::ops::dump::write_decoded(repo, &f.node, &f.path, &mut counted);
-    let bytes = counted.n;
+    let written = crate::ops::dump::write_decoded(repo, &f.node, &f.path, &mut out);
     let flushed = out.flush();
-    drop(out);
     if let Err(e) = written {
+        drop(out);
         let _ = std::fs::remove_file(&tmp);
         return Ok(damaged(format!("{e:#}")));
     }
     flushed?;
+    let bytes = out.get_ref().metadata()?.len();
+    drop(out);
     set_meta(&tmp, &f.node)?;
     std::fs::rename(&tmp, &dest).map_err(|e| anyhow::anyhow!("renaming into {}: {e}", dest.display()))?;
     Ok(Outcome::Written { path, bytes })
-}
-
-/// Counts what passes through, for the report.
-struct Counted<'a> {
-    inner: &'a mut dyn Write,
-    n: u64,
-}
-
-impl Write for Counted<'_> {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(b)?;
-        self.n += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
 }
