@@ -89,12 +89,17 @@ fn compress(level: i32, raw: &[u8]) -> (Compression, Option<Vec<u8>>) {
 /// A delta is kept only when it is at most this fraction of the blob compressed on its own:
 /// a small saving is not worth a second read at restore time.
 const DELTA_MAX_FRACTION: f64 = 0.5;
-/// zstd level of deltas and of chunks that had a delta base (content that changes between
-/// versions, such as dumps: stored whole, they are the bases of the next versions, read
-/// for weeks). Every other chunk is compressed at the repository's level (3 by default):
+/// zstd level of chunks that had a delta base and are stored whole (content that changes
+/// between versions, such as dumps: they are the bases of the next versions, read for
+/// weeks); the delta frames themselves are at [`DELTA_FRAME_LEVEL`]. Every other chunk is compressed at the repository's level (3 by default):
 /// level 12 on all text was 5–10× the time of the rest of a backup of logs
 /// (format-spec/chunking.md, "Compression levels").
 pub const DELTA_LEVEL: i32 = 12;
+
+/// zstd level of delta frames. Against a close base most of a frame is long matches,
+/// where level 9 finds what 12 finds: on daily SQL dumps it stored 0–1% more than 12 in
+/// 20–25% less time (format-spec/chunking.md, "Versions in one run").
+pub const DELTA_FRAME_LEVEL: i32 = 9;
 
 /// Rebase when a delta against an old base has grown by more than this fraction of the
 /// chunk's whole compressed size beyond the delta against its previous version: the excess
@@ -114,32 +119,90 @@ pub struct DeltaBase<'a> {
 /// Encode `raw` as a delta against a base (the plaintext of a blob stored whole) when that
 /// is much smaller than compressing it alone and the base is not stale; otherwise encode
 /// it whole. A chunk with a base is content that changes between versions (dumps), so
-/// everything here is at [`DELTA_LEVEL`]: the whole chunk it is measured against, and
-/// the chunk stored whole, which becomes the base of the next versions.
+/// when stored whole it is at [`DELTA_LEVEL`] (it becomes the base of the next versions),
+/// and the decisions are measured against that size.
+///
+/// The level-12 whole encoding is the costliest step and is wasted on a chunk that ends up
+/// a delta, so the decisions are first taken against the repository's cheap level:
+/// see [`WholeSize`].
 pub fn encode_with_base(key: &dyn Seal, level: i32, id: Id, raw: &[u8], base: &DeltaBase) -> EncodedBlob {
-    let level = level.max(DELTA_LEVEL);
-    let (compression, whole) = compress(level, raw);
-    let whole_len = whole.as_ref().map_or(raw.len(), Vec::len) as f64;
-    let stale = |frame: &[u8]| {
-        let drift_limit = whole_len * REBASE_DRIFT;
-        base.previous.is_some_and(|prev| {
-            frame.len() as f64 > drift_limit
-                && delta_compress(raw, prev, level)
-                    .is_ok_and(|d1| frame.len().saturating_sub(d1.len()) as f64 > drift_limit)
-        })
-    };
-    let (compression, payload, base) = match delta_compress(raw, base.plain, level) {
-        Ok(frame) if ((32 + frame.len()) as f64) <= whole_len * DELTA_MAX_FRACTION && !stale(&frame) => {
-            let mut payload = Vec::with_capacity(32 + frame.len());
-            payload.extend_from_slice(&base.id.0);
-            payload.extend_from_slice(&frame);
-            (Compression::Delta, Some(payload), Some(base.id))
+    let dense = level.max(DELTA_LEVEL);
+    let mut whole = WholeSize::new(level, dense, raw);
+    let delta = delta_compress(raw, base.plain, DELTA_FRAME_LEVEL.max(level)).ok().filter(|frame| {
+        whole.at_least((32 + frame.len()) as f64 / DELTA_MAX_FRACTION) && {
+            // Stale: the delta has grown by more than `REBASE_DRIFT` of the whole size
+            // beyond the delta against the chunk's previous version.
+            let stale = base.previous.is_some_and(|prev| {
+                !whole.at_least(frame.len() as f64 / REBASE_DRIFT)
+                    && delta_compress(raw, prev, DELTA_FRAME_LEVEL.max(level))
+                        .is_ok_and(|d1| !whole.at_least(frame.len().saturating_sub(d1.len()) as f64 / REBASE_DRIFT))
+            });
+            !stale
         }
-        _ => (compression, whole, None),
+    });
+    let (compression, payload, base) = if let Some(frame) = delta {
+        let mut payload = Vec::with_capacity(32 + frame.len());
+        payload.extend_from_slice(&base.id.0);
+        payload.extend_from_slice(&frame);
+        (Compression::Delta, Some(payload), Some(base.id))
+    } else {
+        let (compression, payload) = whole.into_dense();
+        (compression, payload, None)
     };
     // Sealed once, whichever form won.
     let sealed = key.seal(payload.as_deref().unwrap_or(raw));
     EncodedBlob { id, kind: BlobKind::Data, compression, raw_len: raw.len() as u32, sealed, base }
+}
+
+/// How far the level-12 size of text may lie from its size at the repository's level, as
+/// fractions of the latter (measured 63–85% on logs and SQL dumps; format-spec/chunking.md,
+/// "Versions in one run"). Inside these bounds a decision is taken on the cheap size; a
+/// decision that falls between them computes the exact size.
+const DENSE_RATIO: (f64, f64) = (0.60, 1.02);
+
+/// The size of a chunk compressed whole at the deltas' level, known exactly only when a
+/// decision needs it: most chunks with a close base become deltas, and for them a cheap
+/// encoding at the repository's level bounds the size well enough.
+struct WholeSize<'a> {
+    raw: &'a [u8],
+    dense_level: i32,
+    /// The size at the repository's level (the raw size when that does not pay).
+    cheap: f64,
+    dense: Option<(Compression, Option<Vec<u8>>)>,
+}
+
+impl<'a> WholeSize<'a> {
+    fn new(level: i32, dense_level: i32, raw: &'a [u8]) -> Self {
+        let (compression, payload) = compress(level, raw);
+        let cheap = payload.as_ref().map_or(raw.len(), Vec::len) as f64;
+        // When the repository's level is the deltas' level, the cheap encoding is exact.
+        let dense = (level >= dense_level).then_some((compression, payload));
+        WholeSize { raw, dense_level, cheap, dense }
+    }
+
+    /// Whether the chunk compressed whole at the deltas' level takes at least `len` bytes.
+    fn at_least(&mut self, len: f64) -> bool {
+        if self.dense.is_none() {
+            if len <= self.cheap * DENSE_RATIO.0 {
+                return true;
+            }
+            if len > self.cheap * DENSE_RATIO.1 {
+                return false;
+            }
+        }
+        len <= self.exact()
+    }
+
+    fn exact(&mut self) -> f64 {
+        let (raw, level) = (self.raw, self.dense_level);
+        let (_, payload) = self.dense.get_or_insert_with(|| compress(level, raw));
+        payload.as_ref().map_or(raw.len(), Vec::len) as f64
+    }
+
+    fn into_dense(mut self) -> (Compression, Option<Vec<u8>>) {
+        self.exact();
+        self.dense.expect("computed by exact()")
+    }
 }
 
 fn delta_compress(raw: &[u8], base: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
@@ -247,6 +310,25 @@ mod tests {
             &DeltaBase { id: bid, plain: &base, previous: None },
         );
         assert_eq!(w.base, None);
+    }
+
+    /// The cheap bound takes the same decisions as the exact level-12 size.
+    #[test]
+    fn whole_size_bounds_decide_as_the_exact_size() {
+        let raw: Vec<u8> = (0..40_000u32)
+            .flat_map(|i| format!("{i}\tuser-{}\t{}\n", i % 97, i.wrapping_mul(7919) % 10_007).into_bytes())
+            .collect();
+        let dense = compress(DELTA_LEVEL, &raw).1.unwrap();
+        let exact = dense.len() as f64;
+        let mut lazy = WholeSize::new(3, DELTA_LEVEL, &raw);
+        for f in [0.1, 0.5, 0.59, 0.7, 0.9, 0.99, 1.0, 1.01, 1.1, 2.0] {
+            assert_eq!(lazy.at_least(exact * f), f <= 1.0, "at {f} of the exact size");
+        }
+        assert_eq!(lazy.into_dense().1.unwrap(), dense);
+        // A far-off length is decided without the level-12 encoding.
+        let mut far = WholeSize::new(3, DELTA_LEVEL, &raw);
+        assert!(far.at_least(1.0) && !far.at_least(raw.len() as f64 * 2.0));
+        assert!(far.dense.is_none());
     }
 
     /// Drift since the base was stored, not the day's change, decides a rebase.

@@ -54,6 +54,8 @@ pub(super) struct Ctx {
     /// Text chunks this backup stored whole whose pack is not indexed yet: bases for the
     /// similar objects after them in the same run (a night's dumps).
     pub pending_bases: super::delta::PendingBases,
+    /// Versions of a text object cut one behind the other.
+    pub series: super::series::Series,
     /// Store gzip objects as decoded text plus a recipe.
     pub gzip: bool,
     pub excludes: super::exclude::Excludes,
@@ -100,6 +102,7 @@ impl Ctx {
             sketches,
             new_sketches: Mutex::default(),
             pending_bases: Default::default(),
+            series: Default::default(),
             excludes,
             parent_trees: None,
             sent_trees: None,

@@ -102,7 +102,7 @@ fn read_object(
         Some(again) if ctx.gzip && crate::gzip::header_len(&prefix).is_ok_and(|h| h.is_some()) => {
             chunk_gzip(ctx, std::io::Cursor::new(prefix).chain(reader), again, window, node)
         }
-        _ => chunk_stream(ctx, &mut std::io::Cursor::new(prefix).chain(reader), window, false),
+        _ => chunk_stream(ctx, &mut std::io::Cursor::new(prefix).chain(reader), window, false, &node.name),
     }
 }
 
@@ -156,12 +156,14 @@ enum ChunkError {
 
 /// Cut, hash, deduplicate and store one object; returns its chunk ids, its length and
 /// whether it was cut as text (and so offers its chunks as delta bases). `decoded`: the
-/// bytes are the text of a gzip object (a dump, most likely).
+/// bytes are the text of a gzip object (a dump, most likely). `name`: the object's file
+/// name, which places a text object in its series of versions ([`super::series`]).
 fn chunk_stream(
     ctx: &Ctx,
     reader: &mut dyn Read,
     window: &mut Vec<u8>,
     decoded: bool,
+    name: &[u8],
 ) -> Result<(Vec<Id>, u64, bool), ChunkError> {
     // The first bytes choose the chunker profile (text or binary).
     let mut prefix = Vec::with_capacity(SNIFF_LEN);
@@ -169,6 +171,7 @@ fn chunk_stream(
     let chunking = ctx.profiles.for_prefix(&prefix);
     let text = looks_like_text(&prefix);
     let successors = ctx.successors.as_ref().filter(|_| text);
+    let place = successors.map(|_| ctx.series.enter(name));
     let object = ctx.pending_bases.object();
     let mut walker = BaseWalker::default();
     let mut wc = WindowedChunker::new(std::io::Cursor::new(prefix).chain(reader), chunking, WINDOW, window);
@@ -181,6 +184,9 @@ fn chunk_stream(
             Err(e) => return Err(ChunkError::Read(e)),
         };
         let chunks = batch.chunks();
+        if let Some(p) = &place {
+            p.wait_for(before + chunks.iter().map(|c| c.len() as u64).sum::<u64>());
+        }
         // Sketches only for chunks the repository lacks (the ones that may become deltas).
         let hash = |c: &[u8]| {
             let id = ctx.repo.blob_id(c);
@@ -233,6 +239,9 @@ fn chunk_stream(
             s.record(ids.last().copied(), &batch_ids);
         }
         ids.extend(batch_ids);
+        if let Some(p) = &place {
+            p.stored(wc.bytes_read());
+        }
         ctx.progress.bytes.fetch_add(wc.bytes_read() - before, Relaxed);
     }
     Ok((ids, wc.bytes_read(), text))
@@ -248,7 +257,7 @@ fn chunk_gzip(
     node: &mut Node,
 ) -> Result<(Vec<Id>, u64, bool), ChunkError> {
     let mut dec = crate::gzip::Decoder::new(reader);
-    let r = chunk_stream(ctx, &mut dec, window, true);
+    let r = chunk_stream(ctx, &mut dec, window, true, &node.name);
     // Progress counts source bytes, not decoded ones.
     ctx.progress.bytes.fetch_sub(dec.emitted(), Relaxed);
     match r {
@@ -267,7 +276,7 @@ fn chunk_gzip(
         {
             ctx.notice(format!("{}: {e}; stored as raw bytes", src.display(&p)));
             let mut again = src.open(&p).map_err(ChunkError::Read)?;
-            chunk_stream(ctx, &mut again, window, false)
+            chunk_stream(ctx, &mut again, window, false, &node.name)
         }
         Err(e) => Err(e),
     }

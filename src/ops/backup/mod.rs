@@ -17,6 +17,7 @@ pub mod exclude;
 mod file_saver;
 mod parent;
 mod send_log;
+mod series;
 mod tree_saver;
 mod walker;
 
