@@ -171,7 +171,7 @@ fn chunk_stream(
     let chunking = ctx.profiles.for_prefix(&prefix);
     let text = looks_like_text(&prefix);
     let successors = ctx.successors.as_ref().filter(|_| text);
-    let place = successors.map(|_| ctx.series.enter(name));
+    let mut place = successors.map(|_| ctx.series.enter(name));
     let object = ctx.pending_bases.object();
     let mut walker = BaseWalker::default();
     let mut wc = WindowedChunker::new(std::io::Cursor::new(prefix).chain(reader), chunking, WINDOW, window);
@@ -216,6 +216,13 @@ fn chunk_stream(
                     .or_else(|| aligned.and_then(|o| ctx.base_for(&o, len, Some(o), object)))
             });
             new.push((i, base, *sk));
+        }
+        // A window sharing nothing with stored chunks (no chunk known, none with a base):
+        // not a version of the one before it (logs of one name pattern), so stop following.
+        if new.len() == hashed.len() && new.iter().all(|n| n.1.is_none()) {
+            if let Some(p) = &mut place {
+                p.leave();
+            }
         }
         let store = |&(i, found, sk): &(usize, Option<Found>, Option<Sketch>)| {
             let kind = match (sk.is_some(), decoded) {
