@@ -91,9 +91,10 @@ fn compress(level: i32, raw: &[u8]) -> (Compression, Option<Vec<u8>>) {
 const DELTA_MAX_FRACTION: f64 = 0.5;
 /// zstd level of chunks that had a delta base and are stored whole (content that changes
 /// between versions, such as dumps: they are the bases of the next versions, read for
-/// weeks); the delta frames themselves are at [`DELTA_FRAME_LEVEL`]. Every other chunk is compressed at the repository's level (3 by default):
-/// level 12 on all text was 5–10× the time of the rest of a backup of logs
-/// (format-spec/chunking.md, "Compression levels").
+/// weeks); the delta frames themselves are at [`DELTA_FRAME_LEVEL`]. Every other chunk is
+/// compressed at the repository's level (3 by default): level 12 on all text was 5–10×
+/// the time of the rest of a backup of logs (format-spec/chunking.md, "Compression
+/// levels").
 pub const DELTA_LEVEL: i32 = 12;
 
 /// zstd level of delta frames. Against a close base most of a frame is long matches,
@@ -127,14 +128,15 @@ pub struct DeltaBase<'a> {
 /// see [`WholeSize`].
 pub fn encode_with_base(key: &dyn Seal, level: i32, id: Id, raw: &[u8], base: &DeltaBase) -> EncodedBlob {
     let dense = level.max(DELTA_LEVEL);
+    let frame_level = level.max(DELTA_FRAME_LEVEL);
     let mut whole = WholeSize::new(level, dense, raw);
-    let delta = delta_compress(raw, base.plain, DELTA_FRAME_LEVEL.max(level)).ok().filter(|frame| {
+    let delta = delta_compress(raw, base.plain, frame_level).ok().filter(|frame| {
         whole.at_least((32 + frame.len()) as f64 / DELTA_MAX_FRACTION) && {
             // Stale: the delta has grown by more than `REBASE_DRIFT` of the whole size
             // beyond the delta against the chunk's previous version.
             let stale = base.previous.is_some_and(|prev| {
                 !whole.at_least(frame.len() as f64 / REBASE_DRIFT)
-                    && delta_compress(raw, prev, DELTA_FRAME_LEVEL.max(level))
+                    && delta_compress(raw, prev, frame_level)
                         .is_ok_and(|d1| !whole.at_least(frame.len().saturating_sub(d1.len()) as f64 / REBASE_DRIFT))
             });
             !stale

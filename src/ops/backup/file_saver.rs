@@ -102,8 +102,19 @@ fn read_object(
         Some(again) if ctx.gzip && crate::gzip::header_len(&prefix).is_ok_and(|h| h.is_some()) => {
             chunk_gzip(ctx, std::io::Cursor::new(prefix).chain(reader), again, window, node)
         }
-        _ => chunk_stream(ctx, &mut std::io::Cursor::new(prefix).chain(reader), window, false, &node.name),
+        _ => chunk_stream(ctx, &mut std::io::Cursor::new(prefix).chain(reader), window, false, series_name(node)),
     }
+}
+
+/// Objects smaller than this are never ordered behind their versions: they are a chunk or
+/// two, while thousands of small files named alike (`f000123.json`) would be cut one by
+/// one.
+const MIN_VERSION_SIZE: u64 = 256 << 10;
+
+/// The name that puts an object in a series of versions, when it is large enough to be one
+/// worth ordering (the size listed: a gzip object's compressed size).
+fn series_name(node: &Node) -> Option<&[u8]> {
+    (node.size >= MIN_VERSION_SIZE).then_some(&node.name[..])
 }
 
 /// Fill the file's slot with what the read produced.
@@ -156,14 +167,14 @@ enum ChunkError {
 
 /// Cut, hash, deduplicate and store one object; returns its chunk ids, its length and
 /// whether it was cut as text (and so offers its chunks as delta bases). `decoded`: the
-/// bytes are the text of a gzip object (a dump, most likely). `name`: the object's file
-/// name, which places a text object in its series of versions ([`super::series`]).
+/// bytes are the text of a gzip object (a dump, most likely). `series`: the name that
+/// places a text object in its series of versions ([`super::series`]), if it has one.
 fn chunk_stream(
     ctx: &Ctx,
     reader: &mut dyn Read,
     window: &mut Vec<u8>,
     decoded: bool,
-    name: &[u8],
+    series: Option<&[u8]>,
 ) -> Result<(Vec<Id>, u64, bool), ChunkError> {
     // The first bytes choose the chunker profile (text or binary).
     let mut prefix = Vec::with_capacity(SNIFF_LEN);
@@ -171,7 +182,7 @@ fn chunk_stream(
     let chunking = ctx.profiles.for_prefix(&prefix);
     let text = looks_like_text(&prefix);
     let successors = ctx.successors.as_ref().filter(|_| text);
-    let mut place = successors.map(|_| ctx.series.enter(name));
+    let mut place = series.filter(|_| successors.is_some()).map(|name| ctx.series.enter(name));
     let object = ctx.pending_bases.object();
     let mut walker = BaseWalker::default();
     let mut wc = WindowedChunker::new(std::io::Cursor::new(prefix).chain(reader), chunking, WINDOW, window);
@@ -264,7 +275,7 @@ fn chunk_gzip(
     node: &mut Node,
 ) -> Result<(Vec<Id>, u64, bool), ChunkError> {
     let mut dec = crate::gzip::Decoder::new(reader);
-    let r = chunk_stream(ctx, &mut dec, window, true, &node.name);
+    let r = chunk_stream(ctx, &mut dec, window, true, series_name(node));
     // Progress counts source bytes, not decoded ones.
     ctx.progress.bytes.fetch_sub(dec.emitted(), Relaxed);
     match r {
@@ -283,7 +294,7 @@ fn chunk_gzip(
         {
             ctx.notice(format!("{}: {e}; stored as raw bytes", src.display(&p)));
             let mut again = src.open(&p).map_err(ChunkError::Read)?;
-            chunk_stream(ctx, &mut again, window, false, &node.name)
+            chunk_stream(ctx, &mut again, window, false, series_name(node))
         }
         Err(e) => Err(e),
     }
