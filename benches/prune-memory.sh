@@ -1,16 +1,40 @@
 #!/usr/bin/env bash
-# Peak memory of prune on a repository of ~1 million blobs (256-byte average chunks over
-# 256 MiB of random data). Usage: benches/prune-memory.sh [path/to/cellar]
+# Peak memory of prune and check as the number of indexed blobs grows. M backups of
+# 256 MiB of random data each, cut into 256-byte chunks (~1 million blobs per backup,
+# 64 directories of one 4 MiB file, so no single tree is large), one snapshot each; then:
+#   prune with every blob used; check; check --read-data;
+#   forget the first snapshot and prune --grace 0s (marks its packs, deletes them, and
+#   rewrites the index of everything else); check again.
+# Usage: benches/prune-memory.sh [M (millions of blobs, default 1)] [path/to/cellar]
 set -euo pipefail
-cellar=${1:-cellar}
+m=${1:-1}
+cellar=${2:-cellar}
 work=$(mktemp -d /tmp/cellar-prunemem.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 export CELLAR_REPO=$work/repo CELLAR_PASSWORD=bench
-mkdir -p "$work/src"
-head -c $((256 << 20)) /dev/urandom >"$work/src/blob"
 "$cellar" init --chunk-min 64 --chunk-avg 256 --chunk-max 1K --text-chunk-min 64 --text-chunk-avg 256 --text-chunk-max 1K >/dev/null 2>&1
-/usr/bin/time -f "backup: %e s, peak RSS %M KiB" "$cellar" backup -q "$work/src"
+measure() { # label, command...
+  local label=$1
+  shift
+  /usr/bin/time -f "$label: %e s, peak RSS %M KiB" "$@" >/dev/null 2>"$work/time" || { cat "$work/time"; exit 1; }
+  tail -1 "$work/time"
+}
+for i in $(seq 1 "$m"); do
+  src=$work/src$i
+  for d in $(seq -w 1 64); do
+    mkdir -p "$src/d$d"
+    head -c $((4 << 20)) /dev/urandom >"$src/d$d/blob"
+  done
+  measure "backup $i of $m" "$cellar" backup -q "$src"
+  rm -rf "$src"
+done
 "$cellar" stats --json | python3 -c 'import json,sys; s=json.load(sys.stdin); print("unique blobs:", s["unique_blobs"], "packs MiB:", s["pack_bytes"] >> 20)'
-/usr/bin/time -f "prune (all blobs used): %e s, peak RSS %M KiB" "$cellar" prune --grace 0s
-"$cellar" forget "$("$cellar" snapshots --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')" >/dev/null
-/usr/bin/time -f "prune (all blobs unused, deletes everything): %e s, peak RSS %M KiB" "$cellar" prune --grace 0s
+echo "index files: $(ls "$work/repo/index" | wc -l), $(du -sh "$work/repo/index" | cut -f1)"
+measure "prune (all blobs used)" "$cellar" prune --grace 0s
+measure "check" "$cellar" check
+measure "check --read-data" "$cellar" check --read-data
+first=$("$cellar" snapshots --json | python3 -c 'import json,sys; print(sorted(json.load(sys.stdin), key=lambda s: s["time"])[0]["id"])')
+"$cellar" forget "$first" >/dev/null
+measure "prune (one snapshot forgotten: mark, delete, rewrite the index)" "$cellar" prune --grace 0s
+echo "index files after: $(ls "$work/repo/index" | wc -l), $(du -sh "$work/repo/index" | cut -f1)"
+measure "check after prune" "$cellar" check --read-data

@@ -148,20 +148,30 @@ pub fn walk_trees(
 
 /// Every blob the snapshots reference (trees, file content, gzip corrections, block
 /// lists) plus the delta bases those need: what must be kept for them to stay readable.
+/// The set refers to the index loaded now (one bit per indexed blob: bounded memory at
+/// millions of blobs); reloading the index invalidates it.
 pub fn reachable_blobs<'a>(
     repo: &Repository,
     snaps: impl IntoIterator<Item = &'a Snapshot>,
-) -> anyhow::Result<HashSet<Id>> {
-    let mut used = HashSet::new();
+) -> anyhow::Result<crate::repo::index::BlobSet> {
+    let mut used = repo.index().blob_set();
     let mut roots = vec![];
-    for s in snaps {
-        used.extend(s.tenants.iter().map(|t| t.list));
-        roots.push(s.tree);
+    {
+        let idx = repo.index();
+        for s in snaps {
+            for t in &s.tenants {
+                used.insert(&idx, &t.list);
+            }
+            roots.push(s.tree);
+        }
     }
     walk_trees(repo, roots, |id, tree| {
-        used.insert(*id);
+        let idx = repo.index();
+        used.insert(&idx, id);
         for n in tree.nodes.iter().filter(|n| n.kind == NodeKind::File) {
-            used.extend(n.data_blobs().copied());
+            for b in n.data_blobs() {
+                used.insert(&idx, b);
+            }
         }
         Ok(())
     })?;

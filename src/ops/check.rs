@@ -17,7 +17,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::error::RepoError;
 use crate::id::Id;
-use crate::repo::file::index::IndexFile;
 use crate::repo::file::key::KeyFile;
 use crate::repo::file::pack::{parse_pack, PackEntry};
 use crate::repo::file::snapshot::Snapshot;
@@ -125,28 +124,27 @@ pub fn check(repo: &Repository, opts: &CheckOptions) -> anyhow::Result<CheckRepo
     r.packs = packs.len();
 
     // Repository files, each on its own.
+    // Index files are read once, into the spilled index (bounded memory at millions of
+    // blobs); pack listings are read back from it one pack at a time.
     let keys = repo.load_all::<KeyFile>()?;
-    let index_files = repo.load_all::<IndexFile>()?;
     let snaps = repo.list_snapshots_checked()?;
-    for d in keys.damaged.iter().chain(&index_files.damaged).chain(&snaps.damaged) {
+    repo.load_index()?;
+    let index_damage = repo.index_damage();
+    for d in keys.damaged.iter().chain(&index_damage).chain(&snaps.damaged) {
         r.errors.push(format!("{} is damaged: {}", d.name(), d.error));
     }
-    r.damaged_files.extend(keys.damaged.into_iter().chain(index_files.damaged).chain(snaps.damaged));
-    let mut indexed: HashMap<Id, Vec<PackEntry>> = HashMap::new();
-    for (_, f) in index_files.files {
-        indexed.extend(f.packs);
-    }
-    repo.load_index()?;
+    r.damaged_files.extend(keys.damaged.into_iter().chain(index_damage).chain(snaps.damaged));
 
     // Every indexed pack present and long enough; the blobs of those that are not are lost.
-    let mut bad = missing_copies(&packs, &indexed, &mut r.errors);
-    for p in packs.keys().filter(|p| !indexed.contains_key(p)) {
+    let mut bad = missing_copies(repo, &packs, &mut r.errors)?;
+    let listed: HashSet<Id> = repo.index().indexed_packs().collect();
+    for p in packs.keys().filter(|p| !listed.contains(p)) {
         r.warnings.push(format!("pack {p} is not in any index (left by an interrupted backup; prune removes it)"));
     }
     r.blobs = repo.index().blob_count();
 
     if opts.read != ReadData::None {
-        read_packs(repo, opts, &packs, &indexed, &mut r, &mut bad)?;
+        read_packs(repo, opts, &packs, &listed, &mut r, &mut bad)?;
     }
     let bad_blobs = lost_blobs(repo, &bad);
 
@@ -194,12 +192,16 @@ fn verify_all_blocks(repo: &Repository, snaps: &[(Id, Snapshot)], r: &mut CheckR
 /// Copies (blob, pack) that are gone: every entry of an indexed pack missing from storage
 /// or shorter than its index says. Each such pack is named in `errors`.
 pub(crate) fn missing_copies(
+    repo: &Repository,
     packs: &HashMap<Id, u64>,
-    indexed: &HashMap<Id, Vec<PackEntry>>,
     errors: &mut Vec<String>,
-) -> HashSet<(Id, Id)> {
+) -> anyhow::Result<HashSet<(Id, Id)>> {
     let mut bad = HashSet::new();
-    for (p, entries) in indexed {
+    let idx = repo.index();
+    let mut listed: Vec<Id> = idx.indexed_packs().collect();
+    listed.sort();
+    for p in &listed {
+        let entries = listing(&idx, p)?;
         let end = entries.iter().map(|e| u64::from(e.offset) + u64::from(e.stored_len)).max().unwrap_or(0);
         let problem = match packs.get(p) {
             None => Some(format!("pack {p} is in the index but missing from storage")),
@@ -213,7 +215,12 @@ pub(crate) fn missing_copies(
             bad.extend(entries.iter().map(|e| (e.id, *p)));
         }
     }
-    bad
+    Ok(bad)
+}
+
+/// A pack's entries as the loaded index lists them (none if no index file does).
+fn listing(idx: &crate::repo::index::Index, pack: &Id) -> anyhow::Result<Vec<PackEntry>> {
+    Ok(idx.pack_entries(pack).context("reading the index spill file back")?.unwrap_or_default())
 }
 
 /// The blobs every copy of which is bad: lost, unless a backup stores them again.
@@ -230,7 +237,7 @@ fn read_packs(
     repo: &Repository,
     opts: &CheckOptions,
     packs: &HashMap<Id, u64>,
-    indexed: &HashMap<Id, Vec<PackEntry>>,
+    indexed: &HashSet<Id>,
     r: &mut CheckReport,
     bad: &mut HashSet<(Id, Id)>,
 ) -> anyhow::Result<()> {
@@ -246,22 +253,22 @@ fn read_packs(
         }
         None => HashSet::new(),
     };
-    let mut list: Vec<(&Id, &Vec<PackEntry>)> =
-        indexed.iter().filter(|(p, _)| packs.contains_key(p) && chosen(opts.read, p)).collect();
-    list.sort_by_key(|(p, _)| **p);
+    let mut list: Vec<&Id> = indexed.iter().filter(|p| packs.contains_key(p) && chosen(opts.read, p)).collect();
+    list.sort();
     let before = list.len();
-    list.retain(|(p, _)| !recent.contains(*p));
+    list.retain(|p| !recent.contains(*p));
     r.packs_recently_verified = before - list.len();
     // Reading means restoring cold packs first.
-    let names: Vec<String> = list.iter().map(|(p, _)| FileType::Pack.name(p)).collect();
+    let names: Vec<String> = list.iter().map(|p| FileType::Pack.name(p)).collect();
     crate::vfs::thaw(repo, &names, true)?;
-    let results: Vec<(Id, Result<(), String>, Vec<Id>)> = list
+    let results = list
         .par_iter()
-        .map(|(p, entries)| {
-            let (res, bad) = read_pack(repo, p, entries);
-            (**p, res, bad)
+        .map(|p| {
+            let entries = listing(&repo.index(), p)?;
+            let (res, bad) = read_pack(repo, p, &entries);
+            Ok((**p, res, bad))
         })
-        .collect();
+        .collect::<anyhow::Result<Vec<(Id, Result<(), String>, Vec<Id>)>>>()?;
     r.packs_read = results.len();
     let mut verified = vec![];
     for (p, res, lost) in results {

@@ -148,8 +148,9 @@ fn needed_files(repo: &Repository) -> anyhow::Result<HashSet<String>> {
     let idx = repo.index();
     let packs = idx.packs();
     let mut pack_ids: HashSet<u32> = HashSet::new();
-    for id in &used {
-        if let Some(loc) = idx.get(id) {
+    let listed = idx.blobs().map(|(id, _)| id).filter(|id| used.contains(&idx, id));
+    for id in listed.chain(used.unlisted().copied()) {
+        if let Some(loc) = idx.get(&id) {
             pack_ids.insert(loc.pack);
         }
     }

@@ -76,11 +76,11 @@ pub fn index(repo: &Repository, dry_run: bool) -> anyhow::Result<IndexRepair> {
     }
     let mut all: Vec<(Id, Vec<PackEntry>)> = packs.into_iter().collect();
     all.sort_by_key(|(p, _)| *p);
-    let mut first = true;
-    for chunk in all.chunks(256) {
-        // The first new file supersedes every old one (format-spec §7).
-        let supersedes = if first { old.clone() } else { vec![] };
-        first = false;
+    let chunks: Vec<&[(Id, Vec<PackEntry>)]> = all.chunks(256).collect();
+    for (i, chunk) in chunks.iter().enumerate() {
+        // The last new file, written after all others, supersedes every old one
+        // (format-spec §7): a reader that skips superseded files then misses nothing.
+        let supersedes = if i + 1 == chunks.len() { old.clone() } else { vec![] };
         repo.save_index(&IndexFile { supersedes, packs: chunk.to_vec() })?;
         r.index_files_written += 1;
     }
@@ -132,12 +132,8 @@ pub fn snapshots(repo: &Arc<Repository>, dry_run: bool) -> anyhow::Result<Snapsh
         w.saw(repo.seen_deletions())?;
     }
     let packs: HashMap<Id, u64> = repo.list_sized(FileType::Pack)?.into_iter().collect();
-    let mut indexed: HashMap<Id, Vec<PackEntry>> = HashMap::new();
-    for (_, f) in repo.load_all::<IndexFile>()?.files {
-        indexed.extend(f.packs);
-    }
     // Lost: copies in missing packs, and copies the latest checks found damaged.
-    let mut bad = super::check::missing_copies(&packs, &indexed, &mut vec![]);
+    let mut bad = super::check::missing_copies(repo, &packs, &mut vec![])?;
     for (v, blobs) in repo.verifications()?.into_values() {
         bad.extend(blobs.into_iter().map(|b| (b, v.pack)));
     }

@@ -464,7 +464,7 @@ impl Repository {
         let mut damaged = vec![];
         for (id, _) in files {
             match self.load_file::<IndexFile>(&id) {
-                Ok(f) => b.add_file(&f).map_err(spill)?,
+                Ok(f) => b.add_named_file(id, &f).map_err(spill)?,
                 // A damaged index file hides only its own entries: the rest still works,
                 // and the blobs it alone knew count as missing (a backup stores them again).
                 Err(e) if e.is_damage() && !e.is_missing_file() => {

@@ -39,6 +39,7 @@ impl PruneArgs {
             grace: crate::ops::forget::parse_duration(&self.grace)?,
             dry_run,
             repack_cold: self.repack_cold,
+            ..PruneOptions::default()
         })
     }
 }

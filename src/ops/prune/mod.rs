@@ -39,6 +39,9 @@ pub struct PruneOptions {
     pub dry_run: bool,
     /// Repack data packs even in a cold storage class (each must be restored first).
     pub repack_cold: bool,
+    /// Entries per index file that prune writes (a pack is never split). Tests lower it
+    /// so that a rewrite spans several files.
+    pub index_file_entries: usize,
 }
 
 impl Default for PruneOptions {
@@ -49,6 +52,7 @@ impl Default for PruneOptions {
             grace: time::Duration::hours(6),
             dry_run: false,
             repack_cold: false,
+            index_file_entries: execute::COMPACT_FILE_ENTRIES,
         }
     }
 }
@@ -143,7 +147,7 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> anyhow::Result<PruneRepo
     mark.report(&mut report);
     let mark_view = if opts.dry_run { mark.view() } else { vec![] };
     if !opts.dry_run {
-        execute::mark(repo, &mark, &mut report)?;
+        execute::mark(repo, &mark, opts, &mut report)?;
     }
     drop(mark);
     let sweep = plan::plan_sweep(repo, opts)?;
@@ -151,7 +155,7 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> anyhow::Result<PruneRepo
     if opts.dry_run {
         report.plan = Some(PlanView { mark: mark_view, ..sweep.view() });
     } else {
-        execute::sweep(repo, sweep, &mut report)?;
+        execute::sweep(repo, sweep, opts, &mut report)?;
     }
     Ok(report)
 }

@@ -1,51 +1,62 @@
 //! Planning prune's two phases from what the repository holds now. Plans only read.
 
+use anyhow::Context;
 use std::collections::{HashMap, HashSet};
 
 use super::{PlanView, PlannedPack, PruneOptions, PruneReport, STALE_WRITER};
 use crate::id::Id;
 use crate::repo::blob::BlobKind;
 use crate::repo::file::deletion::DeletionRecord;
-use crate::repo::file::index::IndexFile;
 use crate::repo::file::pack::PackEntry;
 use crate::repo::file::snapshot::parse_time;
 use crate::repo::file::FileType;
+use crate::repo::index::{BlobSet, Index};
 use crate::repo::Repository;
 
-/// The repository as prune sees it: every index file and every pack.
+/// The repository as prune sees it: the loaded index's files and packs, every pack
+/// stored, every deletion record. Pack listings stay in the index's spill file and are
+/// read back one pack at a time ([`pack_entries`]): prune holds no entry per blob.
 pub struct State {
+    /// The index files the loaded index was read from: what a rewrite supersedes.
     pub index_files: Vec<Id>,
-    /// Pack → entries, from the index files.
-    pub packs: HashMap<Id, Vec<PackEntry>>,
+    /// Packs some loaded index file lists.
+    pub indexed: HashSet<Id>,
     /// Pack files present → size.
     pub stored: HashMap<Id, u64>,
     pub records: Vec<(Id, DeletionRecord)>,
 }
 
 impl State {
+    /// Records and stored packs listed now; the index part from the index loaded now.
     fn load(repo: &Repository) -> anyhow::Result<State> {
-        let mut packs: HashMap<Id, Vec<PackEntry>> = HashMap::new();
-        let mut index_files = vec![];
-        for id in repo.list_ids(FileType::Index)? {
-            let f: IndexFile = repo.load_file(&id)?;
-            for (p, e) in f.packs {
-                packs.entry(p).or_insert(e);
-            }
-            index_files.push(id);
-        }
+        let records = repo.list_deletions()?;
         let stored = repo.list_sized(FileType::Pack)?.into_iter().collect();
-        Ok(State { index_files, packs, stored, records: repo.list_deletions()? })
+        let mut s = State { index_files: vec![], indexed: HashSet::new(), stored, records };
+        s.index_changed(repo);
+        Ok(s)
     }
 
-    fn doomed(&self) -> HashSet<Id> {
+    /// Take the index part from the index loaded now (after a reload).
+    fn index_changed(&mut self, repo: &Repository) {
+        let idx = repo.index();
+        self.index_files = idx.files().to_vec();
+        self.indexed = idx.indexed_packs().collect();
+    }
+
+    pub fn doomed(&self) -> HashSet<Id> {
         self.records.iter().flat_map(|(_, r)| r.packs.iter().copied()).collect()
     }
 }
 
-/// The blobs the current snapshots reference. Snapshots are listed first, then the index:
-/// a snapshot is written after its index files, so every blob of every listed snapshot
-/// (also of concurrent backups) is then indexed.
-fn used_blobs(repo: &Repository) -> anyhow::Result<(HashSet<Id>, usize)> {
+/// A pack's entries from the loaded index (`None`: no index file lists it).
+pub fn pack_entries(idx: &Index, pack: &Id) -> anyhow::Result<Option<Vec<PackEntry>>> {
+    idx.pack_entries(pack).context("reading the index spill file back")
+}
+
+/// The blobs the current snapshots reference, against the index this loads. Snapshots
+/// are listed first, then the index: a snapshot is written after its index files, so
+/// every blob of every listed snapshot (also of concurrent backups) is then indexed.
+fn used_blobs(repo: &Repository) -> anyhow::Result<(BlobSet, usize)> {
     let snaps = repo.list_snapshots()?;
     repo.load_index()?;
     let used = crate::vfs::reachable_blobs(repo, snaps.iter().map(|(_, s)| s))?;
@@ -55,7 +66,8 @@ fn used_blobs(repo: &Repository) -> anyhow::Result<(HashSet<Id>, usize)> {
 /// Phase A: which packs become deletion candidates, and which are repacked first.
 pub struct MarkPlan {
     pub snapshots: usize,
-    pub used: HashSet<Id>,
+    /// Against the index loaded by this phase (reloading it invalidates the set).
+    pub used: BlobSet,
     pub state: State,
     /// Packs holding nothing referenced, or in no index: candidates as they are.
     pub unused: Vec<Id>,
@@ -72,16 +84,17 @@ pub fn plan_mark(repo: &Repository, opts: &PruneOptions) -> anyhow::Result<MarkP
     let mut unused: Vec<Id> = vec![];
     let mut partial: Vec<(f64, Id, u64, u64)> = vec![]; // (live fraction, pack, live, total)
     let (mut total_used, mut total_unused) = (0u64, 0u64);
+    let idx = repo.index();
     for p in state.stored.keys() {
         if doomed.contains(p) {
             continue;
         }
-        let Some(entries) = state.packs.get(p) else {
+        let Some(entries) = pack_entries(&idx, p)? else {
             // In no index: a crashed backup's leftover, or one still being written.
             unused.push(*p);
             continue;
         };
-        let live: u64 = entries.iter().filter(|e| used.contains(&e.id)).map(|e| u64::from(e.stored_len)).sum();
+        let live: u64 = entries.iter().filter(|e| used.contains(&idx, &e.id)).map(|e| u64::from(e.stored_len)).sum();
         let all: u64 = entries.iter().map(|e| u64::from(e.stored_len)).sum();
         if live == 0 {
             unused.push(*p);
@@ -93,6 +106,7 @@ pub fn plan_mark(repo: &Repository, opts: &PruneOptions) -> anyhow::Result<MarkP
         total_used += live;
         total_unused += all - live;
     }
+    drop(idx);
     // Repack the emptiest packs until the unused space left is within bounds.
     partial.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     let mut repack = vec![];
@@ -122,7 +136,7 @@ impl MarkPlan {
         let why = |p: &Id| {
             if self.repack.contains(p) {
                 "repack"
-            } else if self.state.packs.contains_key(p) {
+            } else if self.state.indexed.contains(p) {
                 "unused"
             } else {
                 "unindexed"
@@ -212,26 +226,30 @@ pub fn plan_sweep(repo: &Repository, opts: &PruneOptions) -> anyhow::Result<Swee
         return Ok(plan);
     }
     // References collected again now: snapshots written since phase A (concurrent
-    // backups) count too. Used blobs in packs about to be deleted (usually few), and
-    // whether any surviving pack also holds them.
+    // backups) count too. Used blobs in packs about to be deleted (usually few) that no
+    // surviving stored pack also holds are at risk.
     let (used, _) = used_blobs(repo)?;
+    plan.state.index_changed(repo);
     let state = &plan.state;
+    let idx = repo.index();
     let mut at_risk: HashMap<Id, Vec<Id>> = HashMap::new();
-    for p in &delete {
-        for e in state.packs.get(p).into_iter().flatten().filter(|e| used.contains(&e.id)) {
-            at_risk.entry(e.id).or_default().push(*p);
-        }
-    }
-    for (p, entries) in &state.packs {
-        if !delete.contains(p) && state.stored.contains_key(p) {
-            for e in entries {
-                at_risk.remove(&e.id);
+    let mut doomed_here: Vec<&Id> = delete.iter().collect();
+    doomed_here.sort();
+    for p in doomed_here {
+        for e in pack_entries(&idx, p)?.into_iter().flatten().filter(|e| used.contains(&idx, &e.id)) {
+            if at_risk.contains_key(&e.id) {
+                continue;
+            }
+            let holders: Vec<Id> = idx.all_locations(&e.id).iter().map(|l| idx.pack_id(l.pack)).collect();
+            if holders.iter().all(|h| delete.contains(h) || !state.stored.contains_key(h)) {
+                at_risk.insert(e.id, holders.into_iter().filter(|h| delete.contains(h)).collect());
             }
         }
     }
+    drop(idx);
     for hs in at_risk.values_mut() {
-        if hs.iter().all(|p| delete.contains(p)) {
-            hs.sort();
+        hs.sort();
+        if hs.iter().all(|h| delete.contains(h)) {
             delete.remove(&hs[0]);
             plan.revived.insert(hs[0]);
         }

@@ -97,8 +97,10 @@ fn copy_of(mem: &MemBackend) -> Arc<MemBackend> {
     m
 }
 
+/// No grace period, and one pack per index file written, so that every rewrite of the
+/// index spans several files and each of them is a crash point.
 fn no_grace() -> PruneOptions {
-    PruneOptions { grace: time::Duration::ZERO, ..Default::default() }
+    PruneOptions { grace: time::Duration::ZERO, index_file_entries: 1, ..Default::default() }
 }
 
 #[test]
@@ -179,6 +181,27 @@ fn a_backup_killed_at_any_change_leaves_the_repository_valid_and_the_next_one_su
             break;
         }
     }
+}
+
+#[test]
+fn a_rewritten_index_spans_bounded_files_and_the_last_supersedes_the_old_ones() {
+    let (base, expected) = prepared();
+    let mem = copy_of(&base);
+    let old: Vec<String> = mem.list("index").unwrap().into_iter().map(|(n, _)| n).collect();
+    let r = prune(&open(mem.clone()), &no_grace()).unwrap();
+    assert!(r.packs_deleted >= 1, "{r:?}");
+    let repo = open(mem.clone());
+    let files = repo.load_all::<crate::repo::file::index::IndexFile>().unwrap();
+    assert!(files.damaged.is_empty());
+    assert!(files.files.len() >= 2, "one pack per file: {} files", files.files.len());
+    assert!(files.files.iter().all(|(_, f)| f.packs.len() == 1), "a file holds at most one pack here");
+    let superseding: Vec<_> = files.files.iter().filter(|(_, f)| !f.supersedes.is_empty()).collect();
+    assert_eq!(superseding.len(), 1, "exactly one file names the superseded ones");
+    let named: Vec<String> = superseding[0].1.supersedes.iter().map(|id| FileType::Index.name(id)).collect();
+    for o in &old {
+        assert!(named.iter().any(|n| o.ends_with(n.rsplit('/').next().unwrap())), "{o} superseded");
+    }
+    assert_intact(mem, &expected, "after a rewrite in several files");
 }
 
 /// A change that silently does not happen (a rename lost to a power failure without the

@@ -11,6 +11,9 @@ use crate::repo::blob::{BlobKind, Compression};
 use crate::repo::file::index::IndexFile;
 use crate::repo::file::pack::PackEntry;
 
+mod blob_set;
+pub use blob_set::BlobSet;
+
 /// Where a blob lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BlobLoc {
@@ -25,7 +28,7 @@ pub struct BlobLoc {
 
 /// The union of the repository's index files.
 ///
-/// Index entries are not kept in RAM: [`IndexBuilder`] spills them (52 bytes each) to an
+/// Index entries are not kept in RAM: [`IndexBuilder`] spills them (84 bytes each) to an
 /// unlinked temporary file that is memory-mapped, and keeps only an 8-byte id prefix and
 /// a record number per blob (12 bytes) sorted in memory. A lookup of a blob the repository
 /// lacks (most lookups of a backup of new data) touches only that array; a hit reads one
@@ -49,11 +52,23 @@ pub struct Index {
     /// (blob, pack number) copies a `check --read-data` found damaged: never reused, and
     /// read only when no other copy exists.
     damaged: std::collections::HashSet<(Id, u32)>,
+    /// The index files loaded, in load order: what a rewrite of the index supersedes.
+    files: Vec<Id>,
+    /// Per pack number: the spilled records (first, count) of the first index file that
+    /// lists the pack. A pack's entries are contiguous in its index file, so prune and
+    /// check read one pack's listing back without holding every entry in RAM.
+    runs: Vec<Option<(u32, u32)>>,
+    /// Tells one load from another, so a [`BlobSet`] is never read against an index it
+    /// was not built for.
+    generation: u64,
 }
 
 /// Sorted `(id prefix, record number)` keys over a mapped file of records.
 struct Spilled {
     keys: Vec<[u32; 3]>,
+    /// `buckets[t]`: the first key whose prefix has top 16 bits `t` (65,537 entries), so
+    /// a lookup binary-searches a few hundred keys, not millions.
+    buckets: Vec<u32>,
     map: memmap2::Mmap,
     file: std::fs::File,
     /// Bit per record: set when the same id has a record with a lower number (a blob
@@ -61,7 +76,9 @@ struct Spilled {
     repeat: Vec<u64>,
 }
 
-const RECORD_LEN: usize = 52;
+/// Id, location, kind, compression, a flag and the delta base (zeros for whole blobs):
+/// a pack's listing is read back exactly as its index file gave it.
+const RECORD_LEN: usize = 84;
 
 fn prefix(id: &Id) -> u64 {
     u64::from_be_bytes(id.0[..8].try_into().expect("8 bytes"))
@@ -71,8 +88,12 @@ fn key_prefix(k: &[u32; 3]) -> u64 {
     (u64::from(k[0]) << 32) | u64::from(k[1])
 }
 
-fn encode_record(id: &Id, l: &BlobLoc) -> [u8; RECORD_LEN] {
+fn encode_record(id: &Id, l: &BlobLoc, base: Option<&Id>) -> [u8; RECORD_LEN] {
     let mut r = [0u8; RECORD_LEN];
+    if let Some(b) = base {
+        r[50] = 1;
+        r[52..].copy_from_slice(&b.0);
+    }
     r[..32].copy_from_slice(&id.0);
     r[32..36].copy_from_slice(&l.pack.to_le_bytes());
     r[36..40].copy_from_slice(&l.offset.to_le_bytes());
@@ -89,10 +110,26 @@ impl Spilled {
         decode_record(&self.map[at..at + RECORD_LEN])
     }
 
+    /// The position of the first key with `id`'s prefix (where its run starts), or where
+    /// it would be.
+    fn first_key(&self, p: u64) -> usize {
+        let t = (p >> 48) as usize;
+        let (lo, hi) = (self.buckets[t] as usize, self.buckets[t + 1] as usize);
+        lo + self.keys[lo..hi].partition_point(|k| key_prefix(k) < p)
+    }
+
+    /// The key position standing for every blob with `id`'s 8-byte prefix, if any is
+    /// spilled. Compares prefixes only: no page of the mapping is touched.
+    fn slot(&self, id: &Id) -> Option<usize> {
+        let p = prefix(id);
+        let at = self.first_key(p);
+        (at < self.keys.len() && key_prefix(&self.keys[at]) == p).then_some(at)
+    }
+
     /// Locations recorded for `id`, in index order.
     fn find(&self, id: &Id) -> impl Iterator<Item = BlobLoc> + '_ {
         let p = prefix(id);
-        let start = self.keys.partition_point(|k| key_prefix(k) < p);
+        let start = self.first_key(p);
         let id = *id;
         self.keys[start..].iter().take_while(move |k| key_prefix(k) == p).filter_map(move |k| {
             let (rid, loc) = self.record(k);
@@ -135,16 +172,29 @@ impl IndexBuilder {
         self.idx.set_damaged(copies);
     }
 
+    /// Add index file `id` (its name is kept: see [`Index::files`]).
+    pub fn add_named_file(&mut self, id: Id, f: &IndexFile) -> std::io::Result<()> {
+        self.idx.files.push(id);
+        self.add_file(f)
+    }
+
     pub fn add_file(&mut self, f: &IndexFile) -> std::io::Result<()> {
         use std::io::Write;
         for (pack, entries) in &f.packs {
             let no = self.idx.pack_number(*pack);
+            let first = u32::try_from(self.keys.len())
+                .map_err(|_| std::io::Error::other("more than 4 billion index entries"))?;
+            let runs = &mut self.idx.runs;
+            if runs.len() <= no as usize {
+                runs.resize(no as usize + 1, None);
+            }
+            runs[no as usize].get_or_insert((first, entries.len() as u32));
             for e in entries {
                 let n = u32::try_from(self.keys.len())
                     .map_err(|_| std::io::Error::other("more than 4 billion index entries"))?;
                 let p = prefix(&e.id);
                 self.keys.push([(p >> 32) as u32, p as u32, n]);
-                self.out.write_all(&encode_record(&e.id, &BlobLoc::of(no, e)))?;
+                self.out.write_all(&encode_record(&e.id, &BlobLoc::of(no, e), e.base.as_ref()))?;
                 if let Some(b) = e.base {
                     self.idx.deltas.insert(e.id, b);
                 }
@@ -154,7 +204,9 @@ impl IndexBuilder {
     }
 
     pub fn finish(self) -> std::io::Result<Index> {
+        static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let IndexBuilder { mut idx, out, mut keys } = self;
+        idx.generation = GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let file = out.into_inner().map_err(std::io::IntoInnerError::into_error)?;
         if keys.is_empty() {
             return Ok(idx);
@@ -165,7 +217,11 @@ impl IndexBuilder {
         keys.sort_unstable();
         keys.shrink_to_fit();
         let n = keys.len();
-        let mut base = Spilled { keys, map, file, repeat: vec![0; n.div_ceil(64)] };
+        let mut buckets = Vec::with_capacity((1 << 16) + 1);
+        for t in 0..=(1u64 << 16) {
+            buckets.push(keys.partition_point(|k| key_prefix(k) >> 48 < t) as u32);
+        }
+        let mut base = Spilled { keys, buckets, map, file, repeat: vec![0; n.div_ceil(64)] };
         // Distinct ids: equal prefixes are adjacent (records in order within a run, as the
         // keys sort by record number last); compare full ids only within a run.
         let mut count = 0;
@@ -335,9 +391,11 @@ impl Index {
     }
 
     /// Add the delta bases of `used` blobs: what must be kept for them to stay readable.
-    pub fn with_bases(&self, used: &mut std::collections::HashSet<Id>) {
-        let bases: Vec<Id> = used.iter().filter_map(|id| self.base_of(id)).collect();
-        used.extend(bases);
+    pub fn with_bases(&self, used: &mut BlobSet) {
+        let bases: Vec<Id> = self.deltas.iter().filter(|(d, _)| used.contains(self, d)).map(|(_, b)| *b).collect();
+        for b in &bases {
+            used.insert(self, b);
+        }
     }
 
     pub fn add_file(&mut self, f: &IndexFile) {
@@ -393,6 +451,53 @@ impl Index {
             .filter(|(id, _)| self.base.as_ref().is_none_or(|b| b.find(id).next().is_none()))
             .map(|(id, locs)| (*id, locs[0]));
         base.chain(recent)
+    }
+
+    /// The index files this index was loaded from.
+    pub fn files(&self) -> &[Id] {
+        &self.files
+    }
+
+    /// Every pack some loaded index file lists (not those added since loading).
+    pub fn indexed_packs(&self) -> impl Iterator<Item = Id> + '_ {
+        self.runs.iter().enumerate().filter(|(_, r)| r.is_some()).map(|(no, _)| self.packs[no])
+    }
+
+    /// True if a loaded index file lists `pack`.
+    pub fn lists_pack(&self, pack: &Id) -> bool {
+        self.run_of(pack).is_some()
+    }
+
+    fn run_of(&self, pack: &Id) -> Option<(u32, u32)> {
+        let no = *self.pack_no.get(pack)?;
+        self.runs.get(no as usize).copied().flatten()
+    }
+
+    /// A pack's entries as the first loaded index file listing it gives them, read back
+    /// from the spill file (not through the mapping, so the resident set does not grow).
+    /// `None` when no loaded index file lists the pack.
+    pub fn pack_entries(&self, pack: &Id) -> std::io::Result<Option<Vec<PackEntry>>> {
+        use std::os::unix::fs::FileExt;
+        let Some((first, n)) = self.run_of(pack) else { return Ok(None) };
+        let Some(base) = &self.base else { return Ok(Some(vec![])) };
+        let mut buf = vec![0u8; n as usize * RECORD_LEN];
+        base.file.read_exact_at(&mut buf, u64::from(first) * RECORD_LEN as u64)?;
+        let entries = buf
+            .chunks_exact(RECORD_LEN)
+            .map(|r| {
+                let (id, l) = decode_record(r);
+                PackEntry {
+                    id,
+                    kind: l.kind,
+                    compression: l.compression,
+                    offset: l.offset,
+                    stored_len: l.stored_len,
+                    raw_len: l.raw_len,
+                    base: (r[50] == 1).then(|| Id(r[52..].try_into().expect("32 bytes"))),
+                }
+            })
+            .collect();
+        Ok(Some(entries))
     }
 
     /// Location or a [`RepoError::MissingBlob`].
@@ -458,5 +563,34 @@ mod tests {
             idx.blobs().map(|(_, l)| u64::from(l.raw_len)).sum::<u64>(),
             (0..=1000).map(|i| 200 + i as u64).sum::<u64>() + 5200
         );
+    }
+
+    #[test]
+    fn a_pack_listing_reads_back_as_its_first_index_file_gave_it() {
+        let (p1, p2) = (Id([1; 32]), Id([2; 32]));
+        let mut delta = entry(5, BlobKind::Data);
+        delta.compression = Compression::Delta;
+        delta.base = Some(entry(4, BlobKind::Data).id);
+        let l1: Vec<PackEntry> = vec![entry(4, BlobKind::Data), delta.clone(), entry(6, BlobKind::Tree)];
+        // The same delta blob in p2 against another base: each listing keeps its own.
+        let mut other = delta.clone();
+        other.base = Some(entry(9, BlobKind::Data).id);
+        let l2 = vec![other.clone(), entry(7, BlobKind::Data)];
+        let f1 = IndexFile { supersedes: vec![], packs: vec![(p1, l1.clone())] };
+        // A later file listing p1 again (a duplicate) does not change its listing.
+        let f2 = IndexFile { supersedes: vec![], packs: vec![(p2, l2.clone()), (p1, l1[..1].to_vec())] };
+        let mut b = IndexBuilder::new(0).unwrap();
+        b.set_doomed([Id([3; 32])]);
+        b.add_named_file(Id([10; 32]), &f1).unwrap();
+        b.add_named_file(Id([11; 32]), &f2).unwrap();
+        let idx = b.finish().unwrap();
+        assert_eq!(idx.files(), &[Id([10; 32]), Id([11; 32])]);
+        let mut packs: Vec<Id> = idx.indexed_packs().collect();
+        packs.sort();
+        assert_eq!(packs, vec![p1, p2], "a pack only marked doomed is not listed");
+        assert_eq!(idx.pack_entries(&p1).unwrap(), Some(l1));
+        assert_eq!(idx.pack_entries(&p2).unwrap(), Some(l2));
+        assert_eq!(idx.pack_entries(&Id([3; 32])).unwrap(), None);
+        assert!(idx.lists_pack(&p1) && !idx.lists_pack(&Id([3; 32])));
     }
 }
