@@ -220,7 +220,7 @@ pub(crate) fn missing_copies(
 
 /// A pack's entries as the loaded index lists them (none if no index file does).
 fn listing(idx: &crate::repo::index::Index, pack: &Id) -> anyhow::Result<Vec<PackEntry>> {
-    Ok(idx.pack_entries(pack).context("reading the index spill file back")?.unwrap_or_default())
+    Ok(crate::ops::prune::plan::pack_entries(idx, pack)?.unwrap_or_default())
 }
 
 /// The blobs every copy of which is bad: lost, unless a backup stores them again.
