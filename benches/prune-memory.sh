@@ -10,7 +10,8 @@ set -euo pipefail
 m=${1:-1}
 cellar=${2:-cellar}
 work=$(mktemp -d /tmp/cellar-prunemem.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+# KEEP=1 leaves the repository for a closer look (its path is printed at the end).
+[ -n "${KEEP:-}" ] || trap 'rm -rf "$work"' EXIT
 export CELLAR_REPO=$work/repo CELLAR_PASSWORD=bench
 "$cellar" init --chunk-min 64 --chunk-avg 256 --chunk-max 1K --text-chunk-min 64 --text-chunk-avg 256 --text-chunk-max 1K >/dev/null 2>&1
 measure() { # label, command...
@@ -38,3 +39,4 @@ first=$("$cellar" snapshots --json | python3 -c 'import json,sys; print(sorted(j
 measure "prune (one snapshot forgotten: mark, delete, rewrite the index)" "$cellar" prune --grace 0s
 echo "index files after: $(ls "$work/repo/index" | wc -l), $(du -sh "$work/repo/index" | cut -f1)"
 measure "check after prune" "$cellar" check --read-data
+[ -z "${KEEP:-}" ] || echo "repository kept: $work/repo"

@@ -453,6 +453,10 @@ impl Repository {
     }
 
     fn try_load_index(&self) -> RepoResult<()> {
+        // The previous load goes first: operations load the index before they start
+        // using it, never while another thread reads it, and keeping both would double
+        // the peak (two key arrays of 12 bytes per blob, 240 MB at 10 million blobs).
+        drop(std::mem::take(&mut *self.index.write()));
         let records = self.list_deletions()?;
         *self.seen_deletions.write() = records.iter().map(|(id, _)| *id).collect();
         let files = self.list_sized(FileType::Index)?;

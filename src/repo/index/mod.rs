@@ -29,12 +29,14 @@ pub struct BlobLoc {
 /// The union of the repository's index files.
 ///
 /// Index entries are not kept in RAM: [`IndexBuilder`] spills them (84 bytes each) to an
-/// unlinked temporary file that is memory-mapped, and keeps only an 8-byte id prefix and
-/// a record number per blob (12 bytes) sorted in memory. A lookup of a blob the repository
-/// lacks (most lookups of a backup of new data) touches only that array; a hit reads one
-/// record from the mapping, which the kernel pages in and out as it likes. So 10 million
-/// blobs need ~120 MB of RAM. Entries added after loading (this process's own packs) live
-/// in a small hash map.
+/// unlinked temporary file, and keeps only an 8-byte id prefix and a record number per
+/// blob (12 bytes) sorted in memory. A lookup of a blob the repository lacks (most lookups
+/// of a backup of new data) touches only that array; a hit reads its record with one
+/// positional read. The file is not memory-mapped: a walk over every blob (check, prune)
+/// would then make the whole file part of the process's resident set (~840 MB at 10
+/// million blobs), which a container's memory limit counts; read through the page cache
+/// it stays the kernel's to evict. So 10 million blobs need ~120 MB of RAM. Entries added
+/// after loading (this process's own packs) live in a small hash map.
 #[derive(Default)]
 pub struct Index {
     packs: Vec<Id>,
@@ -63,13 +65,12 @@ pub struct Index {
     generation: u64,
 }
 
-/// Sorted `(id prefix, record number)` keys over a mapped file of records.
+/// Sorted `(id prefix, record number)` keys over a file of records.
 struct Spilled {
     keys: Vec<[u32; 3]>,
     /// `buckets[t]`: the first key whose prefix has top 16 bits `t` (65,537 entries), so
     /// a lookup binary-searches a few hundred keys, not millions.
     buckets: Vec<u32>,
-    map: memmap2::Mmap,
     file: std::fs::File,
     /// Bit per record: set when the same id has a record with a lower number (a blob
     /// stored twice), so a sequential scan yields each blob once.
@@ -106,8 +107,11 @@ fn encode_record(id: &Id, l: &BlobLoc, base: Option<&Id>) -> [u8; RECORD_LEN] {
 
 impl Spilled {
     fn record(&self, k: &[u32; 3]) -> (Id, BlobLoc) {
-        let at = k[2] as usize * RECORD_LEN;
-        decode_record(&self.map[at..at + RECORD_LEN])
+        use std::os::unix::fs::FileExt;
+        let mut r = [0u8; RECORD_LEN];
+        // The file is ours and complete; a failing read means the disk failed.
+        self.file.read_exact_at(&mut r, u64::from(k[2]) * RECORD_LEN as u64).expect("reading the index spill file");
+        decode_record(&r)
     }
 
     /// The position of the first key with `id`'s prefix (where its run starts), or where
@@ -119,7 +123,7 @@ impl Spilled {
     }
 
     /// The key position standing for every blob with `id`'s 8-byte prefix, if any is
-    /// spilled. Compares prefixes only: no page of the mapping is touched.
+    /// spilled. Compares prefixes only: no record is read.
     fn slot(&self, id: &Id) -> Option<usize> {
         let p = prefix(id);
         let at = self.first_key(p);
@@ -211,9 +215,6 @@ impl IndexBuilder {
         if keys.is_empty() {
             return Ok(idx);
         }
-        // SAFETY: the file is private to this process (unlinked at creation) and never
-        // written again, so the mapping cannot change under us.
-        let map = unsafe { memmap2::Mmap::map(&file)? };
         keys.sort_unstable();
         keys.shrink_to_fit();
         let n = keys.len();
@@ -221,7 +222,7 @@ impl IndexBuilder {
         for t in 0..=(1u64 << 16) {
             buckets.push(keys.partition_point(|k| key_prefix(k) >> 48 < t) as u32);
         }
-        let mut base = Spilled { keys, buckets, map, file, repeat: vec![0; n.div_ceil(64)] };
+        let mut base = Spilled { keys, buckets, file, repeat: vec![0; n.div_ceil(64)] };
         // Distinct ids: equal prefixes are adjacent (records in order within a run, as the
         // keys sort by record number last); compare full ids only within a run.
         let mut count = 0;
@@ -441,8 +442,8 @@ impl Index {
         self.count
     }
 
-    /// Each distinct blob once, with one of its locations. Reads the spill file in order
-    /// (not through the mapping), so a full scan does not grow the resident set.
+    /// Each distinct blob once, with one of its locations. Reads the spill file in order,
+    /// 20,000 records at a time.
     pub fn blobs(&self) -> impl Iterator<Item = (Id, BlobLoc)> + '_ {
         let base = self.base.iter().flat_map(|b| ScanRecords { spilled: b, buf: Vec::new(), at: 0, next: 0 });
         let recent = self
@@ -474,7 +475,7 @@ impl Index {
     }
 
     /// A pack's entries as the first loaded index file listing it gives them, read back
-    /// from the spill file (not through the mapping, so the resident set does not grow).
+    /// from the spill file.
     /// `None` when no loaded index file lists the pack.
     pub fn pack_entries(&self, pack: &Id) -> std::io::Result<Option<Vec<PackEntry>>> {
         use std::os::unix::fs::FileExt;
