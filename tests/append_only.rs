@@ -137,7 +137,7 @@ fn an_append_only_key_backs_up_with_dedup_but_reads_and_deletes_nothing() {
 
 #[test]
 fn repositories_made_before_format_v4_refuse_append_only_keys() {
-    let env = Env::with_init_args(&["--no-append-only-keys"]);
+    let env = Env::with_init_args(&["--no-append-only-keys", "--no-pg-custom-transparent"]);
     let cfg: serde_json::Value = serde_json::from_slice(&std::fs::read(env.repo.join("config")).unwrap()).unwrap();
     assert!(cfg["version"].as_u64().unwrap() < 4, "{cfg}");
     assert!(!env.repo.join("sessions").exists());

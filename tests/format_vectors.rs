@@ -189,6 +189,7 @@ fn v1_init_options() -> cellar::repo::InitOptions {
         kdf: KdfParams { m_kib: 256, t: 1, p: 1 },
         pack_storage_class: None,
         gzip_transparent: false,
+        pg_custom_transparent: false,
         deltas: false,
         object_lock: None,
         append_only_keys: false,
@@ -336,6 +337,7 @@ fn make_vector_repository_v2() {
         kdf: KdfParams { m_kib: 256, t: 1, p: 1 },
         pack_storage_class: None,
         gzip_transparent: true,
+        pg_custom_transparent: false,
         deltas: true,
         object_lock: None,
         append_only_keys: false,
@@ -529,4 +531,60 @@ fn make_vector_repository_v4() {
     }
     // Writer markers the append-only backup left (it deletes nothing) are not part of it.
     let _ = std::fs::remove_dir_all(Path::new(VECTOR_REPO_V4).join("writers"));
+}
+
+const VECTOR_REPO_V5: &str = "tests/vectors/repo-v5";
+/// A real `pg_dump -Fc` archive (PostgreSQL 15, two tables, zlib at pg_dump's default).
+const VECTOR_PG_CUSTOM: &str = "tests/vectors/repo-v5-source/vector.dump";
+
+/// The checked-in v5 repository: one snapshot holding a pg_dump custom-format archive
+/// stored transparently (framed zlib streams, format-spec §12.1); it restores bit-exactly
+/// and its recipe is framed.
+#[test]
+fn checked_in_v5_repository_restores_a_pg_custom_archive_exactly() {
+    let scratch = scratch_copy(VECTOR_REPO_V5);
+    let repo = Repository::open(Arc::new(LocalBackend::new(scratch.path())), VECTOR_PASSWORD).unwrap();
+    assert_eq!(repo.config().version, 5);
+    assert!(repo.settings().pg_custom_transparent);
+    let report = cellar::ops::check::check(&repo, &cellar::ops::check::CheckOptions::read_all()).unwrap();
+    assert!(report.ok(), "{:?}", report.errors);
+    let snaps = repo.list_snapshots().unwrap();
+    assert_eq!(snaps.len(), 1);
+    let out = tempfile::tempdir().unwrap();
+    cellar::ops::restore::restore(&repo, &snaps[0].1, &cellar::ops::restore::RestoreOptions::new(out.path())).unwrap();
+    let want = std::fs::read(VECTOR_PG_CUSTOM).unwrap();
+    assert!(std::fs::read(out.path().join("vector/vector.dump")).unwrap() == want, "restored archive differs");
+    let root = repo.read_tree(&snaps[0].1.tree).unwrap();
+    let dir = root.nodes.iter().find(|n| n.name == b"vector").unwrap();
+    let tree = repo.read_tree(&dir.subtree.unwrap()).unwrap();
+    let node = tree.nodes.iter().find(|n| n.name == b"vector.dump").unwrap();
+    let recipe = node.gzip.as_ref().expect("stored transparently");
+    assert!(recipe.framed() && recipe.members.len() >= 2, "{recipe:?}");
+}
+
+/// Regenerates the v5 vector repository: `cargo test --test tests format_vectors -- --ignored`.
+/// Only for a new format version; v5's repository must never change.
+#[test]
+#[ignore = "regenerates the checked-in v5 vector repository"]
+fn make_vector_repository_v5() {
+    let _ = std::fs::remove_dir_all(VECTOR_REPO_V5);
+    let mut opts = cellar::repo::InitOptions {
+        gzip_transparent: true,
+        pg_custom_transparent: true,
+        append_only_keys: false,
+        ..v1_init_options()
+    };
+    opts.chunkers.insert("text".into(), ChunkerParams::with_sizes(4096, 16384, 65536));
+    let repo = Arc::new(Repository::init(Arc::new(LocalBackend::new(VECTOR_REPO_V5)), VECTOR_PASSWORD, &opts).unwrap());
+    let src = tempfile::tempdir().unwrap();
+    std::fs::create_dir(src.path().join("vector")).unwrap();
+    std::fs::copy(VECTOR_PG_CUSTOM, src.path().join("vector/vector.dump")).unwrap();
+    let bo = cellar::ops::backup::BackupOptions {
+        sources: vec![crate::common::local_source(&src.path().join("vector"))],
+        tags: vec!["vector".into()],
+        host: Some("vector-host".into()),
+        ..Default::default()
+    };
+    cellar::ops::backup::backup(repo, bo).unwrap();
+    let _ = std::fs::remove_dir_all(Path::new(VECTOR_REPO_V5).join("writers"));
 }

@@ -65,8 +65,8 @@ s3_tests! {
         assert_eq!(code, 0, "{err}");
         let config: serde_json::Value =
             serde_json::from_str(&srv.py("print(s3.get_object(Bucket='worm', Key='r/config')['Body'].read().decode())", &[])).unwrap();
-        // Locked (v3) with append-only keys possible (v4, the default): v4.
-        assert_eq!(config["version"], 4, "a locked repository is format v3 or later: {config}");
+        // Locked (v3), append-only keys possible (v4), pg_dump archives transparent (v5).
+        assert_eq!(config["version"], 5, "a locked repository is format v3 or later: {config}");
 
         let data = tempfile::tempdir().unwrap();
         write_files(data.path(), &["old.bin", "kept.bin"]);

@@ -1,11 +1,11 @@
 //! Gzip stream → decoded text + recipe, verified segment by segment.
 
-use std::io::{Cursor, ErrorKind, Read};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::io::Read;
 
-use preflate_rs::{ExitCode, PreflateConfig, PreflateStreamProcessor, RecreateStreamProcessor};
-
-use super::{container::header_len, SEGMENT_PLAIN};
+use super::analyse::{Analysed, Stream, WINDOW};
+use super::container::header_len;
+use super::input::{Input, Output};
+use super::Framed;
 
 /// The object cannot be stored gzip-transparently (not gzip, damaged, or preflate cannot
 /// recreate it exactly, or cheaply enough); the caller stores it as raw bytes instead.
@@ -20,11 +20,20 @@ impl std::fmt::Display for NotReproducible {
 
 impl std::error::Error for NotReproducible {}
 
+impl NotReproducible {
+    /// The read failed because the object cannot be stored transparently (the caller reads
+    /// it again, raw), not because the source failed.
+    pub fn is_cause_of(e: &std::io::Error) -> bool {
+        e.get_ref().is_some_and(<dyn std::error::Error + Send + Sync>::is::<NotReproducible>)
+    }
+}
+
 /// One member as found: header and trailer bytes, and per segment its decoded length and
 /// preflate's corrections.
 #[derive(Default, Debug)]
 pub struct DecodedMember {
     pub header: Vec<u8>,
+    pub framed: Option<Framed>,
     pub segments: Vec<(u64, Vec<u8>)>,
     pub trailer: Vec<u8>,
 }
@@ -44,7 +53,7 @@ pub struct Decoded {
 
 enum State {
     Header,
-    Member(Box<(PreflateStreamProcessor, RecreateStreamProcessor)>, crc32fast::Hasher, u64),
+    Member(Stream, crc32fast::Hasher, u64),
     Trailer(crc32fast::Hasher, u64),
     Tail,
 }
@@ -53,89 +62,38 @@ enum State {
 /// Fails with an [`std::io::Error`] wrapping [`NotReproducible`] as soon as the stream
 /// turns out not to be recreatable bit-exactly.
 pub struct Decoder<R> {
-    src: R,
-    buf: Vec<u8>,
-    pos: usize,
-    eof: bool,
+    input: Input<R>,
     state: State,
-    out: Vec<u8>,
-    out_pos: usize,
-    /// Compressed bytes consumed so far (for the cost check).
-    consumed: u64,
-    /// Bytes returned by `read`.
-    emitted: u64,
+    out: Output,
     done: Decoded,
 }
 
-/// Compressed bytes offered to preflate at a time (doubled while it asks for more).
-const WINDOW: usize = 1 << 20;
 /// Corrections above this share of the compressed size: storing raw is cheaper.
 const MAX_CORRECTIONS_SHARE: f64 = 0.1;
 
-fn refuse(msg: impl Into<String>) -> std::io::Error {
+pub(super) fn refuse(msg: impl Into<String>) -> std::io::Error {
     std::io::Error::other(NotReproducible(msg.into()))
+}
+
+impl Decoded {
+    /// Count a verified segment into the last member and return its text; refuses the
+    /// object once corrections cost more than decoding saves (`consumed`: source bytes read).
+    pub(super) fn add_segment(&mut self, a: Analysed, consumed: u64) -> std::io::Result<Vec<u8>> {
+        self.deflate += a.compressed as u64;
+        self.corrections += a.corrections.len() as u64;
+        if self.corrections as f64 > MAX_CORRECTIONS_SHARE * consumed.max(1 << 20) as f64 {
+            return Err(refuse(format!("corrections ({} bytes) cost more than decoding saves", self.corrections)));
+        }
+        self.plain += a.plain.len() as u64;
+        let m = self.members.last_mut().expect("in a member");
+        m.segments.push((a.plain.len() as u64, a.corrections));
+        Ok(a.plain)
+    }
 }
 
 impl<R: Read> Decoder<R> {
     pub fn new(src: R) -> Self {
-        Decoder {
-            src,
-            buf: Vec::with_capacity(WINDOW),
-            pos: 0,
-            eof: false,
-            state: State::Header,
-            out: Vec::new(),
-            out_pos: 0,
-            consumed: 0,
-            emitted: 0,
-            done: Decoded::default(),
-        }
-    }
-
-    /// Decoded bytes returned so far.
-    pub fn emitted(&self) -> u64 {
-        self.emitted
-    }
-
-    /// The recipe parts and counts; call after `read` returned 0.
-    pub fn finish(self) -> Decoded {
-        self.done
-    }
-
-    /// Make at least `want` unconsumed bytes available (fewer at the end of the source).
-    fn fill_to(&mut self, want: usize) -> std::io::Result<()> {
-        if self.pos > 0 && self.buf.len() - self.pos < want {
-            self.buf.drain(..self.pos);
-            self.pos = 0;
-        }
-        while !self.eof && self.buf.len() - self.pos < want {
-            let old = self.buf.len();
-            self.buf.resize(old + (want - (old - self.pos)).max(64 << 10), 0);
-            match self.src.read(&mut self.buf[old..]) {
-                Ok(0) => {
-                    self.buf.truncate(old);
-                    self.eof = true;
-                }
-                Ok(n) => self.buf.truncate(old + n),
-                Err(e) if e.kind() == ErrorKind::Interrupted => self.buf.truncate(old),
-                Err(e) => {
-                    self.buf.truncate(old);
-                    return Err(e);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn avail(&self) -> &[u8] {
-        &self.buf[self.pos..]
-    }
-
-    fn take(&mut self, n: usize) -> Vec<u8> {
-        let v = self.buf[self.pos..self.pos + n].to_vec();
-        self.pos += n;
-        self.consumed += n as u64;
-        v
+        Decoder { input: Input::new(src), state: State::Header, out: Output::default(), done: Decoded::default() }
     }
 
     /// Produce the next piece of output into `self.out`; false at the end.
@@ -145,24 +103,18 @@ impl<R: Read> Decoder<R> {
                 State::Header => {
                     let mut want = 64;
                     let len = loop {
-                        self.fill_to(want)?;
-                        match header_len(self.avail()) {
+                        self.input.fill_to(want)?;
+                        match header_len(self.input.avail()) {
                             Ok(Some(n)) => break Some(n),
-                            Ok(None) if !self.eof => want *= 2,
+                            Ok(None) if !self.input.eof => want *= 2,
                             _ => break None,
                         }
                     };
                     match len {
                         Some(n) => {
-                            let h = self.take(n);
+                            let h = self.input.take(n);
                             self.done.members.push(DecodedMember { header: h, ..Default::default() });
-                            let cfg = PreflateConfig {
-                                max_chain_length: 4096,
-                                plain_text_limit: SEGMENT_PLAIN,
-                                verify_compression: false,
-                            };
-                            let pair = (PreflateStreamProcessor::new(&cfg), RecreateStreamProcessor::new());
-                            self.state = State::Member(Box::new(pair), crc32fast::Hasher::new(), 0);
+                            self.state = State::Member(Stream::new(), crc32fast::Hasher::new(), 0);
                         }
                         None if self.done.members.is_empty() => {
                             return Err(refuse("no gzip header at the start"));
@@ -171,78 +123,47 @@ impl<R: Read> Decoder<R> {
                         None => self.state = State::Tail,
                     }
                 }
-                State::Member(mut pp, mut crc, mut len) => {
+                State::Member(mut stream, mut crc, mut len) => {
                     let mut window = WINDOW;
-                    let r = loop {
-                        self.fill_to(window)?;
-                        let end = self.buf.len().min(self.pos + window);
-                        let input = &self.buf[self.pos..end];
-                        let res = catch_unwind(AssertUnwindSafe(|| pp.0.decompress(input)))
-                            .map_err(|_| refuse("preflate panicked while analysing"))?;
-                        match res {
-                            Ok(r) => break r,
-                            Err(e) if e.exit_code() == ExitCode::ShortRead && !(self.eof && end == self.buf.len()) => {
-                                window *= 2;
-                            }
-                            Err(e) => {
-                                let first = e.message().lines().next().unwrap_or("").to_string();
-                                return Err(refuse(format!("preflate: {:?} {first}", e.exit_code())));
-                            }
+                    let a = loop {
+                        self.input.fill_to(window)?;
+                        let avail = self.input.avail();
+                        let end = avail.len().min(window);
+                        let all = self.input.eof && end == avail.len();
+                        match stream.next(&avail[..end], all)? {
+                            Some(a) => break a,
+                            None => window *= 2,
                         }
                     };
-                    let plain = pp.0.plain_text().text().to_vec();
-                    // Recreate now, from exactly what will be stored, and compare.
-                    let orig = &self.buf[self.pos..self.pos + r.compressed_size];
-                    let rec =
-                        catch_unwind(AssertUnwindSafe(|| pp.1.recompress(&mut Cursor::new(&plain), &r.corrections)))
-                            .map_err(|_| refuse("preflate panicked while recreating"))?;
-                    match rec {
-                        Ok((bytes, _)) if bytes == orig => {}
-                        Ok(_) => return Err(refuse("recreated deflate bytes differ from the original")),
-                        Err(e) => return Err(refuse(format!("recreating: {:?}", e.exit_code()))),
-                    }
-                    self.pos += r.compressed_size;
-                    self.consumed += r.compressed_size as u64;
-                    self.done.deflate += r.compressed_size as u64;
-                    crc.update(&plain);
-                    len += plain.len() as u64;
-                    self.done.corrections += r.corrections.len() as u64;
-                    if self.done.corrections as f64 > MAX_CORRECTIONS_SHARE * self.consumed.max(1 << 20) as f64 {
-                        return Err(refuse(format!(
-                            "corrections ({} bytes) cost more than decoding saves",
-                            self.done.corrections
-                        )));
-                    }
-                    let m = self.done.members.last_mut().expect("in a member");
-                    m.segments.push((plain.len() as u64, r.corrections));
-                    self.done.plain += plain.len() as u64;
-                    pp.0.shrink_to_dictionary();
-                    self.state = if pp.0.is_done() { State::Trailer(crc, len) } else { State::Member(pp, crc, len) };
-                    self.out = plain;
-                    self.out_pos = 0;
+                    self.input.skip(a.compressed);
+                    crc.update(&a.plain);
+                    len += a.plain.len() as u64;
+                    let plain = self.done.add_segment(a, self.input.consumed)?;
+                    self.state =
+                        if stream.is_done() { State::Trailer(crc, len) } else { State::Member(stream, crc, len) };
+                    self.out.set(plain);
                     return Ok(true);
                 }
                 State::Trailer(crc, len) => {
-                    self.fill_to(8)?;
-                    if self.avail().len() < 8 {
+                    self.input.fill_to(8)?;
+                    if self.input.avail().len() < 8 {
                         return Err(refuse("gzip member ends without its trailer"));
                     }
-                    let t = &self.avail()[..8];
+                    let t = &self.input.avail()[..8];
                     if t[..4] != crc.finalize().to_le_bytes() || t[4..] != (len as u32).to_le_bytes() {
                         return Err(refuse("gzip trailer does not match the data (CRC-32 or length)"));
                     }
-                    let t = self.take(8);
+                    let t = self.input.take(8);
                     self.done.members.last_mut().expect("in a member").trailer = t;
                     self.state = State::Header;
                 }
                 State::Tail => {
-                    self.fill_to(WINDOW)?;
-                    if self.avail().is_empty() {
+                    self.input.fill_to(WINDOW)?;
+                    if self.input.avail().is_empty() {
                         return Ok(false);
                     }
-                    let n = self.avail().len();
-                    self.out = self.take(n);
-                    self.out_pos = 0;
+                    let n = self.input.avail().len();
+                    self.out.set(self.input.take(n));
                     self.done.tail += n as u64;
                     return Ok(true);
                 }
@@ -251,17 +172,22 @@ impl<R: Read> Decoder<R> {
     }
 }
 
+impl<R: Read> super::Decode for Decoder<R> {
+    fn emitted(&self) -> u64 {
+        self.out.emitted
+    }
+    fn finish(self: Box<Self>) -> Decoded {
+        self.done
+    }
+}
+
 impl<R: Read> Read for Decoder<R> {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        while self.out_pos == self.out.len() {
+        while self.out.drained() {
             if !self.step()? {
                 return Ok(0);
             }
         }
-        let n = out.len().min(self.out.len() - self.out_pos);
-        out[..n].copy_from_slice(&self.out[self.out_pos..self.out_pos + n]);
-        self.out_pos += n;
-        self.emitted += n as u64;
-        Ok(n)
+        Ok(self.out.copy_to(out))
     }
 }

@@ -10,17 +10,32 @@
 //! [`Rebuilder`] turns text and recipe back into the original bytes. Both work segment by
 //! segment, so memory is bounded whatever the object size (format-spec/README.md §8).
 
+mod analyse;
 mod container;
 mod decode;
+mod framing;
+mod input;
+mod pg_custom;
 mod rebuild;
 
 pub use container::header_len;
 pub use decode::{Decoded, DecodedMember, Decoder, NotReproducible};
+pub use framing::Framed;
+pub use pg_custom::{is_pg_custom, PgCustomDecoder};
 pub use rebuild::Rebuilder;
 
 use serde::{Deserialize, Serialize};
 
 use crate::id::Id;
+
+/// A decoder of a compressed container (gzip, a pg_dump archive): yields the decoded
+/// content, then tells how to recreate the original from it.
+pub trait Decode: std::io::Read {
+    /// Decoded bytes returned so far.
+    fn emitted(&self) -> u64;
+    /// The recipe parts and counts; call after `read` returned 0.
+    fn finish(self: Box<Self>) -> Decoded;
+}
 
 /// Decoded bytes per segment: the unit of preflate analysis and recreation. Bounds the
 /// memory of backup and restore (preflate holds about 10× this while analysing).
@@ -36,14 +51,19 @@ pub struct Recipe {
     pub members: Vec<Member>,
 }
 
-/// One gzip member (RFC 1952): header, deflate stream, CRC-32 and ISIZE trailer.
+/// One gzip member (RFC 1952): header, deflate stream, CRC-32 and ISIZE trailer. Or, with
+/// `framed` (format v5), one zlib stream of a PostgreSQL custom-format archive: `header` is
+/// every archive byte before it, and the stream's bytes are cut into length-prefixed frames.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 pub struct Member {
     /// The header bytes exactly as found (name, comment, extra field and all).
     #[serde(with = "b64")]
     pub header: Vec<u8>,
+    /// How the deflate bytes sit in the object when they are not one contiguous run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub framed: Option<Framed>,
     pub segments: Vec<Segment>,
-    /// The 8 trailer bytes.
+    /// The 8 trailer bytes (empty for a framed member).
     #[serde(with = "b64")]
     pub trailer: Vec<u8>,
 }
@@ -61,6 +81,12 @@ impl Recipe {
     /// Bytes of decoded text at the start of the content (the rest is the raw tail).
     pub fn decoded_len(&self) -> u64 {
         self.members.iter().flat_map(|m| &m.segments).map(|s| s.plain).sum()
+    }
+
+    /// Whether the object is a PostgreSQL custom-format archive rather than gzip: its
+    /// content is then not what `zcat` prints, and only format v5 repositories hold it.
+    pub fn framed(&self) -> bool {
+        self.members.iter().any(|m| m.framed.is_some())
     }
 
     /// Blobs the recipe references (besides the node's content).

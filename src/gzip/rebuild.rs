@@ -5,6 +5,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use preflate_rs::RecreateStreamProcessor;
 
+use super::framing::Framer;
 use super::Recipe;
 use crate::id::Id;
 
@@ -19,6 +20,8 @@ pub struct Rebuilder<'a, R> {
     member: usize,
     segment: usize,
     rec: Option<RecreateStreamProcessor>,
+    /// The member's frames, when its stream is framed (a pg_dump archive).
+    framer: Option<Framer<'a>>,
     out: Vec<u8>,
     out_pos: usize,
     tail: bool,
@@ -26,7 +29,18 @@ pub struct Rebuilder<'a, R> {
 
 impl<'a, R: Read> Rebuilder<'a, R> {
     pub fn new(content: R, recipe: &'a Recipe, fetch: Fetch<'a>) -> Self {
-        Rebuilder { content, recipe, fetch, member: 0, segment: 0, rec: None, out: vec![], out_pos: 0, tail: false }
+        Rebuilder {
+            content,
+            recipe,
+            fetch,
+            member: 0,
+            segment: 0,
+            rec: None,
+            framer: None,
+            out: vec![],
+            out_pos: 0,
+            tail: false,
+        }
     }
 
     fn step(&mut self) -> std::io::Result<bool> {
@@ -44,10 +58,20 @@ impl<'a, R: Read> Rebuilder<'a, R> {
         let Some(rec) = self.rec.as_mut() else {
             self.rec = Some(RecreateStreamProcessor::new());
             self.out = m.header.clone();
+            if let Some(f) = &m.framed {
+                let mut framer = Framer::new(f);
+                framer.push(&f.head, &mut self.out)?;
+                self.framer = Some(framer);
+            }
             return Ok(true);
         };
         let Some(s) = m.segments.get(self.segment) else {
-            self.out = m.trailer.clone();
+            self.out.clear();
+            if let (Some(mut framer), Some(f)) = (self.framer.take(), &m.framed) {
+                framer.push(&f.tail, &mut self.out)?;
+                framer.finish()?;
+            }
+            self.out.extend_from_slice(&m.trailer);
             self.rec = None;
             self.member += 1;
             self.segment = 0;
@@ -58,9 +82,16 @@ impl<'a, R: Read> Rebuilder<'a, R> {
         let corrections = (self.fetch)(&s.corrections).map_err(std::io::Error::other)?;
         let r = catch_unwind(AssertUnwindSafe(|| rec.recompress(&mut Cursor::new(&plain), &corrections)))
             .map_err(|_| std::io::Error::other("preflate panicked while recreating a gzip stream"))?;
-        self.out = r
+        let deflate = r
             .map_err(|e| std::io::Error::other(format!("recreating gzip stream: {:?} {}", e.exit_code(), e.message())))?
             .0;
+        match self.framer.as_mut() {
+            Some(framer) => {
+                self.out.clear();
+                framer.push(&deflate, &mut self.out)?;
+            }
+            None => self.out = deflate,
+        }
         self.segment += 1;
         Ok(true)
     }

@@ -37,7 +37,7 @@ struct Mapper<'a> {
     writer: BlobWriter,
     map: HashMap<Id, Id>,
     report: CopyReport,
-    /// Format version of the destination (gzip-transparent files need 2).
+    /// Format version of the destination (gzip-transparent files need 2, pg_dump archives 5).
     dst_version: u32,
 }
 
@@ -60,6 +60,14 @@ impl Mapper<'_> {
                     anyhow::bail!(
                         "{:?} is stored gzip-transparently, which the destination repository (format v{}) cannot hold; \
                          copy into a repository made by `cellar init` of this version",
+                        n.name_lossy(),
+                        self.dst_version
+                    );
+                }
+                if n.gzip.as_ref().is_some_and(crate::gzip::Recipe::framed) && self.dst_version < 5 {
+                    anyhow::bail!(
+                        "{:?} is a pg_dump archive stored transparently, which the destination repository (format v{}) \
+                         cannot hold; copy into a repository made by `cellar init` of this version",
                         n.name_lossy(),
                         self.dst_version
                     );

@@ -86,6 +86,8 @@ pub struct InitOptions {
     pub pack_storage_class: Option<String>,
     /// Gzip-transparent storage (format v2).
     pub gzip_transparent: bool,
+    /// Transparent pg_dump custom-format archives (format v5); only with `gzip_transparent`.
+    pub pg_custom_transparent: bool,
     /// Delta blobs (format v2).
     pub deltas: bool,
     /// Write what restores need locked (S3 Object Lock; format v3).
@@ -107,6 +109,7 @@ impl Default for InitOptions {
             kdf: KdfParams::default(),
             pack_storage_class: None,
             gzip_transparent: true,
+            pg_custom_transparent: true,
             deltas: true,
             object_lock: None,
             append_only_keys: true,
@@ -152,6 +155,7 @@ impl Repository {
             zstd_level: opts.zstd_level,
             pack_storage_class: opts.pack_storage_class.clone(),
             gzip_transparent: opts.gzip_transparent,
+            pg_custom_transparent: opts.gzip_transparent && opts.pg_custom_transparent,
             deltas: opts.deltas,
             object_lock: opts.object_lock,
             public_key: secret.as_ref().map(|s| hex::encode(s.public())),

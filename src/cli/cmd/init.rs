@@ -46,6 +46,12 @@ pub struct InitArgs {
     /// dumps share chunks; gzip scrambles every byte after a change.
     #[arg(long)]
     no_gzip_transparent: bool,
+    /// Store PostgreSQL custom-format archives (`pg_dump -Fc`) as raw bytes instead of as
+    /// their decoded table data plus corrections. Decoding lets daily `-Fc` dumps share
+    /// chunks as plain ones do; it needs repository format v5, which cellar builds older
+    /// than v5 cannot read (this flag keeps the repository readable by them).
+    #[arg(long)]
+    no_pg_custom_transparent: bool,
     /// Store every new chunk whole, never as a delta against a similar earlier chunk.
     /// Deltas store a dump's changed rows in a few bytes instead of whole chunks.
     #[arg(long)]
@@ -74,8 +80,9 @@ pub struct InitArgs {
     /// (units d, w, m, y; also h and s). Deleted data stays stored (and billed) this long.
     #[arg(long, value_name = "DURATION", requires = "object_lock")]
     retain: Option<String>,
-    /// Make a repository that cannot have append-only keys (format v1–v3, readable by
-    /// cellar builds older than format v4). By default content is sealed to a repository
+    /// Make a repository that cannot have append-only keys (with
+    /// --no-pg-custom-transparent: format v1–v3, readable by cellar builds older than
+    /// format v4). By default content is sealed to a repository
     /// key pair, so that `key add --append-only` can later make a key that backs up but
     /// cannot read or delete anything.
     #[arg(long)]
@@ -135,6 +142,7 @@ impl InitArgs {
         opts.kdf = self.kdf.params();
         opts.pack_storage_class = self.pack_storage_class.clone();
         opts.gzip_transparent = !self.no_gzip_transparent;
+        opts.pg_custom_transparent = !self.no_pg_custom_transparent;
         opts.deltas = !self.no_deltas;
         opts.append_only_keys = !self.no_append_only_keys;
         if let (Some(mode), Some(retain)) = (self.object_lock, &self.retain) {

@@ -58,6 +58,8 @@ pub(super) struct Ctx {
     pub series: super::series::Series,
     /// Store gzip objects as decoded text plus a recipe.
     pub gzip: bool,
+    /// Store pg_dump custom-format archives so too (format v5).
+    pub pg_custom: bool,
     pub excludes: super::exclude::Excludes,
     /// The parent's trees from the send log (append-only keys), else `None`: read from
     /// the repository.
@@ -87,6 +89,7 @@ impl Ctx {
         Ok(Ctx {
             profiles: Profiles::new(&repo.settings().chunkers)?,
             gzip: repo.settings().gzip_transparent,
+            pg_custom: repo.settings().pg_custom_transparent,
             successors: deltas.then(Successors::default),
             repo,
             packer,

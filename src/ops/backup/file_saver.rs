@@ -98,11 +98,15 @@ fn read_object(
 ) -> Result<(Vec<Id>, u64, bool), ChunkError> {
     let mut prefix = Vec::with_capacity(SNIFF_LEN);
     (&mut reader).take(SNIFF_LEN as u64).read_to_end(&mut prefix).map_err(ChunkError::Read)?;
+    let gzip = ctx.gzip && crate::gzip::header_len(&prefix).is_ok_and(|h| h.is_some());
+    let pg_custom = ctx.pg_custom && crate::gzip::is_pg_custom(&prefix);
+    let mut reader = std::io::Cursor::new(prefix).chain(reader);
     match again {
-        Some(again) if ctx.gzip && crate::gzip::header_len(&prefix).is_ok_and(|h| h.is_some()) => {
-            chunk_gzip(ctx, std::io::Cursor::new(prefix).chain(reader), again, window, node)
+        Some(again) if gzip => chunk_decoded(ctx, Box::new(crate::gzip::Decoder::new(reader)), again, window, node),
+        Some(again) if pg_custom => {
+            chunk_decoded(ctx, Box::new(crate::gzip::PgCustomDecoder::new(reader)), again, window, node)
         }
-        _ => chunk_stream(ctx, &mut std::io::Cursor::new(prefix).chain(reader), window, false, series_name(node)),
+        _ => chunk_stream(ctx, &mut reader, window, false, series_name(node)),
     }
 }
 
@@ -265,16 +269,15 @@ fn chunk_stream(
     Ok((ids, wc.bytes_read(), text))
 }
 
-/// Store a gzip object as decoded text and set its recipe on `node`; when it cannot be
-/// recreated bit-exactly, read the source again and store it raw.
-fn chunk_gzip(
+/// Store a gzip object (or a pg_dump archive) as decoded text and set its recipe on
+/// `node`; when it cannot be recreated bit-exactly, read the source again and store it raw.
+fn chunk_decoded(
     ctx: &Ctx,
-    reader: impl Read,
+    mut dec: Box<dyn crate::gzip::Decode + '_>,
     (src, p): (Arc<dyn SourceTree>, PathBuf),
     window: &mut Vec<u8>,
     node: &mut Node,
 ) -> Result<(Vec<Id>, u64, bool), ChunkError> {
-    let mut dec = crate::gzip::Decoder::new(reader);
     let r = chunk_stream(ctx, &mut dec, window, true, series_name(node));
     // Progress counts source bytes, not decoded ones.
     ctx.progress.bytes.fetch_sub(dec.emitted(), Relaxed);
@@ -285,13 +288,7 @@ fn chunk_gzip(
             node.gzip = Some(recipe);
             Ok((content, size, text))
         }
-        Err(ChunkError::Read(e))
-            if e.get_ref().is_some_and(
-                <dyn std::error::Error + std::marker::Send + std::marker::Sync + 'static>::is::<
-                    crate::gzip::NotReproducible,
-                >,
-            ) =>
-        {
+        Err(ChunkError::Read(e)) if crate::gzip::NotReproducible::is_cause_of(&e) => {
             ctx.notice(format!("{}: {e}; stored as raw bytes", src.display(&p)));
             let mut again = src.open(&p).map_err(ChunkError::Read)?;
             chunk_stream(ctx, &mut again, window, false, series_name(node))
@@ -306,7 +303,8 @@ fn gzip_recipe(ctx: &Ctx, d: crate::gzip::Decoded) -> anyhow::Result<(crate::gzi
     let mut size = d.tail;
     for dm in d.members {
         size += (dm.header.len() + dm.trailer.len()) as u64;
-        let mut m = crate::gzip::Member { header: dm.header, segments: vec![], trailer: dm.trailer };
+        size += dm.framed.as_ref().map_or(0, |f| (f.head.len() + f.tail.len()) as u64 + f.overhead());
+        let mut m = crate::gzip::Member { header: dm.header, framed: dm.framed, segments: vec![], trailer: dm.trailer };
         for (plain, corrections) in dm.segments {
             m.segments.push(crate::gzip::Segment { plain, corrections: ctx.store(BlobKind::Data, &corrections)? });
         }

@@ -15,8 +15,10 @@ use crate::repo::crypto::MasterKey;
 /// are version 3, so that a build unaware of locks (which would write unprotected files
 /// into them) refuses them. Version 4 seals content to a repository public key, so that
 /// append-only keys can exist (format-spec §16); new repositories are version 4 unless
-/// made with `init --no-append-only-keys`.
-pub const FORMAT_VERSION: u32 = 4;
+/// made with `init --no-append-only-keys`. Version 5 stores PostgreSQL custom-format
+/// archives transparently (format-spec §12.1): new repositories are version 5 unless made
+/// with `init --no-pg-custom-transparent`.
+pub const FORMAT_VERSION: u32 = 5;
 
 /// Plaintext part of `config`.
 #[derive(Serialize, Deserialize, Debug, Clone)]
@@ -48,6 +50,10 @@ pub struct Settings {
     /// Store gzip objects as decoded text plus a recipe (format v2).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub gzip_transparent: bool,
+    /// Store pg_dump custom-format archives as their decoded table data plus a recipe
+    /// (format v5).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pg_custom_transparent: bool,
     /// Store changed text chunks as deltas against similar stored chunks (format v2).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub deltas: bool,
@@ -81,7 +87,9 @@ impl ObjectLock {
 impl Settings {
     /// The format version a repository with these settings needs.
     pub fn format_version(&self) -> u32 {
-        if self.public_key.is_some() {
+        if self.pg_custom_transparent {
+            5
+        } else if self.public_key.is_some() {
             4
         } else if self.object_lock.is_some() {
             3
