@@ -22,6 +22,9 @@ Environment:
   SEED=42        data seed (same SEED/SCALE/DAYS => byte-identical dumps)
   GZIP=0         1: also write OUT_DIR/dop-*.dump.gz (gzip -6 -n) and drop the plain dump
   KEEP_PLAIN=0   1 (with GZIP=1): keep the plain .dump next to the .dump.gz
+  CUSTOM=0       1: also write OUT_DIR/dop-*.custom (pg_dump -Fc, custom format, zlib at
+                 pg_dump's default level; its header holds the time it was made, so
+                 reruns are not byte-identical)
   APPEND_PCT=1-3 new alert_history / audit_log rows a day, in % of the table (range)
   PGBIN=         PostgreSQL bin dir (default /usr/lib/postgresql/15/bin, else newest)
   PGPORT=54329   port number (only names the unix socket; no TCP listener)
@@ -41,6 +44,7 @@ SEED=${SEED:-42}
 DO_GZIP=${GZIP:-0}
 unset GZIP   # gzip(1) itself reads $GZIP as options
 KEEP_PLAIN=${KEEP_PLAIN:-0}
+DO_CUSTOM=${CUSTOM:-0}
 PGPORT=${PGPORT:-54329}
 APPEND_PCT=${APPEND_PCT:-1-3}
 
@@ -525,6 +529,10 @@ for ((d = 0; d < DAYS; d++)); do
   fi
   "$PGBIN/pg_dump" "${RESTRICT[@]}" -d dop -f "$out.tmp"
   mv -f "$out.tmp" "$out"
+  if [[ "$DO_CUSTOM" == 1 ]]; then
+    "$PGBIN/pg_dump" -Fc -d dop -f "$OUT_DIR/dop-$stamp.custom.tmp"
+    mv -f "$OUT_DIR/dop-$stamp.custom.tmp" "$OUT_DIR/dop-$stamp.custom"
+  fi
   if [[ "$DO_GZIP" == 1 ]]; then
     gzip -6 -n -c "$out" > "$out.gz.tmp" || die "gzip failed for $out"
     mv -f "$out.gz.tmp" "$out.gz"
