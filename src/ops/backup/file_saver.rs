@@ -186,6 +186,10 @@ fn chunk_stream(
     let chunking = ctx.profiles.for_prefix(&prefix);
     let text = looks_like_text(&prefix);
     let successors = ctx.successors.as_ref().filter(|_| text);
+    // TSDB record groups find bases by content only: a replica's group that differs from
+    // the merged block's in a record or two (a missed sample) is a delta of it.
+    let records = matches!(chunking, crate::chunk::Chunking::Records(..));
+    let similar = ctx.successors.is_some() && (text || records);
     let mut place = series.filter(|_| successors.is_some()).map(|name| ctx.series.enter(name));
     let object = ctx.pending_bases.object();
     let mut walker = BaseWalker::default();
@@ -205,7 +209,7 @@ fn chunk_stream(
         // Sketches only for chunks the repository lacks (the ones that may become deltas).
         let hash = |c: &[u8]| {
             let id = ctx.repo.blob_id(c);
-            (id, successors.filter(|_| !ctx.repo.index().is_reusable(&id)).map(|_| sketch(c)))
+            (id, (similar && !ctx.repo.index().is_reusable(&id)).then(|| sketch(c)))
         };
         let hashed: Vec<(Id, Option<Sketch>)> =
             if chunks.len() == 1 { vec![hash(chunks[0])] } else { chunks.par_iter().map(|c| hash(c)).collect() };
@@ -254,7 +258,9 @@ fn chunk_stream(
         for (&(i, _, sk), whole) in new.iter().zip(stored.map_err(ChunkError::Store)?) {
             if let Some(s) = sk {
                 ctx.sketches.add(batch_ids[i], &s, whole);
-                ctx.new_sketches.lock().push((batch_ids[i], s));
+                if text {
+                    ctx.new_sketches.lock().push((batch_ids[i], s));
+                }
             }
         }
         if let Some(s) = successors {
