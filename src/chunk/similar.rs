@@ -123,12 +123,33 @@ pub fn sketch(data: &[u8]) -> Sketch {
 pub struct SketchIndex {
     bases: Mutex<HashMap<u64, Id>>,
     versions: Mutex<HashMap<u64, Id>>,
+    /// With a bound: features of bases kept at most (then the index starts over), and no
+    /// versions kept. For TSDB record groups, a few KiB each: an unbounded index of a
+    /// large bucket's groups would cost more memory than the backup is allowed.
+    bound: Option<usize>,
 }
 
 impl SketchIndex {
+    /// An index of whole chunks only, forgetting everything once it holds `features`.
+    pub fn bounded(features: usize) -> SketchIndex {
+        SketchIndex { bound: Some(features), ..Default::default() }
+    }
+
     /// Index a stored chunk; `whole` when it is stored whole and so can be a base.
     pub fn add(&self, id: Id, s: &Sketch, whole: bool) {
         let features = || s.iter().filter(|&&f| f != u64::MAX);
+        if let Some(bound) = self.bound {
+            if whole {
+                let mut m = self.bases.lock();
+                if m.len() >= bound {
+                    m.clear();
+                }
+                features().for_each(|&f| {
+                    m.insert(f, id);
+                });
+            }
+            return;
+        }
         if whole {
             let mut m = self.bases.lock();
             features().for_each(|&f| {
@@ -198,6 +219,15 @@ mod sketch_tests {
         idx.add(Id([2; 32]), &sb, false);
         assert_eq!(idx.most_similar(&sb), Some(Id([1; 32])));
         assert_eq!(idx.newest_version(&sb), Some(Id([2; 32])));
+        // A bounded index keeps bases only, and starts over when full.
+        let small = SketchIndex::bounded(SKETCH_LEN + 1);
+        small.add(Id([1; 32]), &sa, true);
+        small.add(Id([2; 32]), &sb, false);
+        assert_eq!((small.most_similar(&sb), small.newest_version(&sb)), (Some(Id([1; 32])), None));
+        small.add(Id([3; 32]), &sc, true);
+        small.add(Id([4; 32]), &sc, true);
+        assert_eq!(small.most_similar(&sb), None, "forgotten once full");
+        assert_eq!(small.most_similar(&sc), Some(Id([4; 32])));
         // A newer whole version of the content becomes the base.
         idx.add(Id([4; 32]), &sb, true);
         assert_eq!(idx.most_similar(&sa), Some(Id([4; 32])));

@@ -49,6 +49,9 @@ pub(super) struct Ctx {
     pub successors: Option<Successors>,
     /// Resemblance sketches of stored text chunks, whole and delta (with `successors`).
     pub sketches: SketchIndex,
+    /// Sketches of the TSDB record groups this run stored, bounded (not persisted: one
+    /// per group would outweigh what their deltas save across runs).
+    pub record_sketches: SketchIndex,
     /// Sketches of the text chunks this backup stores, written with the index.
     pub new_sketches: Mutex<Vec<(Id, Sketch)>>,
     /// Text chunks this backup stored whole whose pack is not indexed yet: bases for the
@@ -67,6 +70,10 @@ pub(super) struct Ctx {
     /// Trees this backup stored or reused, for the send log (append-only keys only).
     pub sent_trees: Option<Mutex<super::send_log::Trees>>,
 }
+
+/// Features of TSDB record groups kept for finding bases: ~64 K groups (~100 MB of chunk
+/// data, a 2h range's replicas and merges in a large tenant) in ~25 MB of memory.
+const RECORD_SKETCH_FEATURES: usize = 512 << 10;
 
 impl Ctx {
     pub fn new(
@@ -103,6 +110,7 @@ impl Ctx {
             count: Counters::default(),
             progress,
             sketches,
+            record_sketches: SketchIndex::bounded(RECORD_SKETCH_FEATURES),
             new_sketches: Mutex::default(),
             pending_bases: Default::default(),
             series: Default::default(),

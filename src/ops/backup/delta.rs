@@ -48,6 +48,11 @@ struct Pending {
     objects: u64,
     order: VecDeque<Id>,
     bytes: usize,
+    /// Plaintext bytes added over the run, and that count at the last sweep for indexed
+    /// chunks: a sweep walks every kept chunk, so it runs once per eighth of the bound
+    /// added, not once per chunk (TSDB record groups are a few KiB: tens of thousands).
+    added: usize,
+    swept: usize,
 }
 
 /// Bytes of plaintext [`PendingBases`] keeps at most.
@@ -70,7 +75,9 @@ impl PendingBases {
         }
         p.order.push_back(id);
         p.bytes += plain.len();
-        if p.bytes > PENDING_BASES_BYTES {
+        p.added += plain.len();
+        if p.bytes > PENDING_BASES_BYTES && p.added - p.swept >= PENDING_BASES_BYTES / 8 {
+            p.swept = p.added;
             let Pending { chunks, order, bytes, .. } = &mut *p;
             order.retain(|id| {
                 let keep = !indexed(id);

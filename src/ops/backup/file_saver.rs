@@ -190,6 +190,7 @@ fn chunk_stream(
     // the merged block's in a record or two (a missed sample) is a delta of it.
     let records = matches!(chunking, crate::chunk::Chunking::Records(..));
     let similar = ctx.successors.is_some() && (text || records);
+    let sketches = if records { &ctx.record_sketches } else { &ctx.sketches };
     let mut place = series.filter(|_| successors.is_some()).map(|name| ctx.series.enter(name));
     let object = ctx.pending_bases.object();
     let mut walker = BaseWalker::default();
@@ -228,8 +229,8 @@ fn chunk_stream(
                 // fallback, such as the previous chunk's base, was measured to cost more:
                 // a mediocre delta also keeps the chunk from becoming a good future base.)
                 // The newest version of this content tells how stale the base has become.
-                let previous = ctx.sketches.newest_version(sk);
-                ctx.sketches
+                let previous = sketches.newest_version(sk);
+                sketches
                     .most_similar(sk)
                     .and_then(|o| ctx.base_for(&o, len, previous, object))
                     .or_else(|| aligned.and_then(|o| ctx.base_for(&o, len, Some(o), object)))
@@ -257,8 +258,8 @@ fn chunk_stream(
         // their content), in object order: the same data always indexes the same way.
         for (&(i, _, sk), whole) in new.iter().zip(stored.map_err(ChunkError::Store)?) {
             if let Some(s) = sk {
-                ctx.sketches.add(batch_ids[i], &s, whole);
-                if text {
+                sketches.add(batch_ids[i], &s, whole);
+                if !records {
                     ctx.new_sketches.lock().push((batch_ids[i], s));
                 }
             }
