@@ -257,7 +257,6 @@ pub fn file_reader<'r>(repo: &'r Repository, node: &'r Node) -> Box<dyn Read + '
 /// The decoded bytes of a gzip-transparent file (what `zcat` prints): its stored content
 /// without the raw tail after the last member, read without recreating the gzip stream.
 /// `None` for files not stored gzip-transparently, and for pg_dump archives.
-/// `None` for other files.
 pub fn decoded_reader<'r>(repo: &'r Repository, node: &'r Node) -> Option<Box<dyn Read + 'r>> {
     // A pg_dump archive's decoded streams are not a file anyone reads: no `zcat` view.
     let decoded = node.gzip.as_ref().filter(|r| !r.framed())?.decoded_len();

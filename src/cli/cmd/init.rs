@@ -80,11 +80,11 @@ pub struct InitArgs {
     /// (units d, w, m, y; also h and s). Deleted data stays stored (and billed) this long.
     #[arg(long, value_name = "DURATION", requires = "object_lock")]
     retain: Option<String>,
-    /// Make a repository that cannot have append-only keys (with
+    /// Make a repository that cannot have append-only keys (together with
     /// --no-pg-custom-transparent: format v1–v3, readable by cellar builds older than
-    /// format v4). By default content is sealed to a repository
-    /// key pair, so that `key add --append-only` can later make a key that backs up but
-    /// cannot read or delete anything.
+    /// format v4). By default content is sealed to a repository key pair, so that
+    /// `key add --append-only` can later make a key that backs up but cannot read or
+    /// delete anything.
     #[arg(long)]
     no_append_only_keys: bool,
     #[command(flatten)]
