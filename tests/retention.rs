@@ -38,6 +38,53 @@ fn forget_and_prune_free_exactly_what_the_forgotten_snapshot_alone_held() {
     assert_same_tree(&b, &out.join("b"));
 }
 
+/// Snapshots record the repository's size when they were written, so the growth of a
+/// repository under a retention policy can be charted from the snapshots it kept.
+#[test]
+fn snapshots_record_the_repository_size_through_forget_and_prune() {
+    let env = Env::new();
+    let src = env.path("s");
+    write_source(&src, 7, 2, 1 << 20);
+    let sizes = || -> Vec<u64> {
+        let v: serde_json::Value = serde_json::from_str(&env.ok(&["snapshots", "--json"])).unwrap();
+        v.as_array().unwrap().iter().map(|s| s["summary"]["repository_bytes"].as_u64().unwrap()).collect()
+    };
+    let first = env.backup(&[src.to_str().unwrap()]);
+    let r1 = sizes()[0];
+    assert!(r1 >= 2 << 20 && r1 <= first["bytes_added"].as_u64().unwrap(), "{r1} vs {first}");
+
+    fs::write(src.join("extra"), pseudo_random(1 << 20, 99)).unwrap();
+    let second = env.backup(&[src.to_str().unwrap()]);
+    let r2 = sizes()[1];
+    assert!(r2 >= r1 + (1 << 20) && r2 <= r1 + second["bytes_added"].as_u64().unwrap(), "{r1} → {r2}");
+
+    // The extra file goes; once the snapshot holding it is forgotten and pruned, the next
+    // snapshot records a repository a megabyte smaller.
+    fs::remove_file(src.join("extra")).unwrap();
+    env.backup(&[src.to_str().unwrap()]);
+    let id = {
+        let v: serde_json::Value = serde_json::from_str(&env.ok(&["snapshots", "--json"])).unwrap();
+        v[1]["id"].as_str().unwrap().to_string()
+    };
+    env.ok(&["forget", &id]);
+    env.ok(&["prune", "--grace", "0s"]);
+    env.backup(&[src.to_str().unwrap(), "--force"]);
+    let after = sizes();
+    assert_eq!(after.len(), 3);
+    assert!(after[2] + (1 << 20) <= after[1] && after[2] >= r1, "{after:?}");
+
+    let report: serde_json::Value = serde_json::from_str(&env.ok(&["report", "--json"])).unwrap();
+    let charted: Vec<u64> =
+        report["snapshots"].as_array().unwrap().iter().map(|s| s["repository_bytes"].as_u64().unwrap()).collect();
+    assert_eq!(charted, after);
+    let html = env.path("r.html");
+    env.ok(&["report", "--html", html.to_str().unwrap()]);
+    let html = fs::read_to_string(&html).unwrap();
+    let held = f64::from(2u32 << 20);
+    let ratio = after[2] as f64 / held;
+    assert!(html.contains(&format!(">{ratio:.2}× of what is held<")), "the newest size against what is held");
+}
+
 #[test]
 fn candidates_wait_for_the_grace_period_and_repacking_keeps_live_data() {
     let env = Env::with_init_args(&["--pack-size", "1M"]);

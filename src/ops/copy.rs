@@ -194,6 +194,8 @@ pub fn copy(src: &Repository, dst: Arc<Repository>, snaps: &[(Id, Snapshot)]) ->
                 t.list = m.put(BlobKind::Tree, &plain)?;
             }
             c.parent = None;
+            // The source's size says nothing of the destination's.
+            c.summary.repository_bytes = 0;
             if existing.iter().any(|(_, e)| same_snapshot(e, &c)) {
                 m.report.snapshots_already_present += 1;
             } else {

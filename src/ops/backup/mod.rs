@@ -270,6 +270,7 @@ fn write_snapshot(
         bytes_added,
         blobs_new: count.blobs_new.into_inner(),
         errors: warnings.len() as u64,
+        repository_bytes: repo.index().stored_bytes(),
     };
     let snap = Snapshot {
         version: 1,

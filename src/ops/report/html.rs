@@ -173,17 +173,23 @@ fn coverage(h: &mut String, r: &ReportData) {
     );
 }
 
+/// Growth over time: what the repository stored (blue) against what the newest snapshot
+/// of each source held (grey). Snapshots record the repository's size when they were
+/// written, so the curve survives a retention policy: it is drawn through the snapshots
+/// kept. For older snapshots without that record, the bytes each one added are summed.
 fn growth(h: &mut String, r: &ReportData) {
-    h.push_str("<h2>Growth: bytes held by all snapshots (without dedup, grey) and bytes stored (blue)</h2>\n");
-    let mut held = 0u64;
+    h.push_str(
+        "<h2>Growth: bytes stored in the repository (blue) and held by the newest snapshot of each source (grey)</h2>\n",
+    );
+    let mut newest: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
     let mut stored = 0u64;
     let points: Vec<(i64, u64, u64)> = r
         .snapshots
         .iter()
         .map(|s| {
-            held += s.bytes;
-            stored += s.bytes_added;
-            (s.at, held, stored)
+            newest.insert(&s.sources, s.bytes);
+            stored = if s.repository_bytes > 0 { s.repository_bytes } else { stored + s.bytes_added };
+            (s.at, newest.values().sum(), stored)
         })
         .collect();
     let height = 220.0;
@@ -192,7 +198,7 @@ fn growth(h: &mut String, r: &ReportData) {
     let x = scale(lo, hi);
     let top = points.iter().map(|p| p.1.max(p.2)).max().unwrap_or(1).max(1) as f64;
     let y = |v: u64| height - 30.0 - v as f64 / top * (height - 50.0);
-    // Steps from zero: each snapshot adds at its time.
+    // Steps from zero: each snapshot changes the value at its time.
     let line = |f: &dyn Fn(&(i64, u64, u64)) -> u64| {
         let mut out = vec![format!("{:.1},{:.1}", x(lo), y(0))];
         let mut last = 0;
@@ -206,6 +212,15 @@ fn growth(h: &mut String, r: &ReportData) {
     };
     let _ = writeln!(h, r#"<svg id="growth" width="{W}" height="{height}" viewBox="0 0 {W} {height}">"#);
     let _ = writeln!(h, r#"<text x="4" y="24">{}</text><text x="4" y="{}">0</text>"#, bytes(top as u64), height - 30.0);
+    if let Some(&(_, held, stored)) = points.last() {
+        let _ = writeln!(
+            h,
+            r#"<text x="4" y="60">now: stored {}</text><text x="4" y="76">held {}</text><text x="4" y="92" id="stored-over-held">{:.2}× of what is held</text>"#,
+            bytes(stored),
+            bytes(held),
+            stored as f64 / held.max(1) as f64
+        );
+    }
     let _ = writeln!(
         h,
         r##"<polyline class="held" points="{}" fill="none" stroke="#a0aec0" stroke-width="3"/>"##,

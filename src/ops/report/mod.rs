@@ -42,6 +42,9 @@ pub struct SnapshotRow {
     pub bytes: u64,
     /// Bytes this snapshot's backup added to the repository.
     pub bytes_added: u64,
+    /// The repository's sealed blob bytes once this snapshot's data was stored (0:
+    /// unknown, an older or copied snapshot).
+    pub repository_bytes: u64,
     pub excluded_blocks: usize,
 }
 
@@ -93,6 +96,7 @@ pub fn gather(repo: &Repository) -> anyhow::Result<ReportData> {
             files: s.summary.files,
             bytes: s.summary.bytes,
             bytes_added: s.summary.bytes_added,
+            repository_bytes: s.summary.repository_bytes,
             excluded_blocks: s.excluded.len(),
         });
         latest.insert(sources, (id.short(), s)); // oldest first: the last one stays

@@ -245,6 +245,11 @@ pub struct Summary {
     pub bytes_added: u64,
     pub blobs_new: u64,
     pub errors: u64,
+    /// Sealed bytes of every blob in the repository once this backup's data was stored
+    /// (format-spec §9): the repository's size over time, which the snapshots that
+    /// outlive a retention policy still chart. 0 when unknown (older or copied snapshots).
+    #[serde(default)]
+    pub repository_bytes: u64,
 }
 
 pub fn now_rfc3339() -> String {

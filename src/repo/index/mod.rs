@@ -63,6 +63,9 @@ pub struct Index {
     /// Tells one load from another, so a [`BlobSet`] is never read against an index it
     /// was not built for.
     generation: u64,
+    /// Sealed bytes of every entry of the packs counted in `counted` (each pack once).
+    stored: u64,
+    counted: std::collections::HashSet<u32>,
 }
 
 /// Sorted `(id prefix, record number)` keys over a file of records.
@@ -193,6 +196,7 @@ impl IndexBuilder {
                 runs.resize(no as usize + 1, None);
             }
             runs[no as usize].get_or_insert((first, entries.len() as u32));
+            self.idx.count_pack(no, entries);
             for e in entries {
                 let n = u32::try_from(self.keys.len())
                     .map_err(|_| std::io::Error::other("more than 4 billion index entries"))?;
@@ -350,9 +354,25 @@ impl Index {
         base.chain(self.recent.get(&id).into_iter().flatten().copied())
     }
 
+    /// Add `entries`' sealed bytes to [`Index::stored_bytes`] unless pack `no` was
+    /// counted already (a pack listed by two index files, as during a prune).
+    fn count_pack(&mut self, no: u32, entries: &[PackEntry]) {
+        if self.counted.insert(no) {
+            self.stored += entries.iter().map(|e| u64::from(e.stored_len)).sum::<u64>();
+        }
+    }
+
+    /// Sealed bytes of every blob copy in the indexed packs: what the repository stores,
+    /// less pack headers and metadata files. Summed while loading, so a backup can record
+    /// the repository's size in its snapshot without listing the storage.
+    pub fn stored_bytes(&self) -> u64 {
+        self.stored
+    }
+
     /// Add a pack written (or indexed) after loading.
     pub fn add_pack(&mut self, pack: Id, entries: &[PackEntry]) {
         let no = self.pack_number(pack);
+        self.count_pack(no, entries);
         for e in entries {
             if !self.contains(&e.id) {
                 self.count += 1;
