@@ -49,25 +49,41 @@ command -v faketime >/dev/null || { echo "year.sh: needs faketime (apt-get insta
 mkdir -p "$WORK/data"
 
 mimir=$WORK/data/mimir/anonymous
-if [ ! -e "$WORK/data/mimir/.done-$DAYS" ]; then
-  rm -rf "$WORK/data/mimir"; mkdir -p "$mimir"
-  for ((p = 0; p * PIECE_DAYS < DAYS; p++)); do
-    days=$(( DAYS - p * PIECE_DAYS < PIECE_DAYS ? DAYS - p * PIECE_DAYS : PIECE_DAYS ))
+pieces=$(( (DAYS + PIECE_DAYS - 1) / PIECE_DAYS ))
+# Piece P: the blocks of days P*PIECE_DAYS+1 … (P+1)*PIECE_DAYS, marked done by
+# $WORK/data/mimir/.piece-P once moved into place (so an interrupted generation resumes).
+gen_mimir() {
+  mkdir -p "$mimir"
+  for ((p = 0; p < pieces; p++)); do
+    [ -e "$WORK/data/mimir/.piece-$p" ] && continue
+    local days=$(( DAYS - p * PIECE_DAYS < PIECE_DAYS ? DAYS - p * PIECE_DAYS : PIECE_DAYS ))
     echo "mimir: days $((p * PIECE_DAYS + 1))-$((p * PIECE_DAYS + days))" >&2
+    rm -rf "$WORK/data/piece"
     REPLICAS=3 INGESTERS=3 COMPACT=2 VERIFY=0 TENANTS=anonymous STEP=$STEP SEED=$((42 + p)) \
       START=$((START + p * PIECE_DAYS * 86400)) \
       "$root/scripts/testdata/make-mimir-bucket.sh" "$WORK/data/piece" "$SERIES" $((days * 24)) >/dev/null
     mv "$WORK/data/piece/anonymous"/*/ "$mimir/"
     rm -rf "$WORK/data/piece"
+    touch "$WORK/data/mimir/.piece-$p"
   done
-  touch "$WORK/data/mimir/.done-$DAYS"
-fi
+}
 dumps=$WORK/data/dumps
 if [ ! -e "$dumps/.done-$DAYS" ]; then
   rm -rf "$dumps"
   GZIP=1 SCALE=0.05 APPEND_PCT=0.1-0.3 "$root/scripts/testdata/make-pg-dumps.sh" "$dumps" "$DAYS" >/dev/null
   touch "$dumps/.done-$DAYS"
 fi
+# The nights run while later pieces are generated (one core each): night N needs the
+# pieces up to the one holding its midnight.
+gen_mimir &
+gen=$!
+trap 'kill $gen 2>/dev/null || true' EXIT
+wait_for_piece() {
+  until [ -e "$WORK/data/mimir/.piece-$1" ]; do
+    kill -0 $gen 2>/dev/null || [ -e "$WORK/data/mimir/.piece-$1" ] || { echo "year.sh: data generation failed" >&2; exit 1; }
+    sleep 5
+  done
+}
 mapfile -t all_dumps < <(cd "$dumps" && ls dop-*.dump.gz | sort)
 
 sim=$WORK/sim
@@ -98,28 +114,13 @@ at() { date -u -d "@$1" '+%Y-%m-%d %H:%M:%S'; }
 faketime -f "@$(at "$day0")" "$CELLAR" -r "$sim/cellar" init >/dev/null 2>&1
 has_restic=0
 if command -v restic >/dev/null; then restic init -q -r "$sim/restic" >/dev/null; has_restic=1; fi
-# The final blocks and their sizes, for the reference (compacted data up to a night).
-python3 - "$mimir" > "$sim/final.tsv" <<'PY'
-import json, os, sys
-src = sys.argv[1]
-blocks = {}
-for n in os.listdir(src):
-    p = os.path.join(src, n, "meta.json")
-    if os.path.exists(p):
-        m = json.load(open(p))
-        blocks[n] = (m, set(m["compaction"].get("sources") or [n]))
-for n, (m, s) in blocks.items():
-    if any(o > s for _, (_, o) in blocks.items()):
-        continue  # replaced by a block holding its sources
-    size = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(os.path.join(src, n)) for f in fs)
-    print(m["minTime"], m["maxTime"], size, sep="\t")
-PY
 
 size() { du -sb "$1" 2>/dev/null | cut -f1; }
 csv=$sim/days.csv
-echo "day,cellar_bytes,cellar_metadata_bytes,restic_bytes,live_mimir_bytes,compacted_bytes,newest_dump_bytes,cellar_snapshots,cellar_run_s,restic_s" > "$csv"
+echo "day,cellar_bytes,cellar_metadata_bytes,restic_bytes,live_mimir_bytes,now_ms,newest_dump_bytes,cellar_snapshots,cellar_run_s,restic_s" > "$csv"
 for ((day = 1; day <= DAYS; day++)); do
   now=$((day0 + day * 86400))
+  wait_for_piece $(( (day - 1) / PIECE_DAYS ))
   rm -rf "$sim/live/mimir"; mkdir -p "$sim/live/mimir/anonymous"
   python3 "$root/benches/tsdb/live_state.py" "$mimir" "$sim/live/mimir/anonymous" "$day"
   # The dumps written by now (dump i at 12:00 of day i), the newest KEEP_DUMPS of them.
@@ -144,16 +145,39 @@ for ((day = 1; day <= DAYS; day++)); do
   fi
   stats=$("$CELLAR" -r "$sim/cellar" stats --json)
   meta=$(echo "$stats" | python3 -c "import json,sys; s=json.load(sys.stdin); print(s['stored_bytes'] - s['pack_bytes'] + s['tree_blob_bytes'], s['snapshots'])")
-  comp=$(awk -F'\t' -v now=$((now * 1000)) '$2 <= now { s += $3 } END { print s + 0 }' "$sim/final.tsv")
-  echo "$day,$(size "$sim/cellar"),${meta% *},$( ((has_restic)) && size "$sim/restic"),$(size "$sim/live/mimir"),$comp,$( [ -n "$newest" ] && stat -c %s "$dumps/$newest" || echo 0),${meta#* },$(python3 -c "print(f'{$t1 - $t0:.1f}')"),$rs" >> "$csv"
+  echo "$day,$(size "$sim/cellar"),${meta% *},$( ((has_restic)) && size "$sim/restic"),$(size "$sim/live/mimir"),$((now * 1000)),$( [ -n "$newest" ] && stat -c %s "$dumps/$newest" || echo 0),${meta#* },$(python3 -c "print(f'{$t1 - $t0:.1f}')"),$rs" >> "$csv"
   if ((day % 30 == 0 || day == DAYS)); then echo "day $day: $(tail -1 "$csv")" >&2; fi
 done
+wait $gen
 "$CELLAR" -r "$sim/cellar" check >/dev/null
+# The final blocks and their sizes, for the reference (compacted data up to a night).
+python3 - "$mimir" > "$sim/final.tsv" <<'PY'
+import json, os, sys
+src = sys.argv[1]
+blocks = {}
+for n in os.listdir(src):
+    p = os.path.join(src, n, "meta.json")
+    if os.path.exists(p):
+        m = json.load(open(p))
+        blocks[n] = (m, set(m["compaction"].get("sources") or [n]))
+largest = {}  # per source: the most sources any block holding it has (laminar family)
+for m, s in blocks.values():
+    for x in s:
+        largest[x] = max(largest.get(x, 0), len(s))
+for n, (m, s) in blocks.items():
+    if largest[next(iter(s))] > len(s):
+        continue  # replaced by a block holding its sources
+    size = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(os.path.join(src, n)) for f in fs)
+    print(m["minTime"], m["maxTime"], size, sep="\t")
+PY
 "$CELLAR" -r "$sim/cellar" report --html "$sim/report.html" >/dev/null
 
-python3 - "$csv" <<'PY'
+python3 - "$csv" "$sim/final.tsv" <<'PY'
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
+final = [tuple(map(int, l.split("\t"))) for l in open(sys.argv[2])]
+for r in rows:  # the compacted data: final blocks of the samples up to that night
+    r["compacted_bytes"] = sum(size for _, hi, size in final if hi <= int(r["now_ms"]))
 mb = lambda v: f"{int(v) / 1e6:.2f}" if v else ""
 print("| day | cellar MB | metadata MB | restic MB | compacted + newest dump MB | cellar ÷ compacted | restic ÷ cellar | snapshots |")
 print("|---|---|---|---|---|---|---|---|")

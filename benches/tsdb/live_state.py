@@ -28,11 +28,19 @@ def main():
     start = min(m["minTime"] for _, m, _ in blocks) // (24 * H) * (24 * H)
     now = float("inf") if day == "final" else start + int(day) * 24 * H
     avail = {n: m["maxTime"] + DELAY.get(m["compaction"]["level"], 6 * H) for n, m, _ in blocks}
+    # Compaction sources form a laminar family (each block is the input of at most one
+    # compaction), so the blocks holding a block's sources are those holding any one of
+    # them: index them by source instead of comparing every pair of blocks.
+    holders = {}
+    for c, _, s in blocks:
+        for x in s:
+            holders.setdefault(x, []).append((c, s))
     os.makedirs(os.path.join(out, "markers"), exist_ok=True)
     for name, m, srcs in blocks:
         if avail[name] > now:
             continue
-        replaced_at = min((avail[c] for c, _, s in blocks if s > srcs and avail[c] <= now), default=None)
+        some = next(iter(srcs))
+        replaced_at = min((avail[c] for c, s in holders[some] if s > srcs and avail[c] <= now), default=None)
         if replaced_at is not None and now >= replaced_at + MARK_FOR:
             continue
         d = os.path.join(out, name)

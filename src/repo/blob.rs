@@ -88,7 +88,12 @@ fn compress(level: i32, raw: &[u8]) -> (Compression, Option<Vec<u8>>) {
 
 /// A delta is kept only when it is at most this fraction of the blob compressed on its own:
 /// a small saving is not worth a second read at restore time.
-const DELTA_MAX_FRACTION: f64 = 0.5;
+pub const DELTA_MAX_FRACTION: f64 = 0.5;
+/// The same for a TSDB record group. Groups are small (a few records), so one differing
+/// record of two is half the group: at [`DELTA_MAX_FRACTION`] a replica that missed one
+/// sample stored such groups whole. Their bases are read anyway when a block's
+/// neighbouring replica is restored, and a group is a few KiB, not a dump's 1 MiB chunk.
+pub const RECORDS_DELTA_MAX_FRACTION: f64 = 0.8;
 /// zstd level of chunks that had a delta base and are stored whole (content that changes
 /// between versions, such as dumps: they are the bases of the next versions, read for
 /// weeks); the delta frames themselves are at [`DELTA_FRAME_LEVEL`]. Every other chunk is
@@ -115,6 +120,8 @@ pub struct DeltaBase<'a> {
     pub id: Id,
     pub plain: &'a [u8],
     pub previous: Option<&'a [u8]>,
+    /// [`DELTA_MAX_FRACTION`], or [`RECORDS_DELTA_MAX_FRACTION`] for record groups.
+    pub max_fraction: f64,
 }
 
 /// Encode `raw` as a delta against a base (the plaintext of a blob stored whole) when that
@@ -131,7 +138,7 @@ pub fn encode_with_base(key: &dyn Seal, level: i32, id: Id, raw: &[u8], base: &D
     let frame_level = level.max(DELTA_FRAME_LEVEL);
     let mut whole = WholeSize::new(level, dense, raw);
     let delta = delta_compress(raw, base.plain, frame_level).ok().filter(|frame| {
-        whole.at_least((32 + frame.len()) as f64 / DELTA_MAX_FRACTION) && {
+        whole.at_least((32 + frame.len()) as f64 / base.max_fraction) && {
             // Stale: the delta has grown by more than `REBASE_DRIFT` of the whole size
             // beyond the delta against the chunk's previous version.
             let stale = base.previous.is_some_and(|prev| {
@@ -290,7 +297,13 @@ mod tests {
         let mut new = base.clone();
         new[5000..5010].copy_from_slice(b"CHANGED!!!");
         let (bid, nid) = (blob_id(&id_key, &base), blob_id(&id_key, &new));
-        let b = encode_with_base(&key, 3, nid, &new, &DeltaBase { id: bid, plain: &base, previous: None });
+        let b = encode_with_base(
+            &key,
+            3,
+            nid,
+            &new,
+            &DeltaBase { id: bid, plain: &base, previous: None, max_fraction: DELTA_MAX_FRACTION },
+        );
         assert_eq!((b.compression, b.base), (Compression::Delta, Some(bid)));
         assert!(b.sealed.len() < 200, "{}", b.sealed.len());
         let fetch = |id: &Id| if *id == bid { Ok(base.clone()) } else { Err(RepoError::MissingBlob { id: *id }) };
@@ -309,7 +322,7 @@ mod tests {
             3,
             blob_id(&id_key, &other),
             &other,
-            &DeltaBase { id: bid, plain: &base, previous: None },
+            &DeltaBase { id: bid, plain: &base, previous: None, max_fraction: DELTA_MAX_FRACTION },
         );
         assert_eq!(w.base, None);
     }
@@ -356,7 +369,13 @@ mod tests {
         let (base, prev, now) = (day(0), day(9), day(10));
         let bid = Id([1; 32]);
         let delta = |previous: Option<&[u8]>| {
-            encode_with_base(&key, 3, Id([2; 32]), &now, &DeltaBase { id: bid, plain: &base, previous })
+            encode_with_base(
+                &key,
+                3,
+                Id([2; 32]),
+                &now,
+                &DeltaBase { id: bid, plain: &base, previous, max_fraction: DELTA_MAX_FRACTION },
+            )
         };
         // Against day 0 alone, ten days of changes still make a worthwhile delta...
         assert_eq!(delta(None).base, Some(bid));

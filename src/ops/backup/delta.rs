@@ -26,6 +26,9 @@ pub(super) enum NewChunk {
     Other,
     /// Text: a delta base for later chunks when stored whole.
     Text,
+    /// A TSDB record group: a base like text, and kept as a delta at a larger fraction of
+    /// its whole size ([`blob::RECORDS_DELTA_MAX_FRACTION`]).
+    Records,
     /// Text decoded from a gzip object: a base as well, and compressed at the deltas'
     /// level even without a base, because decoding and re-deflating it costs far more than
     /// the level does, and the owner gzip'd it to save space (dumps).
@@ -122,7 +125,9 @@ impl Ctx {
             Some((f, plain)) => {
                 // The chunk's previous version, when it is a delta of the same base.
                 let previous = f.previous.and_then(|p| self.repo.read_with_base(&p, &f.base, &plain).ok());
-                let base = blob::DeltaBase { id: f.base, plain: &plain, previous: previous.as_deref() };
+                let max_fraction =
+                    if kind == NewChunk::Records { blob::RECORDS_DELTA_MAX_FRACTION } else { blob::DELTA_MAX_FRACTION };
+                let base = blob::DeltaBase { id: f.base, plain: &plain, previous: previous.as_deref(), max_fraction };
                 self.repo.encode_delta(id, data, &base)
             }
             None if kind == NewChunk::GzipText => self.repo.encode_dense(id, data),

@@ -247,6 +247,7 @@ fn chunk_stream(
         let store = |&(i, found, sk): &(usize, Option<Found>, Option<Sketch>)| {
             let kind = match (sk.is_some(), decoded) {
                 (false, _) => NewChunk::Other,
+                (true, _) if records => NewChunk::Records,
                 (true, false) => NewChunk::Text,
                 (true, true) => NewChunk::GzipText,
             };
