@@ -28,8 +28,8 @@
 # Reference: the compacted data, i.e. the final (fully compacted) blocks of the samples up
 # to that night, plus the newest dump.
 #
-# Environment: WORK=/tmp/cellar-year  DAYS=365  SERIES=8  STEP=60  PIECE_DAYS=90
-#              KEEP_DUMPS=7  CELLAR=target/release/cellar
+# Environment: WORK=/tmp/cellar-year  DAYS=365  SERIES=8  STEP=60  PIECE_DAYS=30
+#              KEEP_DUMPS=7  GEN_JOBS=2  CELLAR=target/release/cellar
 # Requires: faketime, promtool + prometheus, postgresql, restic (optional).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -40,6 +40,7 @@ SERIES=${SERIES:-8}
 STEP=${STEP:-60}
 PIECE_DAYS=${PIECE_DAYS:-30}
 KEEP_DUMPS=${KEEP_DUMPS:-7}
+GEN_JOBS=${GEN_JOBS:-2}
 CELLAR=${CELLAR:-$root/target/release/cellar}
 # 2025-04-01T12:00Z: 18h-aligned, so pieces of a multiple of 18h meet at range boundaries.
 START=1743508800
@@ -52,18 +53,18 @@ mimir=$WORK/data/mimir/anonymous
 pieces=$(( (DAYS + PIECE_DAYS - 1) / PIECE_DAYS ))
 # Piece P: the blocks of days P*PIECE_DAYS+1 … (P+1)*PIECE_DAYS, marked done by
 # $WORK/data/mimir/.piece-P once moved into place (so an interrupted generation resumes).
+# GEN_JOBS generators take pieces in order, each claiming one with mkdir.
 gen_mimir() {
   mkdir -p "$mimir"
   for ((p = 0; p < pieces; p++)); do
     [ -e "$WORK/data/mimir/.piece-$p" ] && continue
+    mkdir "$WORK/data/piece-$p" 2>/dev/null || continue
     local days=$(( DAYS - p * PIECE_DAYS < PIECE_DAYS ? DAYS - p * PIECE_DAYS : PIECE_DAYS ))
     echo "mimir: days $((p * PIECE_DAYS + 1))-$((p * PIECE_DAYS + days))" >&2
-    rm -rf "$WORK/data/piece"
     REPLICAS=3 INGESTERS=3 COMPACT=2 VERIFY=0 TENANTS=anonymous STEP=$STEP SEED=$((42 + p)) \
       START=$((START + p * PIECE_DAYS * 86400)) \
-      "$root/scripts/testdata/make-mimir-bucket.sh" "$WORK/data/piece" "$SERIES" $((days * 24)) >/dev/null
-    mv "$WORK/data/piece/anonymous"/*/ "$mimir/"
-    rm -rf "$WORK/data/piece"
+      "$root/scripts/testdata/make-mimir-bucket.sh" "$WORK/data/piece-$p/bucket" "$SERIES" $((days * 24)) >/dev/null
+    mv "$WORK/data/piece-$p/bucket/anonymous"/*/ "$mimir/"
     touch "$WORK/data/mimir/.piece-$p"
   done
 }
@@ -75,12 +76,15 @@ if [ ! -e "$dumps/.done-$DAYS" ]; then
 fi
 # The nights run while later pieces are generated (one core each): night N needs the
 # pieces up to the one holding its midnight.
-gen_mimir &
-gen=$!
-trap 'kill $gen 2>/dev/null || true' EXIT
+rm -rf "$WORK"/data/piece-*   # claims of an interrupted run
+gens=()
+for ((j = 0; j < GEN_JOBS; j++)); do gen_mimir & gens+=($!); done
+trap 'kill "${gens[@]}" 2>/dev/null || true' EXIT
 wait_for_piece() {
   until [ -e "$WORK/data/mimir/.piece-$1" ]; do
-    kill -0 $gen 2>/dev/null || [ -e "$WORK/data/mimir/.piece-$1" ] || { echo "year.sh: data generation failed" >&2; exit 1; }
+    local alive=0 g
+    for g in "${gens[@]}"; do kill -0 "$g" 2>/dev/null && alive=1; done
+    ((alive)) || [ -e "$WORK/data/mimir/.piece-$1" ] || { echo "year.sh: data generation failed" >&2; exit 1; }
     sleep 5
   done
 }
@@ -148,7 +152,7 @@ for ((day = 1; day <= DAYS; day++)); do
   echo "$day,$(size "$sim/cellar"),${meta% *},$( ((has_restic)) && size "$sim/restic"),$(size "$sim/live/mimir"),$((now * 1000)),$( [ -n "$newest" ] && stat -c %s "$dumps/$newest" || echo 0),${meta#* },$(python3 -c "print(f'{$t1 - $t0:.1f}')"),$rs" >> "$csv"
   if ((day % 30 == 0 || day == DAYS)); then echo "day $day: $(tail -1 "$csv")" >&2; fi
 done
-wait $gen
+wait "${gens[@]}"
 "$CELLAR" -r "$sim/cellar" check >/dev/null
 # The final blocks and their sizes, for the reference (compacted data up to a night).
 python3 - "$mimir" > "$sim/final.tsv" <<'PY'
