@@ -157,6 +157,36 @@ fn daily_dumps_are_stored_as_deltas_and_restore_exactly() {
     assert_eq!(sketch_files(), 0, "no hints about blobs that are gone");
 }
 
+/// A delta no snapshot needs may outlive its base: prune keeps bases only for what is
+/// used, and leaves unused blobs in the packs it keeps. `check --read-data` must not call
+/// such a delta damage (a year of nightly runs failed on one on day 99).
+#[test]
+fn check_does_not_call_an_unused_delta_whose_base_was_pruned_damage() {
+    let env = Env::new();
+    let bucket = env.path("backup");
+    fs::create_dir_all(&bucket).unwrap();
+    fs::copy(&dumps()[0], bucket.join("dop.dump.gz")).unwrap();
+    env.backup(&[bucket.to_str().unwrap()]);
+    // Day 2's deltas share their backup, and so their pack, with a file kept afterwards.
+    fs::copy(&dumps()[1], bucket.join("dop.dump.gz")).unwrap();
+    fs::write(bucket.join("kept.bin"), pseudo_random(4 << 20, 21)).unwrap();
+    let r = env.backup(&[bucket.to_str().unwrap()]);
+    assert!(r["deltas_new"].as_u64().unwrap() > 0, "{r}");
+    fs::remove_file(bucket.join("dop.dump.gz")).unwrap();
+    env.backup(&[bucket.to_str().unwrap()]);
+    for id in &snapshot_ids(&env)[..2] {
+        env.ok(&["forget", id]);
+    }
+    env.ok(&["prune", "--grace", "0s", "--max-unused", "100%"]);
+    let s = env.stats();
+    assert!(s["delta_blobs"].as_u64().unwrap() > 0, "an unused delta stays in a kept pack: {s}");
+    let (code, out, err) = env.run(&["check", "--read-data"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let target = env.path("out");
+    env.ok(&["restore", "latest", "--target", target.to_str().unwrap()]);
+    assert_eq!(fs::read(target.join("backup/kept.bin")).unwrap(), pseudo_random(4 << 20, 21));
+}
+
 #[test]
 fn damaged_delta_base_is_reported_by_check() {
     let env = Env::new();

@@ -29,7 +29,8 @@
 # to that night, plus the newest dump.
 #
 # Environment: WORK=/tmp/cellar-year  DAYS=365  SERIES=8  STEP=60  PIECE_DAYS=30
-#              KEEP_DUMPS=7  GEN_JOBS=2  CELLAR=target/release/cellar
+#              KEEP_DUMPS=7  GEN_JOBS=2 (0: another run is generating the data; wait for it)
+#              SIM=sim (its directory under WORK)  CELLAR=target/release/cellar
 # Requires: faketime, promtool + prometheus, postgresql, restic (optional).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -76,7 +77,7 @@ if [ ! -e "$dumps/.done-$DAYS" ]; then
 fi
 # The nights run while later pieces are generated (one core each): night N needs the
 # pieces up to the one holding its midnight.
-rm -rf "$WORK"/data/piece-*   # claims of an interrupted run
+((GEN_JOBS == 0)) || rm -rf "$WORK"/data/piece-*   # claims of an interrupted run
 gens=()
 for ((j = 0; j < GEN_JOBS; j++)); do gen_mimir & gens+=($!); done
 trap 'kill "${gens[@]}" 2>/dev/null || true' EXIT
@@ -84,13 +85,13 @@ wait_for_piece() {
   until [ -e "$WORK/data/mimir/.piece-$1" ]; do
     local alive=0 g
     for g in "${gens[@]}"; do kill -0 "$g" 2>/dev/null && alive=1; done
-    ((alive)) || [ -e "$WORK/data/mimir/.piece-$1" ] || { echo "year.sh: data generation failed" >&2; exit 1; }
+    ((alive || GEN_JOBS == 0)) || [ -e "$WORK/data/mimir/.piece-$1" ] || { echo "year.sh: data generation failed" >&2; exit 1; }
     sleep 5
   done
 }
 mapfile -t all_dumps < <(cd "$dumps" && ls dop-*.dump.gz | sort)
 
-sim=$WORK/sim
+sim=$WORK/${SIM:-sim}
 rm -rf "$sim"; mkdir -p "$sim/live/backup"
 echo bench > "$sim/password"
 cat > "$sim/year.toml" <<EOF

@@ -6,7 +6,8 @@ merges (level 2) and its 6h/18h blocks (level 3+).
 A block is uploaded/produced some time after its maxTime (level 1: at once, level 2: 3h,
 level 3+: 6h). A block is replaced once a block whose compaction.sources strictly include
 its own is available: it then carries a deletion mark for 12h (both per-block and in
-markers/), and is gone afterwards. Files are hard links.
+markers/), and is gone afterwards. Files are hard links; block directories keep the
+source's times, so a block laid out again on the next day is unchanged.
 
 Usage: live_state.py ALL_BLOCKS_DIR OUT_DIR DAY|final
 """
@@ -54,6 +55,13 @@ def main():
             for p in (os.path.join(d, "deletion-mark.json"), os.path.join(out, "markers", name + "-deletion-mark.json")):
                 with open(p, "w") as f:
                     f.write(mark + "\n")
+                os.utime(p, ns=(replaced_at * 10**6, replaced_at * 10**6))  # written then
+        # Directories keep their source's times: an object store has no directories, so
+        # laying out the same block again must not look like a change of it.
+        for dp, _, _ in os.walk(os.path.join(src, name), topdown=False):
+            st = os.stat(dp)
+            rel = os.path.relpath(dp, os.path.join(src, name))
+            os.utime(os.path.join(d, rel), ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
 main()

@@ -166,6 +166,15 @@ impl Repository {
         self.decode_with(&e.id, e.compression, e.raw_len, sealed, &|b| self.read_base(b))
     }
 
+    /// Decrypt one blob of a pack without decoding it: all that can be verified of a delta
+    /// whose base is gone (see `check`).
+    pub fn open_entry(&self, e: &PackEntry, pack: &[u8]) -> RepoResult<()> {
+        let sealed = pack
+            .get(e.offset as usize..e.offset as usize + e.stored_len as usize)
+            .ok_or_else(|| RepoError::integrity(format!("blob {}", e.id.short()), "it lies outside its pack"))?;
+        crate::repo::crypto::Seal::open(&self.content, &format!("blob {}", e.id.short()), sealed).map(drop)
+    }
+
     /// Write a pack; data packs (`cold`) go to the repository's cold storage class if any.
     pub fn write_pack(&self, id: &Id, bytes: &[u8], cold: bool) -> RepoResult<()> {
         let class = if cold { self.settings.pack_storage_class.as_deref() } else { None };
