@@ -91,7 +91,12 @@ fn deltas(c: &mut Criterion) {
                 3,
                 Id::default(),
                 black_box(&changed),
-                &blob::DeltaBase { id: Id([1; 32]), plain: &base, previous: None },
+                &blob::DeltaBase {
+                    id: Id([1; 32]),
+                    plain: &base,
+                    previous: None,
+                    max_fraction: blob::DELTA_MAX_FRACTION,
+                },
             )
         });
     });

@@ -87,12 +87,11 @@ thread_local! {
 /// `zstd::bulk::compress` on this thread's context for `level`.
 fn zstd_compress(raw: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
     COMPRESSORS.with_borrow_mut(|cs| {
-        let i = match cs.iter().position(|(l, _)| *l == level) {
-            Some(i) => i,
-            None => {
-                cs.push((level, zstd::bulk::Compressor::new(level)?));
-                cs.len() - 1
-            }
+        let i = if let Some(i) = cs.iter().position(|(l, _)| *l == level) {
+            i
+        } else {
+            cs.push((level, zstd::bulk::Compressor::new(level)?));
+            cs.len() - 1
         };
         cs[i].1.compress(raw)
     })
