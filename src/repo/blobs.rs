@@ -160,19 +160,14 @@ impl Repository {
 
     /// Decrypt and verify one blob of a pack held whole in memory (check, repack).
     pub fn decode_entry(&self, e: &PackEntry, pack: &[u8]) -> RepoResult<Vec<u8>> {
-        let sealed = pack
-            .get(e.offset as usize..e.offset as usize + e.stored_len as usize)
-            .ok_or_else(|| RepoError::integrity(format!("blob {}", e.id.short()), "it lies outside its pack"))?;
+        let sealed = sealed_in(e, pack)?;
         self.decode_with(&e.id, e.compression, e.raw_len, sealed, &|b| self.read_base(b))
     }
 
     /// Decrypt one blob of a pack without decoding it: all that can be verified of a delta
     /// whose base is gone (see `check`).
     pub fn open_entry(&self, e: &PackEntry, pack: &[u8]) -> RepoResult<()> {
-        let sealed = pack
-            .get(e.offset as usize..e.offset as usize + e.stored_len as usize)
-            .ok_or_else(|| RepoError::integrity(format!("blob {}", e.id.short()), "it lies outside its pack"))?;
-        crate::repo::crypto::Seal::open(&self.content, &format!("blob {}", e.id.short()), sealed).map(drop)
+        crate::repo::crypto::Seal::open(&self.content, &format!("blob {}", e.id.short()), sealed_in(e, pack)?).map(drop)
     }
 
     /// Write a pack; data packs (`cold`) go to the repository's cold storage class if any.
@@ -186,4 +181,10 @@ impl Repository {
     pub fn read_tree(&self, id: &Id) -> RepoResult<Tree> {
         Tree::from_bytes(&self.read_blob(id)?).map_err(|e| RepoError::integrity(format!("tree {}", id.short()), e))
     }
+}
+
+/// The sealed bytes of entry `e` in a pack held whole in memory.
+fn sealed_in<'a>(e: &PackEntry, pack: &'a [u8]) -> RepoResult<&'a [u8]> {
+    pack.get(e.offset as usize..e.offset as usize + e.stored_len as usize)
+        .ok_or_else(|| RepoError::integrity(format!("blob {}", e.id.short()), "it lies outside its pack"))
 }
