@@ -69,19 +69,20 @@ pub fn index(repo: &Repository, dry_run: bool) -> anyhow::Result<IndexRepair> {
             Err(e) => r.packs_unreadable.push(format!("pack {p}: {e}")),
         }
     }
-    if dry_run {
-        r.index_files_removed = old.len();
-        r.index_files_written = packs.len().div_ceil(256);
-        return Ok(r);
-    }
     let mut all: Vec<(Id, Vec<PackEntry>)> = packs.into_iter().collect();
     all.sort_by_key(|(p, _)| *p);
-    let chunks: Vec<&[(Id, Vec<PackEntry>)]> = all.chunks(256).collect();
-    for (i, chunk) in chunks.iter().enumerate() {
+    let chunks = crate::repo::packer::index_file_groups(all, 256);
+    if dry_run {
+        r.index_files_removed = old.len();
+        r.index_files_written = chunks.len();
+        return Ok(r);
+    }
+    let n = chunks.len();
+    for (i, packs) in chunks.into_iter().enumerate() {
         // The last new file, written after all others, supersedes every old one
         // (format-spec §7): a reader that skips superseded files then misses nothing.
-        let supersedes = if i + 1 == chunks.len() { old.clone() } else { vec![] };
-        repo.save_index(&IndexFile { supersedes, packs: chunk.to_vec() })?;
+        let supersedes = if i + 1 == n { old.clone() } else { vec![] };
+        repo.save_index(&IndexFile { supersedes, packs })?;
         r.index_files_written += 1;
     }
     for id in &old {

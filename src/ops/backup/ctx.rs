@@ -36,7 +36,7 @@ pub(super) struct Ctx {
     pub repo: Arc<Repository>,
     pub profiles: Profiles,
     pub packer: Sender<EncodedBlob>,
-    claimed: Mutex<HashSet<Id>>,
+    claimed: Mutex<Claims>,
     fatal: Mutex<Option<anyhow::Error>>,
     pub warnings: Mutex<Vec<String>>,
     pub notices: Mutex<Vec<String>>,
@@ -70,6 +70,19 @@ pub(super) struct Ctx {
     /// Trees this backup stored or reused, for the send log (append-only keys only).
     pub sent_trees: Option<Mutex<super::send_log::Trees>>,
 }
+
+/// Blobs this backup has taken on to store. Once a blob is indexed the index answers
+/// for it, so the set is cleared of indexed blobs whenever it doubles: it holds what is in
+/// flight, not every blob of the backup (32 MB and more for a million new files).
+#[derive(Default)]
+struct Claims {
+    ids: HashSet<Id>,
+    /// Size at which indexed blobs are dropped next.
+    prune_at: usize,
+}
+
+/// Claims below this many are never pruned.
+const CLAIMS_PRUNE_MIN: usize = 100_000;
 
 /// Features of TSDB record groups kept for finding bases: ~64 K groups (~100 MB of chunk
 /// data, a 2h range's replicas and merges in a large tenant) in ~25 MB of memory.
@@ -153,7 +166,17 @@ impl Ctx {
 
     /// True exactly once per blob id not yet in the repository: that caller stores it.
     pub fn claim(&self, id: &Id) -> bool {
-        !self.repo.index().is_reusable(id) && self.claimed.lock().insert(*id)
+        // The index lock is taken before the claims' (as everywhere), never after.
+        let idx = self.repo.index();
+        if idx.is_reusable(id) {
+            return false;
+        }
+        let mut c = self.claimed.lock();
+        if c.ids.len() >= c.prune_at.max(CLAIMS_PRUNE_MIN) {
+            c.ids.retain(|id| !idx.is_reusable(id));
+            c.prune_at = 2 * c.ids.len();
+        }
+        c.ids.insert(*id)
     }
 
     /// Hash, and if new, compress, seal and queue one blob.

@@ -2,9 +2,17 @@
 //! files to the readers through a bounded queue; unchanged files are taken from the parent
 //! snapshot's trees. Layout rules (tenants, blocks, bookkeeping, Loki's order) come from
 //! [`crate::layout`]. The walk is iterative, so directory depth is bounded by memory only.
+//!
+//! The walk itself is one thread, but what it learns about entries is not: the entries
+//! of a directory the parent snapshot has are described (stat, and for files whether the
+//! parent's content can be taken over) [`LOOK_AHEAD`] at a time in parallel, and a
+//! directory is listed while its parent tree is read. A no-change backup of a local tree is bound by those syscalls and index
+//! lookups, not by the walk's bookkeeping.
 
 use crossbeam_channel::Sender;
-use std::collections::HashSet;
+use rayon::prelude::*;
+use std::collections::{HashSet, VecDeque};
+use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -32,6 +40,17 @@ pub(super) struct At {
     pub block: Option<BlockInfo>,
 }
 
+/// Entries described ahead of the walk, in parallel. Bounded, so a flat directory of
+/// millions of entries costs little more memory than its listing.
+const LOOK_AHEAD: usize = 256;
+
+/// What was learned about an entry ahead of the walk.
+struct Looked {
+    entry: io::Result<SourceEntry>,
+    /// A file whose content can be taken over from the parent ([`unchanged`]).
+    unchanged: bool,
+}
+
 /// A directory being walked: its entries in name order (the slots of its tree) and the
 /// order in which they are visited.
 struct Frame {
@@ -40,6 +59,8 @@ struct Frame {
     entries: Vec<(Vec<u8>, PathBuf)>,
     order: Vec<usize>,
     pos: usize,
+    /// Descriptions of `order[pos..]`, front first.
+    ahead: VecDeque<Looked>,
     prev: Option<Tree>,
     role: Role,
     snap: String,
@@ -50,13 +71,19 @@ struct Frame {
 /// Back up one top-level entry (a file, or a directory and everything below) into
 /// `dir[slot]`.
 pub(super) fn walk(ctx: &Ctx, top: At, dir: &Arc<DirState>, slot: usize, jobs: &Sender<FileJob>) {
-    let mut stack: Vec<Frame> = entry(ctx, top, dir, slot, jobs).into_iter().collect();
+    let mut stack: Vec<Frame> = entry(ctx, top, None, dir, slot, jobs).into_iter().collect();
     while let Some(f) = stack.last_mut() {
         let Some(&i) = f.order.get(f.pos) else {
             let done = stack.pop().expect("non-empty");
             release(ctx, &done.me);
             continue;
         };
+        // Only against a parent: then the walk is the bottleneck (most files are taken
+        // over); without one the readers are, and the cores are theirs.
+        if f.ahead.is_empty() && f.prev.is_some() {
+            look_ahead(ctx, f);
+        }
+        let looked = f.ahead.pop_front();
         f.pos += 1;
         let (name, path) = std::mem::take(&mut f.entries[i]);
         let snap = format!("{}/{}", f.snap, String::from_utf8_lossy(&name));
@@ -67,7 +94,11 @@ pub(super) fn walk(ctx: &Ctx, top: At, dir: &Arc<DirState>, slot: usize, jobs: &
             continue;
         }
         let mut at = At { src: f.src.clone(), path, name, snap, prev, role: Role::Plain, block: None };
-        match f.role.child(&at.name, || f.src.is_dir(&at.path)) {
+        let is_dir = || match looked.as_ref().map(|l| &l.entry) {
+            Some(Ok(e)) => e.kind == Some(NodeKind::Dir),
+            _ => f.src.is_dir(&at.path),
+        };
+        match f.role.child(&at.name, is_dir) {
             Child::Entry(role) => at.role = role,
             Child::Bookkeeping => {
                 ctx.count.bookkeeping.fetch_add(1, Relaxed);
@@ -84,10 +115,30 @@ pub(super) fn walk(ctx: &Ctx, top: At, dir: &Arc<DirState>, slot: usize, jobs: &
             }
         }
         let me = f.me.clone();
-        if let Some(child) = entry(ctx, at, &me, i, jobs) {
+        if let Some(child) = entry(ctx, at, looked, &me, i, jobs) {
             stack.push(child);
         }
     }
+}
+
+/// Describe the next [`LOOK_AHEAD`] entries of `f` in parallel.
+fn look_ahead(ctx: &Ctx, f: &mut Frame) {
+    let end = (f.pos + LOOK_AHEAD).min(f.order.len());
+    let (src, entries, prev) = (&f.src, &f.entries, &f.prev);
+    let looked: Vec<Looked> = f.order[f.pos..end]
+        .par_iter()
+        .with_min_len(16)
+        .map(|&i| {
+            let (name, path) = &entries[i];
+            let entry = src.stat(path, name);
+            let unchanged = match (&entry, prev.as_ref().and_then(|t| t.find(name))) {
+                (Ok(e), Some(p)) if e.kind == Some(NodeKind::File) => unchanged(ctx, p, &node_of(e, NodeKind::File)),
+                _ => false,
+            };
+            Looked { entry, unchanged }
+        })
+        .collect();
+    f.ahead.extend(looked);
 }
 
 /// A block directory of the frame's tenant: `Some` if it is complete (and this shard's),
@@ -129,14 +180,25 @@ fn node_of(e: &SourceEntry, kind: NodeKind) -> Node {
 
 /// Back up one entry into `dir[slot]`: files go to the readers (or are taken over from
 /// the parent), symlinks are recorded; a directory is listed and returned as a frame for
-/// the walk to descend into.
-fn entry(ctx: &Ctx, at: At, dir: &Arc<DirState>, slot: usize, jobs: &Sender<FileJob>) -> Option<Frame> {
+/// the walk to descend into. `looked`: the entry as described ahead of the walk.
+fn entry(
+    ctx: &Ctx,
+    at: At,
+    looked: Option<Looked>,
+    dir: &Arc<DirState>,
+    slot: usize,
+    jobs: &Sender<FileJob>,
+) -> Option<Frame> {
     if ctx.failed() {
         fill(ctx, dir, slot, None);
         return None;
     }
     let src = &at.src;
-    let e = match src.stat(&at.path, &at.name) {
+    let (stat, known_unchanged) = match looked {
+        Some(l) => (l.entry, Some(l.unchanged)),
+        None => (src.stat(&at.path, &at.name), None),
+    };
+    let e = match stat {
         Ok(e) => e,
         Err(err) => {
             // A block the compactor deleted under us: drop the block, not an error.
@@ -153,7 +215,7 @@ fn entry(ctx: &Ctx, at: At, dir: &Arc<DirState>, slot: usize, jobs: &Sender<File
         {
             fill(ctx, dir, slot, None);
         }
-        Some(NodeKind::File) => file(ctx, &at, e, dir, slot, jobs),
+        Some(NodeKind::File) => file(ctx, &at, e, known_unchanged, dir, slot, jobs),
         Some(NodeKind::Symlink) => fill(ctx, dir, slot, Some(node_of(&e, NodeKind::Symlink))),
         Some(NodeKind::Dir) => return directory(ctx, at, node_of(&e, NodeKind::Dir), dir, slot),
         None => {
@@ -166,12 +228,22 @@ fn entry(ctx: &Ctx, at: At, dir: &Arc<DirState>, slot: usize, jobs: &Sender<File
     None
 }
 
-fn file(ctx: &Ctx, at: &At, e: SourceEntry, dir: &Arc<DirState>, slot: usize, jobs: &Sender<FileJob>) {
+/// A file: taken over from the parent if unchanged (`known_unchanged`: as found ahead of
+/// the walk), else sent to the readers.
+fn file(
+    ctx: &Ctx,
+    at: &At,
+    e: SourceEntry,
+    known_unchanged: Option<bool>,
+    dir: &Arc<DirState>,
+    slot: usize,
+    jobs: &Sender<FileJob>,
+) {
     let mut node = node_of(&e, NodeKind::File);
     ctx.count.files.fetch_add(1, Relaxed);
     ctx.progress.files.fetch_add(1, Relaxed);
     ctx.count.bytes.fetch_add(node.size, Relaxed);
-    if let Some(p) = at.prev.as_ref().filter(|p| unchanged(ctx, p, &node)) {
+    if let Some(p) = at.prev.as_ref().filter(|p| known_unchanged.unwrap_or_else(|| unchanged(ctx, p, &node))) {
         node.content = p.content.clone();
         node.gzip = p.gzip.clone();
         node.text = p.text;
@@ -192,7 +264,10 @@ fn file(ctx: &Ctx, at: &At, e: SourceEntry, dir: &Arc<DirState>, slot: usize, jo
 
 fn directory(ctx: &Ctx, at: At, node: Node, dir: &Arc<DirState>, slot: usize) -> Option<Frame> {
     let src = at.src;
-    let entries = match src.read_dir(&at.path) {
+    // Listed while the parent's tree is read: both wait on I/O or decode.
+    let prev_id = at.prev.and_then(|p| p.subtree);
+    let (listed, prev) = rayon::join(|| src.read_dir(&at.path), || prev_id.map(|id| ctx.parent_tree(&id)));
+    let entries = match listed {
         Ok(v) => v,
         Err(err) => {
             if !(err.kind() == std::io::ErrorKind::NotFound && dir.fail_block()) {
@@ -207,7 +282,7 @@ fn directory(ctx: &Ctx, at: At, node: Node, dir: &Arc<DirState>, slot: usize) ->
         fill(ctx, dir, slot, None);
         return None;
     }
-    let prev = at.prev.and_then(|p| p.subtree).and_then(|id| match ctx.parent_tree(&id) {
+    let prev = prev.and_then(|r| match r {
         Ok(t) => Some(t),
         Err(err) => {
             ctx.warn(format!("parent tree of {} unreadable, reading everything: {err}", src.display(&at.path)));
@@ -220,7 +295,7 @@ fn directory(ctx: &Ctx, at: At, node: Node, dir: &Arc<DirState>, slot: usize) ->
     let order = at.role.visit_order(&names);
     let marked =
         if matches!(at.role, Role::Tenant(_)) { tsdb::marked_in(src.as_ref(), &entries) } else { HashSet::new() };
-    Some(Frame { src, me, entries, order, pos: 0, prev, role: at.role, snap: at.snap, marked })
+    Some(Frame { src, me, entries, order, pos: 0, ahead: VecDeque::new(), prev, role: at.role, snap: at.snap, marked })
 }
 
 pub(super) fn send_job(ctx: &Ctx, tx: &Sender<FileJob>, job: FileJob) {

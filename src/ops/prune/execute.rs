@@ -61,9 +61,9 @@ pub fn sweep(repo: &Repository, plan: SweepPlan, opts: &PruneOptions, report: &m
     Ok(())
 }
 
-/// Entries per index file of a rewritten index (~12 MB of plaintext): a reader holds one
-/// decoded file at a time, so no file may grow with the repository.
-pub const COMPACT_FILE_ENTRIES: usize = 250_000;
+/// Entries per index file of a rewritten index: a reader holds one decoded file at a
+/// time, so no file may grow with the repository.
+pub const COMPACT_FILE_ENTRIES: usize = crate::repo::file::index::MAX_ENTRIES;
 
 /// Write the listings of `packs` (from the loaded index) as new index files of at most
 /// `per_file` entries (a pack is never split), one pack at a time. The last file, written

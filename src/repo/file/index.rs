@@ -20,6 +20,12 @@ const MAGIC: &[u8; 4] = b"CIX1";
 const MAGIC_DELTA: &[u8; 4] = b"CIX2";
 const ENTRY_LEN: usize = 48;
 
+/// Entries cellar's writers put in one index file at most (a pack is never split, so a
+/// file holding one pack may exceed it). Every reader decodes one whole file at a time:
+/// what that costs must not grow with the repository, or loading the index of a million
+/// small files would need ~110 MB for one file's plaintext and entries (it takes ~7 MB).
+pub const MAX_ENTRIES: usize = 50_000;
+
 /// Decoded content of one index file.
 #[derive(Default, Debug, Clone, PartialEq)]
 pub struct IndexFile {

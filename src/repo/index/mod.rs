@@ -45,11 +45,16 @@ pub struct Index {
     /// new snapshots must not come to depend on them.
     doomed: std::collections::HashSet<u32>,
     base: Option<Spilled>,
+    /// Entries of packs added after loading (this process's own), spilled like `base`
+    /// once `recent` holds [`SPILL_RECENT`] blobs, so a first backup of millions of
+    /// blobs keeps 12 bytes a blob in RAM, not ~250. Apart from `base`: a [`BlobSet`]'s
+    /// bits refer to `base`'s key positions, which must not move.
+    added: Option<Spilled>,
     recent: HashMap<Id, Vec<BlobLoc>>,
     /// Delta blob → its base. Deltas are a minority (changed chunks of dumps), so they
     /// stay in RAM.
     deltas: HashMap<Id, Id>,
-    /// Distinct blob ids in `base` and `recent`.
+    /// Distinct blob ids in `base`, `added` and `recent`.
     count: usize,
     /// (blob, pack number) copies a `check --read-data` found damaged: never reused, and
     /// read only when no other copy exists.
@@ -80,6 +85,9 @@ struct Spilled {
     repeat: Vec<u64>,
 }
 
+/// Blobs added after loading that are kept in a hash map before they are spilled.
+const SPILL_RECENT: usize = 50_000;
+
 /// Id, location, kind, compression, a flag and the delta base (zeros for whole blobs):
 /// a pack's listing is read back exactly as its index file gave it.
 const RECORD_LEN: usize = 84;
@@ -109,6 +117,103 @@ fn encode_record(id: &Id, l: &BlobLoc, base: Option<&Id>) -> [u8; RECORD_LEN] {
 }
 
 impl Spilled {
+    /// Sorts `keys` (records of `file`, numbered from 0) and finds repeated ids. Returns
+    /// the spill and its count of distinct ids.
+    fn new(mut keys: Vec<[u32; 3]>, file: std::fs::File) -> (Spilled, usize) {
+        keys.sort_unstable();
+        keys.shrink_to_fit();
+        let n = keys.len();
+        let mut s = Spilled { keys, buckets: vec![], file, repeat: vec![0; n.div_ceil(64)] };
+        s.rebuild_buckets();
+        // Distinct ids: equal prefixes are adjacent (records in order within a run, as the
+        // keys sort by record number last); compare full ids only within a run.
+        let mut count = 0;
+        let mut i = 0;
+        while i < n {
+            let p = key_prefix(&s.keys[i]);
+            let mut j = i + 1;
+            while j < n && key_prefix(&s.keys[j]) == p {
+                j += 1;
+            }
+            if j - i == 1 {
+                count += 1;
+            } else {
+                let mut seen: Vec<Id> = Vec::new();
+                for k in i..j {
+                    let key = s.keys[k];
+                    let id = s.record(&key).0;
+                    if seen.contains(&id) {
+                        s.repeat[key[2] as usize / 64] |= 1 << (key[2] % 64);
+                    } else {
+                        seen.push(id);
+                        count += 1;
+                    }
+                }
+            }
+            i = j;
+        }
+        (s, count)
+    }
+
+    fn rebuild_buckets(&mut self) {
+        self.buckets.clear();
+        self.buckets.reserve((1 << 16) + 1);
+        for t in 0..=(1u64 << 16) {
+            self.buckets.push(self.keys.partition_point(|k| key_prefix(k) >> 48 < t) as u32);
+        }
+    }
+
+    /// Append records after the existing ones, keeping the keys sorted (one merge).
+    fn append(&mut self, records: &[(Id, BlobLoc, Option<Id>)]) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let old = self.keys.len();
+        let mut buf = Vec::with_capacity(records.len() * RECORD_LEN);
+        let mut new = Vec::with_capacity(records.len());
+        for (i, (id, loc, base)) in records.iter().enumerate() {
+            let n = u32::try_from(old + i).map_err(|_| std::io::Error::other("more than 4 billion index entries"))?;
+            let p = prefix(id);
+            new.push([(p >> 32) as u32, p as u32, n]);
+            buf.extend_from_slice(&encode_record(id, loc, base.as_ref()));
+        }
+        self.file.write_all_at(&buf, (old * RECORD_LEN) as u64)?;
+        new.sort_unstable();
+        // Merge from the back, in place.
+        self.keys.resize(old + new.len(), [0; 3]);
+        let (mut i, mut j) = (old, new.len());
+        for k in (0..old + new.len()).rev() {
+            if j == 0 {
+                break;
+            }
+            if i > 0 && self.keys[i - 1] > new[j - 1] {
+                self.keys[k] = self.keys[i - 1];
+                i -= 1;
+            } else {
+                self.keys[k] = new[j - 1];
+                j -= 1;
+            }
+        }
+        self.rebuild_buckets();
+        self.repeat.resize(self.keys.len().div_ceil(64), 0);
+        for k in &new {
+            let p = key_prefix(k);
+            let at = self.first_key(p);
+            let run = &self.keys[at..];
+            if run.get(1).is_some_and(|next| key_prefix(next) == p) {
+                let id = self.record(k).0;
+                let earlier =
+                    run.iter().take_while(|o| key_prefix(o) == p).any(|o| o[2] < k[2] && self.record(o).0 == id);
+                if earlier {
+                    self.repeat[k[2] as usize / 64] |= 1 << (k[2] % 64);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn scan(&self) -> ScanRecords<'_> {
+        ScanRecords { spilled: self, buf: Vec::new(), at: 0, next: 0 }
+    }
+
     fn record(&self, k: &[u32; 3]) -> (Id, BlobLoc) {
         use std::os::unix::fs::FileExt;
         let mut r = [0u8; RECORD_LEN];
@@ -213,47 +318,13 @@ impl IndexBuilder {
 
     pub fn finish(self) -> std::io::Result<Index> {
         static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        let IndexBuilder { mut idx, out, mut keys } = self;
+        let IndexBuilder { mut idx, out, keys } = self;
         idx.generation = GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let file = out.into_inner().map_err(std::io::IntoInnerError::into_error)?;
         if keys.is_empty() {
             return Ok(idx);
         }
-        keys.sort_unstable();
-        keys.shrink_to_fit();
-        let n = keys.len();
-        let mut buckets = Vec::with_capacity((1 << 16) + 1);
-        for t in 0..=(1u64 << 16) {
-            buckets.push(keys.partition_point(|k| key_prefix(k) >> 48 < t) as u32);
-        }
-        let mut base = Spilled { keys, buckets, file, repeat: vec![0; n.div_ceil(64)] };
-        // Distinct ids: equal prefixes are adjacent (records in order within a run, as the
-        // keys sort by record number last); compare full ids only within a run.
-        let mut count = 0;
-        let mut i = 0;
-        while i < n {
-            let p = key_prefix(&base.keys[i]);
-            let mut j = i + 1;
-            while j < n && key_prefix(&base.keys[j]) == p {
-                j += 1;
-            }
-            if j - i == 1 {
-                count += 1;
-            } else {
-                let mut seen: Vec<Id> = Vec::new();
-                for k in i..j {
-                    let key = base.keys[k];
-                    let id = base.record(&key).0;
-                    if seen.contains(&id) {
-                        base.repeat[key[2] as usize / 64] |= 1 << (key[2] % 64);
-                    } else {
-                        seen.push(id);
-                        count += 1;
-                    }
-                }
-            }
-            i = j;
-        }
+        let (base, count) = Spilled::new(keys, file);
         idx.count = count;
         idx.base = Some(base);
         Ok(idx)
@@ -350,8 +421,8 @@ impl Index {
     /// Every recorded location of `id`.
     fn locations(&self, id: &Id) -> impl Iterator<Item = BlobLoc> + '_ {
         let id = *id;
-        let base = self.base.iter().flat_map(move |b| b.find(&id));
-        base.chain(self.recent.get(&id).into_iter().flatten().copied())
+        let spilled = self.base.iter().chain(self.added.iter()).flat_map(move |b| b.find(&id));
+        spilled.chain(self.recent.get(&id).into_iter().flatten().copied())
     }
 
     /// Add `entries`' sealed bytes to [`Index::stored_bytes`] unless pack `no` was
@@ -381,6 +452,27 @@ impl Index {
             if let Some(b) = e.base {
                 self.deltas.insert(e.id, b);
             }
+        }
+        if self.recent.len() >= SPILL_RECENT {
+            self.spill_recent();
+        }
+    }
+
+    /// Move `recent` into `added`. If the spill file cannot be created or written, the
+    /// entries stay in RAM: only memory is lost.
+    fn spill_recent(&mut self) {
+        if self.added.is_none() {
+            let Ok(file) = tempfile::tempfile() else { return };
+            self.added = Some(Spilled::new(vec![], file).0);
+        }
+        let records: Vec<(Id, BlobLoc, Option<Id>)> = self
+            .recent
+            .iter()
+            .flat_map(|(id, locs)| locs.iter().map(|l| (*id, *l, self.deltas.get(id).copied())))
+            .collect();
+        let added = self.added.as_mut().expect("created above");
+        if added.append(&records).is_ok() {
+            self.recent = HashMap::new();
         }
     }
 
@@ -465,13 +557,15 @@ impl Index {
     /// Each distinct blob once, with one of its locations. Reads the spill file in order,
     /// 20,000 records at a time.
     pub fn blobs(&self) -> impl Iterator<Item = (Id, BlobLoc)> + '_ {
-        let base = self.base.iter().flat_map(|b| ScanRecords { spilled: b, buf: Vec::new(), at: 0, next: 0 });
+        let unlisted = |s: &Option<Spilled>, id: &Id| s.as_ref().is_none_or(|b| b.find(id).next().is_none());
+        let base = self.base.iter().flat_map(Spilled::scan);
+        let added = self.added.iter().flat_map(Spilled::scan).filter(move |(id, _)| unlisted(&self.base, id));
         let recent = self
             .recent
             .iter()
-            .filter(|(id, _)| self.base.as_ref().is_none_or(|b| b.find(id).next().is_none()))
+            .filter(move |(id, _)| unlisted(&self.base, id) && unlisted(&self.added, id))
             .map(|(id, locs)| (*id, locs[0]));
-        base.chain(recent)
+        base.chain(added).chain(recent)
     }
 
     /// The index files this index was loaded from.
@@ -584,6 +678,33 @@ mod tests {
             idx.blobs().map(|(_, l)| u64::from(l.raw_len)).sum::<u64>(),
             (0..=1000).map(|i| 200 + i as u64).sum::<u64>() + 5200
         );
+    }
+
+    #[test]
+    fn blobs_added_after_loading_are_spilled_and_still_found_once() {
+        let (p1, p2, p3) = (Id([1; 32]), Id([2; 32]), Id([3; 32]));
+        let n = SPILL_RECENT as u32;
+        // An empty repository (no base), as a first backup sees it.
+        let mut idx = Index::default();
+        idx.add_pack(p1, &(0..n).map(|i| entry(i, BlobKind::Data)).collect::<Vec<_>>());
+        assert!(idx.recent.is_empty(), "a full hash map is spilled");
+        // A second batch interleaves with the first in key order (pairs share prefixes),
+        // and repeats two blobs of the first in another pack.
+        let mut second: Vec<PackEntry> = (n..2 * n + 10).map(|i| entry(i, BlobKind::Tree)).collect();
+        second.extend([entry(0, BlobKind::Data), entry(n - 1, BlobKind::Data)]);
+        idx.add_pack(p2, &second);
+        idx.add_pack(p3, &[entry(3 * n, BlobKind::Data)]);
+        assert!(!idx.recent.is_empty() && idx.recent.len() < SPILL_RECENT);
+        assert_eq!(idx.blob_count(), 2 * n as usize + 11);
+        assert_eq!(idx.blobs().count(), 2 * n as usize + 11);
+        for i in (0..2 * n + 10).step_by(997).chain([0, n - 1, n, 2 * n + 9, 3 * n]) {
+            let e = entry(i, if (n..2 * n + 10).contains(&i) { BlobKind::Tree } else { BlobKind::Data });
+            let l = idx.get(&e.id).unwrap_or_else(|| panic!("blob {i} lost"));
+            assert_eq!((l.kind, l.offset, l.raw_len), (e.kind, e.offset, e.raw_len));
+            assert!(idx.is_reusable(&e.id));
+        }
+        assert_eq!(idx.all_locations(&entry(0, BlobKind::Data).id).len(), 2);
+        assert!(!idx.contains(&entry(3 * n + 1, BlobKind::Data).id));
     }
 
     #[test]
