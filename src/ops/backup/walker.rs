@@ -6,8 +6,8 @@
 //! The walk itself is one thread, but what it learns about entries is not: the entries
 //! of a directory the parent snapshot has are described (stat, and for files whether the
 //! parent's content can be taken over) [`LOOK_AHEAD`] at a time in parallel, and a
-//! directory is listed while its parent tree is read. A no-change backup of a local tree is bound by those syscalls and index
-//! lookups, not by the walk's bookkeeping.
+//! directory is listed while its parent tree is read. A no-change backup of a local tree
+//! is bound by those syscalls and index lookups, not by the walk's bookkeeping.
 
 use crossbeam_channel::Sender;
 use rayon::prelude::*;
